@@ -1,0 +1,1 @@
+"""Acquisition functions over architectures and their optimiser (``bonas.acquisition``)."""

@@ -1,0 +1,1 @@
+"""NAS-Bench tables, replays and speed benchmarks (``bonas.benchmarks``)."""

@@ -1,0 +1,5 @@
+import sys
+
+from bonas.cli import main
+
+sys.exit(main())

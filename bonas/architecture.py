@@ -1,0 +1,508 @@
+"""Immutable, validated architecture specs over directed graphs of layers.
+
+An :class:`Architecture` is a directed acyclic graph whose nodes are layers. Each layer
+has a label from a :class:`~bonas.vocabulary.Vocabulary`, a number of units where the
+label takes them, and a stride where the label takes one. It is a *spec*: it builds no
+``nn.Module`` (see the builders) and knows no search-space constraints beyond the
+structural rules below (see :mod:`bonas.spaces`).
+
+Structural rules, each checked on construction:
+
+* ``vocabulary``: every label belongs to the vocabulary;
+* ``single-input`` / ``single-output``: exactly one input and one output layer;
+* ``edges``: edges join existing, distinct layers and are not repeated;
+* ``acyclic``: the graph has no directed cycle;
+* ``on-path``: every layer lies on a path from the input to the output;
+* ``units``: unit-carrying layers have a positive integer number of units, others ``None``;
+* ``strides``: stride-carrying layers have a stride the vocabulary allows, others ``None``.
+
+Equality and hashing ignore how layers are numbered: two architectures are equal when
+their graphs are isomorphic with labels, units and strides matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+
+from bonas.exceptions import InvalidArchitectureError, SerializationError
+from bonas.vocabulary import Vocabulary, get_vocabulary, vocabularies_covering
+
+__all__ = ["Architecture"]
+
+_JSON_FORMAT = "bonas.architecture"
+_JSON_VERSION = 1
+_WL_ITERATIONS = 4
+
+
+def _node_key(label: str, units: int | None, stride: int | None) -> str:
+    return f"{label}|{'' if units is None else units}|{'' if stride is None else stride}"
+
+
+class Architecture:
+    """An immutable architecture spec: a validated DAG of labelled layers.
+
+    Construct with :meth:`from_layers`, :meth:`from_networkx` or :meth:`from_json`.
+
+    Args:
+        labels: Layer labels; layer ``i`` has label ``labels[i]``.
+        units: Units of each layer, ``None`` for labels that take no units.
+        edges: Directed edges ``(i, j)`` between layer indices.
+        strides: Stride of each layer, ``None`` for labels that take none.
+        vocabulary: The vocabulary the labels come from.
+
+    Example:
+        >>> arch = Architecture.from_layers(
+        ...     ["ip", "conv3", "fc", "softmax", "op"],
+        ...     [None, 16, 32, None, None],
+        ...     [(0, 1), (1, 2), (2, 3), (3, 4)],
+        ...     vocabulary="cnn",
+        ... )
+        >>> arch.num_layers, arch.labels[1], arch.units[1]
+        (5, 'conv3', 16)
+    """
+
+    __slots__ = ("_edges", "_graph", "_hash", "_labels", "_strides", "_units", "_vocabulary")
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        units: Sequence[int | None],
+        edges: Iterable[tuple[int, int]],
+        strides: Sequence[int | None],
+        vocabulary: Vocabulary,
+    ) -> None:
+        labels_t = tuple(labels)
+        units_t = tuple(units)
+        strides_t = tuple(strides)
+        edges_t = tuple(tuple(e) for e in edges)
+        graph = _validate(labels_t, units_t, edges_t, strides_t, vocabulary)
+        # numpy integers pass validation; store plain ints so JSON and hashing agree.
+        units_t = tuple(None if u is None else int(u) for u in units_t)
+        strides_t = tuple(None if s is None else int(s) for s in strides_t)
+        edges_t = tuple((int(u), int(v)) for u, v in edges_t)
+        for i in range(len(labels_t)):
+            graph.add_node(i, label=labels_t[i], units=units_t[i], stride=strides_t[i])
+        nx.freeze(graph)
+        object.__setattr__(self, "_labels", labels_t)
+        object.__setattr__(self, "_units", units_t)
+        object.__setattr__(self, "_strides", strides_t)
+        object.__setattr__(self, "_edges", tuple(sorted(edges_t)))
+        object.__setattr__(self, "_vocabulary", vocabulary)
+        object.__setattr__(self, "_graph", graph)
+        object.__setattr__(self, "_hash", None)  # computed on first use
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def from_layers(
+        cls,
+        labels: Sequence[str],
+        units: Sequence[int | None],
+        edges: Iterable[tuple[int, int]],
+        strides: Sequence[int | None] | None = None,
+        *,
+        vocabulary: Vocabulary | str | None = None,
+    ) -> Architecture:
+        """Build an architecture from per-layer lists, layers indexed ``0..n-1``.
+
+        Args:
+            labels: Layer labels, length ``n``.
+            units: Units per layer, length ``n``; ``None`` where the label takes none.
+            edges: ``(i, j)`` pairs of layer indices.
+            strides: Strides per layer, length ``n``, ``None`` where the label takes
+                none. Omitted: the vocabulary's default stride on every stride layer.
+            vocabulary: A :class:`Vocabulary` or registered name. Omitted: the single
+                registered vocabulary containing every label (an error if several do).
+
+        Returns:
+            The validated architecture.
+
+        Raises:
+            InvalidArchitectureError: If a structural rule is broken; the message names
+                the rule and the offending layers.
+        """
+        labels = tuple(labels)
+        vocab = _resolve_vocabulary(labels, vocabulary)
+        if strides is None:
+            strides = tuple(
+                vocab.default_stride if vocab.takes_stride(label) else None for label in labels
+            )
+        return cls(labels, tuple(units), edges, tuple(strides), vocab)
+
+    @classmethod
+    def from_networkx(
+        cls, graph: nx.DiGraph, *, vocabulary: Vocabulary | str | None = None
+    ) -> Architecture:
+        """Build an architecture from a DiGraph whose nodes carry ``label``, ``units``
+        and optionally ``stride`` attributes. Node names are discarded; layers are
+        numbered in ``graph.nodes`` order."""
+        nodes = list(graph.nodes)
+        index = {node: i for i, node in enumerate(nodes)}
+        try:
+            labels = [graph.nodes[n]["label"] for n in nodes]
+        except KeyError:
+            missing = [n for n in nodes if "label" not in graph.nodes[n]]
+            raise InvalidArchitectureError(
+                "vocabulary", f"nodes without a 'label' attribute: {missing}"
+            ) from None
+        units = [graph.nodes[n].get("units") for n in nodes]
+        vocab = _resolve_vocabulary(labels, vocabulary)
+        strides = [
+            graph.nodes[n].get("stride", vocab.default_stride if vocab.takes_stride(lab) else None)
+            for n, lab in zip(nodes, labels, strict=True)
+        ]
+        edges = [(index[u], index[v]) for u, v in graph.edges]
+        return cls(labels, units, edges, strides, vocab)
+
+    # -- read-only access ----------------------------------------------------------
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Layer labels, indexed by layer."""
+        return self._labels
+
+    @property
+    def units(self) -> tuple[int | None, ...]:
+        """Units per layer, ``None`` where the label takes none."""
+        return self._units
+
+    @property
+    def strides(self) -> tuple[int | None, ...]:
+        """Strides per layer, ``None`` where the label takes none."""
+        return self._strides
+
+    @property
+    def edges(self) -> tuple[tuple[int, int], ...]:
+        """Directed edges ``(i, j)``, sorted."""
+        return self._edges
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The vocabulary the labels come from."""
+        return self._vocabulary
+
+    @property
+    def num_layers(self) -> int:
+        """Number of layers, input and output included."""
+        return len(self._labels)
+
+    @property
+    def input_layer(self) -> int:
+        """Index of the input layer."""
+        return self._labels.index(self._vocabulary.input_label)
+
+    @property
+    def output_layer(self) -> int:
+        """Index of the output layer."""
+        return self._labels.index(self._vocabulary.output_label)
+
+    @property
+    def canonical_hash(self) -> str:
+        """A hex digest invariant to layer numbering (Weisfeiler–Lehman based).
+
+        Equal architectures have equal hashes; unequal architectures collide only
+        when WL cannot tell their graphs apart, and ``==`` then decides exactly.
+        """
+        if self._hash is None:
+            object.__setattr__(self, "_hash", _canonical_hash(self._graph, self._vocabulary.name))
+        return self._hash
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A mutable copy of the graph; nodes ``0..n-1`` carry ``label``, ``units``, ``stride``."""
+        return nx.DiGraph(self._graph)
+
+    def predecessors(self, layer: int) -> tuple[int, ...]:
+        """Layers with an edge into ``layer``, sorted."""
+        return tuple(sorted(self._graph.predecessors(layer)))
+
+    def successors(self, layer: int) -> tuple[int, ...]:
+        """Layers that ``layer`` has an edge into, sorted."""
+        return tuple(sorted(self._graph.successors(layer)))
+
+    def topological_order(self) -> tuple[int, ...]:
+        """Layer indices in a deterministic topological order (ties by index)."""
+        return tuple(nx.lexicographical_topological_sort(self._graph))
+
+    def replace(
+        self,
+        *,
+        labels: Sequence[str] | None = None,
+        units: Sequence[int | None] | None = None,
+        edges: Iterable[tuple[int, int]] | None = None,
+        strides: Sequence[int | None] | None = None,
+    ) -> Architecture:
+        """A new, validated architecture with some per-layer lists replaced."""
+        return Architecture(
+            self._labels if labels is None else labels,
+            self._units if units is None else units,
+            self._edges if edges is None else edges,
+            self._strides if strides is None else strides,
+            self._vocabulary,
+        )
+
+    # -- identity ---------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Architecture):
+            return NotImplemented
+        if self is other:
+            return True
+        if (
+            self._vocabulary.name != other._vocabulary.name
+            or self.num_layers != other.num_layers
+            or len(self._edges) != len(other._edges)
+            or self.canonical_hash != other.canonical_hash
+        ):
+            return False
+        if (
+            self._labels == other._labels
+            and self._units == other._units
+            and (self._strides == other._strides and self._edges == other._edges)
+        ):
+            return True
+        return nx.is_isomorphic(
+            self._graph,
+            other._graph,
+            node_match=lambda a, b: (
+                (a["label"], a["units"], a["stride"]) == (b["label"], b["units"], b["stride"])
+            ),
+        )
+
+    def __hash__(self) -> int:
+        return int(self.canonical_hash[:16], 16)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Architecture is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Architecture is immutable; cannot delete {name!r}")
+
+    def __repr__(self) -> str:
+        layers = ", ".join(
+            label if units is None else f"{label}:{units}"
+            for label, units in zip(self._labels, self._units, strict=True)
+        )
+        return (
+            f"Architecture({self._vocabulary.name}, {self.num_layers} layers [{layers}], "
+            f"{len(self._edges)} edges)"
+        )
+
+    # -- serialisation --------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict; :meth:`from_dict` inverts it."""
+        return {
+            "format": _JSON_FORMAT,
+            "version": _JSON_VERSION,
+            "vocabulary": self._vocabulary.name,
+            "labels": list(self._labels),
+            "units": list(self._units),
+            "strides": list(self._strides),
+            "edges": [list(e) for e in self._edges],
+        }
+
+    def to_json(self) -> str:
+        """The architecture as a JSON string."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Architecture:
+        """Rebuild an architecture from :meth:`to_dict` output, validating it."""
+        if not isinstance(data, Mapping) or data.get("format") != _JSON_FORMAT:
+            raise SerializationError(
+                f"not a bonas architecture: expected 'format': {_JSON_FORMAT!r}, got "
+                f"{data.get('format') if isinstance(data, Mapping) else type(data).__name__!r}"
+            )
+        if data.get("version") != _JSON_VERSION:
+            raise SerializationError(
+                f"unsupported architecture format version {data.get('version')!r}; "
+                f"this bonas reads version {_JSON_VERSION}"
+            )
+        missing = [
+            k for k in ("vocabulary", "labels", "units", "strides", "edges") if k not in data
+        ]
+        if missing:
+            raise SerializationError(f"architecture JSON lacks the keys {missing}")
+        edges = data["edges"]
+        if not all(isinstance(e, Sequence) and len(e) == 2 for e in edges):
+            raise SerializationError(f"architecture edges must be pairs, got {edges!r}")
+        return cls(
+            data["labels"],
+            data["units"],
+            [(e[0], e[1]) for e in edges],
+            data["strides"],
+            get_vocabulary(data["vocabulary"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Architecture:
+        """Rebuild an architecture from :meth:`to_json` output, validating it."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SerializationError(f"architecture JSON does not parse: {err}") from None
+        return cls.from_dict(data)
+
+    def __reduce__(self) -> tuple:
+        return (_from_pickle, (self.to_dict(),))
+
+
+def _from_pickle(data: dict[str, Any]) -> Architecture:
+    return Architecture.from_dict(data)
+
+
+def _resolve_vocabulary(labels: Sequence[str], vocabulary: Vocabulary | str | None) -> Vocabulary:
+    if vocabulary is not None:
+        return get_vocabulary(vocabulary)
+    candidates = vocabularies_covering(labels)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InvalidArchitectureError(
+            "vocabulary",
+            f"no registered vocabulary contains all of the labels {sorted(set(labels))}",
+        )
+    raise InvalidArchitectureError(
+        "vocabulary",
+        f"labels {sorted(set(labels))} fit several vocabularies "
+        f"{[v.name for v in candidates]}; pass vocabulary=",
+    )
+
+
+def _canonical_hash(graph: nx.DiGraph, vocabulary_name: str) -> str:
+    """Weisfeiler-Lehman subtree hash of the labelled DAG, in and out neighbours apart.
+
+    Same refinement as ``nx.weisfeiler_lehman_graph_hash`` on directed graphs, written
+    over plain lists because hashing is on the search's hot path (de-duplicating
+    thousands of mutants per proposal): about 8x faster than the networkx version here.
+    """
+    nodes = sorted(graph.nodes)
+    preds = [sorted(graph.predecessors(v)) for v in nodes]
+    succs = [sorted(graph.successors(v)) for v in nodes]
+    labels = [
+        _digest(_node_key(d["label"], d["units"], d["stride"]))
+        for _, d in sorted(graph.nodes(data=True))
+    ]
+    rounds = [",".join(sorted(labels))]
+    for _ in range(_WL_ITERATIONS):
+        labels = [
+            _digest(
+                labels[v]
+                + "<"
+                + ",".join(sorted(labels[p] for p in preds[v]))
+                + ">"
+                + ",".join(sorted(labels[s] for s in succs[v]))
+            )
+            for v in nodes
+        ]
+        rounds.append(",".join(sorted(labels)))
+    payload = f"{vocabulary_name}:{len(nodes)}:{graph.number_of_edges()}:" + "|".join(rounds)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+
+def _validate(
+    labels: tuple[str, ...],
+    units: tuple[int | None, ...],
+    edges: tuple[tuple[int, ...], ...],
+    strides: tuple[int | None, ...],
+    vocab: Vocabulary,
+) -> nx.DiGraph:
+    """Check every structural rule; return the bare graph (nodes ``0..n-1``)."""
+    n = len(labels)
+    if len(units) != n or len(strides) != n:
+        raise InvalidArchitectureError(
+            "lengths",
+            f"labels, units and strides must have one entry per layer; got {n} labels, "
+            f"{len(units)} units, {len(strides)} strides",
+        )
+    unknown = tuple(i for i, label in enumerate(labels) if label not in vocab)
+    if unknown:
+        raise InvalidArchitectureError(
+            "vocabulary",
+            f"layers {list(unknown)} have labels {sorted({labels[i] for i in unknown})} that are "
+            f"not in the {vocab.name!r} vocabulary {list(vocab.labels)}",
+            unknown,
+        )
+    for rule, label in (("single-input", vocab.input_label), ("single-output", vocab.output_label)):
+        found = tuple(i for i, lab in enumerate(labels) if lab == label)
+        if len(found) != 1:
+            raise InvalidArchitectureError(
+                rule,
+                f"expected exactly one {label!r} layer, found {len(found)} at {list(found)}",
+                found,
+            )
+    seen: set[tuple[int, int]] = set()
+    for edge in edges:
+        if len(edge) != 2 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n for v in edge
+        ):
+            raise InvalidArchitectureError(
+                "edges", f"edge {edge!r} must join two layer indices in 0..{n - 1}"
+            )
+        if edge[0] == edge[1]:
+            raise InvalidArchitectureError(
+                "acyclic", f"layer {edge[0]} has an edge to itself", (edge[0],)
+            )
+        if edge in seen:
+            raise InvalidArchitectureError("edges", f"edge {edge!r} is repeated", edge)
+        seen.add(edge)  # type: ignore[arg-type]
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = nx.find_cycle(graph)
+        layers = tuple(sorted({u for u, _ in cycle}))
+        raise InvalidArchitectureError(
+            "acyclic", f"the graph has a cycle through layers {list(layers)}: {cycle}", layers
+        )
+    source = labels.index(vocab.input_label)
+    sink = labels.index(vocab.output_label)
+    on_path = (nx.descendants(graph, source) | {source}) & (nx.ancestors(graph, sink) | {sink})
+    off_path = tuple(i for i in range(n) if i not in on_path)
+    if off_path:
+        raise InvalidArchitectureError(
+            "on-path",
+            f"layers {list(off_path)} ({[labels[i] for i in off_path]}) do not lie on a path "
+            f"from the input layer {source} to the output layer {sink}",
+            off_path,
+        )
+    for i, (label, unit) in enumerate(zip(labels, units, strict=True)):
+        if vocab.takes_units(label):
+            if not _is_positive_int(unit):
+                raise InvalidArchitectureError(
+                    "units",
+                    f"layer {i} ({label}) needs a positive integer of units, got {unit!r}",
+                    (i,),
+                )
+        elif unit is not None:
+            raise InvalidArchitectureError(
+                "units", f"layer {i} ({label}) takes no units, got {unit!r}; use None", (i,)
+            )
+    for i, (label, stride) in enumerate(zip(labels, strides, strict=True)):
+        if vocab.takes_stride(label):
+            if stride not in vocab.strides or isinstance(stride, bool):
+                raise InvalidArchitectureError(
+                    "strides",
+                    f"layer {i} ({label}) needs a stride in {list(vocab.strides)}, got {stride!r}",
+                    (i,),
+                )
+        elif stride is not None:
+            raise InvalidArchitectureError(
+                "strides", f"layer {i} ({label}) takes no stride, got {stride!r}; use None", (i,)
+            )
+    return graph

@@ -1,0 +1,51 @@
+"""The exceptions and warnings that bonas raises.
+
+Every error bonas raises on purpose derives from :class:`BonasError`, so callers can
+catch bonas's own failures without catching programming errors. Messages name the
+condition that failed and the values received.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BonasError",
+    "BonasWarning",
+    "InvalidArchitectureError",
+    "InvalidSpaceError",
+    "SerializationError",
+]
+
+
+class BonasError(Exception):
+    """Root of every exception that bonas raises on purpose."""
+
+
+class InvalidArchitectureError(BonasError, ValueError):
+    """An architecture breaks a structural rule or a search space's constraints.
+
+    Attributes:
+        rule: A short machine-readable name of the broken rule, e.g. ``"acyclic"``.
+        layers: The indices of the offending layers (may be empty for global rules).
+    """
+
+    def __init__(self, rule: str, message: str, layers: tuple[int, ...] = ()) -> None:
+        super().__init__(f"[{rule}] {message}")
+        self.rule = rule
+        self.layers = tuple(layers)
+
+    def __reduce__(self) -> tuple:
+        # Exceptions pickle their ``args`` by default, which would lose ``rule``.
+        message = str(self).split("] ", 1)[1]
+        return (type(self), (self.rule, message, self.layers))
+
+
+class InvalidSpaceError(BonasError, ValueError):
+    """A search space was configured with inconsistent or out-of-range parameters."""
+
+
+class SerializationError(BonasError, ValueError):
+    """A serialised object (JSON, pickle state) is malformed or of the wrong kind."""
+
+
+class BonasWarning(UserWarning):
+    """Root category of the warnings bonas emits (e.g. a Gram matrix projected to PSD)."""

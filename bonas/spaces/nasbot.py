@@ -1,0 +1,905 @@
+"""NASBOT's free-form CNN and MLP spaces (Kandasamy et al., NeurIPS 2018).
+
+Architectures are DAGs of layers between an ``ip`` and an ``op`` layer, as in dragonfly's
+``dragonfly/nn`` (the maintained NASBOT code):
+
+* CNN: ``conv{3,5,7}`` and ``res{3,5,7}`` layers with a number of filters and a stride
+  of 1 or 2, ``max-pool`` / ``avg-pool`` (which halve the image), ``fc`` layers with
+  units, then ``softmax`` layers feeding ``op``. The input feeds only conv/res layers;
+  every parent of a layer sees the same image size, and nothing convolves after an
+  ``fc`` layer.
+* MLP: hidden activation layers (rectifiers ``relu, crelu, leaky-relu, softplus, elu``
+  and sigmoids ``logistic, tanh``) with units, then ``linear`` (regression) or
+  ``softmax`` (classification) layers feeding ``op``.
+
+Constraints are constructor parameters, with the defaults of NASBOT's demos: at most 60
+layers (at least 5), in-degree 5, out-degree 55, 200 edges, 8 to 1024 units per layer.
+
+Mutation applies one of NASBOT's nine primitives, drawn by its probability masses
+(:data:`PRIMITIVE_MASSES`, renormalised): ``inc_single`` / ``dec_single`` (one layer's
+units times 1 ± 1/8), ``inc_en_masse`` / ``dec_en_masse`` (a contiguous group of layers),
+``swap_layer`` (a layer's type, by NASBOT's swap table), ``wedge_layer`` (a new layer on
+an edge), ``remove_layer``, ``branch`` (duplicate a path as a parallel branch) and
+``skip`` (a skip connection). Invalid children are drawn again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bonas._rng import RNGLike, as_generator
+from bonas.architecture import Architecture
+from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
+from bonas.spaces.base import SearchSpace
+from bonas.vocabulary import CNN_VOCABULARY, MLP_VOCABULARY, Vocabulary
+
+__all__ = [
+    "CONV_LABELS",
+    "MLP_RECTIFIERS",
+    "MLP_SIGMOIDS",
+    "MUTATION_STEP_PROBS",
+    "PRIMITIVE_MASSES",
+    "CNNSpace",
+    "MLPSpace",
+    "NASBOTSpace",
+    "layer_masses",
+]
+
+CONV_LABELS: tuple[str, ...] = ("conv3", "conv5", "conv7", "res3", "res5", "res7")
+POOL_LABELS: tuple[str, ...] = ("max-pool", "avg-pool")
+MLP_RECTIFIERS: tuple[str, ...] = ("relu", "crelu", "leaky-relu", "softplus", "elu")
+MLP_SIGMOIDS: tuple[str, ...] = ("logistic", "tanh")
+DECISION_LABELS: tuple[str, ...] = ("softmax", "linear")
+
+#: NASBOT's primitive probability masses (dragonfly ``nn_modifiers._PRIMITIVE_PROB_MASSES``).
+PRIMITIVE_MASSES: dict[str, float] = {
+    "inc_single": 0.1,
+    "dec_single": 0.1,
+    "inc_en_masse": 0.1,
+    "dec_en_masse": 0.1,
+    "swap_layer": 0.2,
+    "wedge_layer": 0.1,
+    "remove_layer": 0.1,
+    "branch": 0.2,
+    "skip": 0.2,
+}
+#: Probabilities of 1..5 mutation steps per child in NASBOT's GA.
+MUTATION_STEP_PROBS: tuple[float, ...] = (0.5, 0.25, 0.125, 0.075, 0.05)
+UNIT_CHANGE_FRACTION = 0.125
+
+# NASBOT's swap table for conv/res layers: target label -> probability mass.
+_POOL_SWAPS = {"max-pool": 0.05, "avg-pool": 0.05}
+_CONV_SWAPS: dict[str, dict[str, float]] = {
+    "conv3": {"res3": .25, "res5": .25, "conv5": .15, "conv7": .25, **_POOL_SWAPS},
+    "conv5": {"res3": .25, "res5": .25, "conv3": .2, "conv7": .2, **_POOL_SWAPS},
+    "conv7": {"res3": .25, "res5": .25, "conv3": .25, "conv5": .15, **_POOL_SWAPS},
+    "res3": {"conv3": .25, "conv5": .25, "res5": .15, "res7": .25, **_POOL_SWAPS},
+    "res5": {"conv3": .25, "conv5": .25, "res3": .2, "res7": .2, **_POOL_SWAPS},
+    "res7": {"conv3": .25, "conv5": .25, "res3": .25, "res5": .15, **_POOL_SWAPS},
+}  # fmt: skip
+_FC_MASS_COEFF = 0.1
+_NON_PROCESSING_MASS_FRACTION = 0.1
+_NON_PROCESSING_MIN_MASS = 100.0
+
+
+def layer_masses(arch: Architecture) -> np.ndarray:
+    """NASBOT's layer masses, shape ``(num_layers,)``.
+
+    With ``in(v)`` the sum of the parents' output channels (the input has 1):
+
+    * conv/res and MLP activation layers: ``in(v) * units(v)``;
+    * ``fc``: ``0.1 * in(v) * units(v)``;
+    * pools: ``in(v)`` (and they pass their channels through);
+    * ``ip`` and ``op``: ``max(0.1 * P, 100)`` with ``P`` the processing layers' total;
+    * decision layers (``softmax`` / ``linear``) share that same amount equally.
+    """
+    order = arch.topological_order()
+    out_channels: dict[int, float | None] = {}
+    masses = np.zeros(arch.num_layers, dtype=float)
+    decision: list[int] = []
+    vocab = arch.vocabulary
+    for layer in order:
+        label = arch.labels[layer]
+        if label == vocab.input_label:
+            out_channels[layer] = 1.0
+            continue
+        if label == vocab.output_label:
+            continue
+        incoming = sum(out_channels[p] or 0.0 for p in arch.predecessors(layer))
+        if label in DECISION_LABELS:
+            decision.append(layer)
+            out_channels[layer] = None
+        elif label in POOL_LABELS:
+            out_channels[layer] = incoming
+            masses[layer] = incoming
+        else:
+            units = float(arch.units[layer])  # type: ignore[arg-type]
+            out_channels[layer] = units
+            coeff = _FC_MASS_COEFF if label == "fc" else 1.0
+            masses[layer] = coeff * incoming * units
+    non_processing = max(_NON_PROCESSING_MASS_FRACTION * masses.sum(), _NON_PROCESSING_MIN_MASS)
+    masses[arch.input_layer] = non_processing
+    masses[arch.output_layer] = non_processing
+    for layer in decision:
+        masses[layer] = non_processing / len(decision)
+    return masses
+
+
+def _shortest_from_input(arch: Architecture) -> list[int]:
+    dist = [0] * arch.num_layers
+    for layer in arch.topological_order():
+        preds = arch.predecessors(layer)
+        dist[layer] = 1 + min(dist[p] for p in preds) if preds else 0
+    return dist
+
+
+def _shortest_to_output(arch: Architecture) -> list[int]:
+    dist = [0] * arch.num_layers
+    for layer in reversed(arch.topological_order()):
+        succs = arch.successors(layer)
+        dist[layer] = 1 + min(dist[s] for s in succs) if succs else 0
+    return dist
+
+
+@dataclass
+class _Editable:
+    """A mutable copy of an architecture's lists, for building mutants."""
+
+    labels: list[str]
+    units: list[int | None]
+    strides: list[int | None]
+    edges: set[tuple[int, int]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, arch: Architecture) -> _Editable:
+        return cls(list(arch.labels), list(arch.units), list(arch.strides), set(arch.edges))
+
+    def add_layer(self, label: str, units: int | None, stride: int | None) -> int:
+        self.labels.append(label)
+        self.units.append(units)
+        self.strides.append(stride)
+        return len(self.labels) - 1
+
+    def parents(self, layer: int) -> list[int]:
+        return sorted(u for u, v in self.edges if v == layer)
+
+    def children(self, layer: int) -> list[int]:
+        return sorted(v for u, v in self.edges if u == layer)
+
+    def remove_layer(self, layer: int) -> None:
+        self.edges = {
+            (u - (u > layer), v - (v > layer)) for u, v in self.edges if layer not in (u, v)
+        }
+        del self.labels[layer], self.units[layer], self.strides[layer]
+
+    def build(self, vocabulary: Vocabulary) -> Architecture:
+        return Architecture(self.labels, self.units, self.edges, self.strides, vocabulary)
+
+
+class NASBOTSpace(SearchSpace):
+    """Shared machinery of NASBOT's CNN and MLP spaces (constraints, primitives, pool).
+
+    Args:
+        max_num_layers: Most layers, ``ip``, ``op`` and decision layers included.
+        min_num_layers: Fewest layers.
+        max_in_degree: Most parents of a layer.
+        max_out_degree: Most children of a layer.
+        max_num_edges: Most edges.
+        max_units: Most units of a layer.
+        min_units: Fewest units of a layer.
+        max_mass: Largest total layer mass (:func:`layer_masses`).
+        min_mass: Smallest total layer mass.
+    """
+
+    hidden_labels: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self,
+        *,
+        max_num_layers: int = 60,
+        min_num_layers: int = 5,
+        max_in_degree: int = 5,
+        max_out_degree: int = 55,
+        max_num_edges: int = 200,
+        max_units: int = 1024,
+        min_units: int = 8,
+        max_mass: float = math.inf,
+        min_mass: float = 0.0,
+    ) -> None:
+        checks = {
+            "min_num_layers <= max_num_layers": 3 <= min_num_layers <= max_num_layers,
+            "1 <= min_units <= max_units": 1 <= min_units <= max_units,
+            "max_in_degree >= 1 and max_out_degree >= 1": min(max_in_degree, max_out_degree) >= 1,
+            "max_num_edges >= 2": max_num_edges >= 2,
+            "0 <= min_mass <= max_mass": 0 <= min_mass <= max_mass,
+        }
+        broken = [name for name, ok in checks.items() if not ok]
+        if broken:
+            raise InvalidSpaceError(
+                f"{type(self).__name__} constraints violate {broken}: max_num_layers="
+                f"{max_num_layers}, min_num_layers={min_num_layers}, max_units={max_units}, "
+                f"min_units={min_units}, max_in_degree={max_in_degree}, max_out_degree="
+                f"{max_out_degree}, max_num_edges={max_num_edges}, max_mass={max_mass}, "
+                f"min_mass={min_mass}"
+            )
+        self.max_num_layers = max_num_layers
+        self.min_num_layers = min_num_layers
+        self.max_in_degree = max_in_degree
+        self.max_out_degree = max_out_degree
+        self.max_num_edges = max_num_edges
+        self.max_units = max_units
+        self.min_units = min_units
+        self.max_mass = max_mass
+        self.min_mass = min_mass
+        self._valid_pool: list[Architecture] | None = None
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "max_num_layers": self.max_num_layers,
+            "min_num_layers": self.min_num_layers,
+            "max_in_degree": self.max_in_degree,
+            "max_out_degree": self.max_out_degree,
+            "max_num_edges": self.max_num_edges,
+            "max_units": self.max_units,
+            "min_units": self.min_units,
+            "max_mass": self.max_mass,
+            "min_mass": self.min_mass,
+        }
+
+    # -- hooks for the two spaces ------------------------------------------------------
+
+    @property
+    def decision_label(self) -> str:
+        return "softmax"
+
+    def initial_pool(self) -> list[Architecture]:
+        """NASBOT's hand-designed starting networks for this space."""
+        raise NotImplementedError
+
+    def _validate_family(self, arch: Architecture, net: _Editable) -> None:
+        """Rules specific to CNNs or MLPs."""
+
+    def _swap_targets(self, label: str) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _wedge_label(self, source_label: str, after_input: bool, rng: Any) -> str:
+        raise NotImplementedError
+
+    def _new_stride(self, label: str, rng: Any) -> int | None:
+        return None
+
+    # -- validation --------------------------------------------------------------------
+
+    def validate(self, arch: Architecture) -> None:
+        self._check_vocabulary(arch)
+        net = _Editable.of(arch)
+        n = arch.num_layers
+        if not self.min_num_layers <= n <= self.max_num_layers:
+            raise InvalidArchitectureError(
+                "num-layers",
+                f"{n} layers, outside [{self.min_num_layers}, {self.max_num_layers}]",
+            )
+        if len(arch.edges) > self.max_num_edges:
+            raise InvalidArchitectureError(
+                "num-edges", f"{len(arch.edges)} edges, above max_num_edges={self.max_num_edges}"
+            )
+        in_deg = np.bincount([v for _, v in arch.edges], minlength=n)
+        out_deg = np.bincount([u for u, _ in arch.edges], minlength=n)
+        for rule, degrees, limit in (
+            ("in-degree", in_deg, self.max_in_degree),
+            ("out-degree", out_deg, self.max_out_degree),
+        ):
+            over = tuple(int(i) for i in np.nonzero(degrees > limit)[0])
+            if over:
+                raise InvalidArchitectureError(
+                    rule, f"layers {list(over)} exceed the {rule} limit {limit}", over
+                )
+        bad_units = tuple(
+            i for i, u in enumerate(arch.units)
+            if u is not None and not self.min_units <= u <= self.max_units
+        )  # fmt: skip
+        if bad_units:
+            raise InvalidArchitectureError(
+                "units-range",
+                f"layers {list(bad_units)} have units {[arch.units[i] for i in bad_units]} "
+                f"outside [{self.min_units}, {self.max_units}]",
+                bad_units,
+            )
+        decision = self.decision_label
+        wrong_last = tuple(
+            p for p in arch.predecessors(arch.output_layer) if arch.labels[p] != decision
+        )
+        if wrong_last:
+            raise InvalidArchitectureError(
+                "decision-layers",
+                f"every layer feeding the output must be {decision!r}; layers {list(wrong_last)} "
+                f"are {[arch.labels[i] for i in wrong_last]}",
+                wrong_last,
+            )
+        misplaced = tuple(
+            i for i, label in enumerate(arch.labels)
+            if label in DECISION_LABELS and arch.successors(i) != (arch.output_layer,)
+        )  # fmt: skip
+        if misplaced:
+            raise InvalidArchitectureError(
+                "decision-layers",
+                f"decision layers {list(misplaced)} must feed only the output layer",
+                misplaced,
+            )
+        wrong_decision = tuple(
+            i
+            for i, label in enumerate(arch.labels)
+            if label in DECISION_LABELS and label != decision
+        )
+        if wrong_decision:
+            raise InvalidArchitectureError(
+                "decision-layers",
+                f"layers {list(wrong_decision)} are decision layers of another task; this space "
+                f"uses {decision!r}",
+                wrong_decision,
+            )
+        if not any(label in self.hidden_labels for label in arch.labels):
+            raise InvalidArchitectureError(
+                "processing-layers", "the network has no processing layer"
+            )
+        self._validate_family(arch, net)
+        if self.min_mass > 0 or math.isfinite(self.max_mass):
+            total = float(layer_masses(arch).sum())
+            if not self.min_mass <= total <= self.max_mass:
+                raise InvalidArchitectureError(
+                    "mass", f"total mass {total:g} outside [{self.min_mass:g}, {self.max_mass:g}]"
+                )
+
+    # -- sampling -------------------------------------------------------------------
+
+    def _sample(self, rng: Any) -> Architecture:
+        # NASBOT samples its domain as pool networks plus random mutation steps.
+        pool = self._random_pool_member(rng)
+        steps = 1 + int(rng.choice(len(MUTATION_STEP_PROBS), p=MUTATION_STEP_PROBS))
+        arch = pool
+        for _ in range(steps):
+            arch = self.mutate(arch, rng)
+        return arch
+
+    def _random_pool_member(self, rng: Any) -> Architecture:
+        if self._valid_pool is None:
+            self._valid_pool = [a for a in self.initial_pool() if self.contains(a)]
+        pool = self._valid_pool
+        if not pool:
+            raise InvalidSpaceError(
+                f"none of {type(self).__name__}'s initial networks satisfies its constraints "
+                f"{self.config()}"
+            )
+        return pool[int(rng.integers(len(pool)))]
+
+    def mutate_steps(
+        self, arch: Architecture, rng: RNGLike, num_steps: int | None = None
+    ) -> Architecture:
+        """Apply ``num_steps`` mutations (drawn from :data:`MUTATION_STEP_PROBS` if None)."""
+        gen = as_generator(rng)
+        if num_steps is None:
+            num_steps = 1 + int(gen.choice(len(MUTATION_STEP_PROBS), p=MUTATION_STEP_PROBS))
+        for _ in range(num_steps):
+            arch = self.mutate(arch, gen)
+        return arch
+
+    # -- the nine primitives ---------------------------------------------------------------
+
+    def _propose_mutant(self, arch: Architecture, rng: Any) -> Architecture:
+        names = list(PRIMITIVE_MASSES)
+        probs = np.array([PRIMITIVE_MASSES[k] for k in names])
+        primitive = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+        return self.apply_primitive(arch, primitive, rng)
+
+    def apply_primitive(self, arch: Architecture, primitive: str, rng: Any) -> Architecture:
+        """One draw of a named primitive on ``arch``; the result may be invalid for the
+        space's constraints (``mutate`` redraws those).
+
+        Raises:
+            InvalidArchitectureError: If the primitive has nothing to act on, or the
+                result breaks a structural rule.
+        """
+        if primitive not in PRIMITIVE_MASSES:
+            raise InvalidSpaceError(
+                f"unknown primitive {primitive!r}; known: {list(PRIMITIVE_MASSES)}"
+            )
+        net = _Editable.of(arch)
+        getattr(self, f"_{primitive}")(arch, net, rng)
+        return net.build(self.vocabulary)
+
+    def _unit_layers(self, arch: Architecture) -> list[int]:
+        return [i for i in arch.topological_order() if arch.units[i] is not None]
+
+    @staticmethod
+    def _scaled(units: int, up: bool) -> int:
+        new = round(units * (1 + UNIT_CHANGE_FRACTION if up else 1 - UNIT_CHANGE_FRACTION))
+        if new == units:  # small layers would otherwise never change
+            new = units + (1 if up else -1)
+        return max(new, 1)
+
+    def _change_units(
+        self, arch: Architecture, net: _Editable, layers: Sequence[int], up: bool
+    ) -> None:
+        if not layers:
+            raise InvalidArchitectureError("mutation", "no layer with units to change")
+        for layer in layers:
+            net.units[layer] = self._scaled(int(arch.units[layer]), up)  # type: ignore[arg-type]
+
+    def _inc_single(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        layers = self._unit_layers(arch)
+        self._change_units(
+            arch, net, [layers[int(rng.integers(len(layers)))]] if layers else [], True
+        )
+
+    def _dec_single(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        layers = self._unit_layers(arch)
+        self._change_units(
+            arch, net, [layers[int(rng.integers(len(layers)))]] if layers else [], False
+        )
+
+    def _en_masse_groups(self, arch: Architecture) -> list[list[int]]:
+        layers = self._unit_layers(arch)
+        internal = arch.num_layers - 2
+        groups: list[list[int]] = []
+        for num_groups, threshold in ((2, 4), (4, 8), (8, 16)):
+            if internal >= threshold:
+                m = len(layers)
+                groups += [
+                    layers[(k - 1) * m // num_groups : k * m // num_groups]
+                    for k in range(1, num_groups + 1)
+                ]
+        return [g for g in groups if g] or ([layers] if layers else [])
+
+    def _inc_en_masse(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        groups = self._en_masse_groups(arch)
+        self._change_units(
+            arch, net, groups[int(rng.integers(len(groups)))] if groups else [], True
+        )
+
+    def _dec_en_masse(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        groups = self._en_masse_groups(arch)
+        self._change_units(
+            arch, net, groups[int(rng.integers(len(groups)))] if groups else [], False
+        )
+
+    def _swap_layer(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        candidates = [i for i, label in enumerate(arch.labels) if self._swap_targets(label)]
+        if not candidates:
+            raise InvalidArchitectureError("mutation", "no layer can change its type")
+        layer = candidates[int(rng.integers(len(candidates)))]
+        targets = self._swap_targets(arch.labels[layer])
+        names = list(targets)
+        probs = np.array([targets[t] for t in names])
+        new = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+        net.labels[layer] = new
+        if not self.vocabulary.takes_units(new):
+            net.units[layer] = None
+        if self.vocabulary.takes_stride(new):
+            stride = arch.strides[layer] or 1
+            if rng.random() < 0.05:  # NASBOT flips a conv's stride now and then
+                stride = 3 - stride
+            net.strides[layer] = stride
+        else:
+            net.strides[layer] = None
+
+    def _wedge_layer(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        edges = [e for e in arch.edges if e[1] != arch.output_layer]
+        if not edges:
+            raise InvalidArchitectureError("mutation", "no edge to wedge a layer into")
+        u, v = edges[int(rng.integers(len(edges)))]
+        label = self._wedge_label(arch.labels[u], u == arch.input_layer, rng)
+        units = None
+        if self.vocabulary.takes_units(label):
+            ends = [x for x in (arch.units[u], arch.units[v]) if x is not None]
+            units = round(float(np.mean(ends))) if ends else self.min_units * 4
+        new = net.add_layer(label, units, self._new_stride(label, rng))
+        net.edges.discard((u, v))
+        net.edges |= {(u, new), (new, v)}
+
+    def _removable(self, arch: Architecture, layer: int) -> bool:
+        label = arch.labels[layer]
+        if label in (arch.vocabulary.input_label, arch.vocabulary.output_label, *DECISION_LABELS):
+            return False
+        if label == "fc":
+            return all(arch.labels[p] == "fc" for p in arch.predecessors(layer))
+        return True
+
+    def _remove_layer(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        candidates = [i for i in range(arch.num_layers) if self._removable(arch, i)]
+        if not candidates:
+            raise InvalidArchitectureError("mutation", "no layer can be removed")
+        layer = candidates[int(rng.integers(len(candidates)))]
+        parents, children = list(arch.predecessors(layer)), list(arch.successors(layer))
+        # a removed downsampling layer hands its halving to its conv children.
+        if arch.labels[layer] in POOL_LABELS or arch.strides[layer] == 2:
+            for child in children:
+                if arch.labels[child] in CONV_LABELS and arch.strides[child] == 1:
+                    net.strides[child] = 2
+        orphans = [c for c in children if arch.predecessors(c) == (layer,)]
+        widows = [p for p in parents if arch.successors(p) == (layer,)]
+        for child in orphans:
+            net.edges.add((parents[int(rng.integers(len(parents)))], child))
+        for parent in widows:
+            net.edges.add((parent, children[int(rng.integers(len(children)))]))
+        net.remove_layer(layer)
+
+    def _start_probabilities(self, arch: Architecture, excluded: set[int]) -> np.ndarray:
+        dist = np.asarray(_shortest_from_input(arch), dtype=float)
+        probs = 1.0 / np.sqrt(1.0 + dist)
+        for i in excluded:
+            probs[i] = 0.0
+        return probs
+
+    def _branch(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        excluded = {
+            i
+            for i, lab in enumerate(arch.labels)
+            if lab in ("fc", *DECISION_LABELS) or i == arch.output_layer
+        }
+        probs = self._start_probabilities(arch, excluded)
+        if probs.sum() == 0:
+            raise InvalidArchitectureError("mutation", "no layer to branch from")
+        start = int(rng.choice(arch.num_layers, p=probs / probs.sum()))
+        path = [start]
+        while path[-1] != arch.output_layer:
+            succs = arch.successors(path[-1])
+            path.append(succs[int(rng.integers(len(succs)))])
+            if len(path) >= 4 and rng.random() < 0.2:
+                break
+        end = path[-1]
+        copies: list[int] = []
+        for layer in path[1:-1]:
+            label = arch.labels[layer]
+            must_keep = label in POOL_LABELS or arch.strides[layer] == 2 or label == "fc"
+            if must_keep or rng.random() < 0.5:
+                copies.append(net.add_layer(label, arch.units[layer], arch.strides[layer]))
+        chain = [start, *copies, end]
+        new_edges = set(itertools.pairwise(chain))
+        if new_edges <= net.edges:
+            raise InvalidArchitectureError("mutation", "the branch duplicates an existing edge")
+        net.edges |= new_edges
+
+    def _skip(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+        from_ip = _shortest_from_input(arch)
+        to_op = _shortest_to_output(arch)
+        excluded = {
+            i
+            for i, lab in enumerate(arch.labels)
+            if lab in DECISION_LABELS or i in (arch.input_layer, arch.output_layer)
+        }
+        probs = self._start_probabilities(arch, excluded)
+        if probs.sum() == 0:
+            raise InvalidArchitectureError("mutation", "no layer to start a skip from")
+        start = int(rng.choice(arch.num_layers, p=probs / probs.sum()))
+        ends = [
+            v for v in range(arch.num_layers)
+            if from_ip[v] - 1 > from_ip[start] and to_op[v] + 1 < to_op[start]
+            and arch.labels[v] not in DECISION_LABELS and v != arch.output_layer
+            and (start, v) not in net.edges and self._skip_end_ok(arch, start, v)
+        ]  # fmt: skip
+        if not ends:
+            raise InvalidArchitectureError("mutation", f"no layer to skip to from layer {start}")
+        end = ends[int(rng.integers(len(ends)))]
+        self._connect_skip(arch, net, start, end)
+
+    def _skip_end_ok(self, arch: Architecture, start: int, end: int) -> bool:
+        return True
+
+    def _connect_skip(self, arch: Architecture, net: _Editable, start: int, end: int) -> None:
+        net.edges.add((start, end))
+
+
+class CNNSpace(NASBOTSpace):
+    """NASBOT's convolutional-network space.
+
+    Args:
+        max_num_2strides: Most halvings of the image along any path (``None``: no limit).
+        **constraints: See :class:`NASBOTSpace`.
+
+    Example:
+        >>> import numpy as np
+        >>> space = CNNSpace()
+        >>> arch = space.sample(np.random.default_rng(0))
+        >>> space.contains(space.mutate(arch, np.random.default_rng(1)))
+        True
+    """
+
+    name = "cnn"
+    vocabulary = CNN_VOCABULARY
+    hidden_labels = (*CONV_LABELS, *POOL_LABELS, "fc")
+
+    def __init__(self, *, max_num_2strides: int | None = None, **constraints: Any) -> None:
+        super().__init__(**constraints)
+        if max_num_2strides is not None and max_num_2strides < 0:
+            raise InvalidSpaceError(f"max_num_2strides must be >= 0, got {max_num_2strides}")
+        self.max_num_2strides = max_num_2strides
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "max_num_2strides": self.max_num_2strides}
+
+    @staticmethod
+    def image_reductions(arch: Architecture) -> list[int | None]:
+        """Halvings of the image at each layer's output (``None`` once flattened by fc).
+
+        Raises:
+            InvalidArchitectureError: If a layer's parents disagree on the image size or a
+                conv/pool layer follows a flattened layer.
+        """
+        post: list[int | None] = [None] * arch.num_layers
+        for layer in arch.topological_order():
+            label = arch.labels[layer]
+            if label == "ip":
+                post[layer] = 0
+                continue
+            sizes = {post[p] for p in arch.predecessors(layer)}
+            if len(sizes) != 1:
+                raise InvalidArchitectureError(
+                    "image-size",
+                    f"the parents of layer {layer} ({label}) see different image sizes "
+                    f"{sorted(sizes, key=lambda s: -1 if s is None else s)}",
+                    (layer,),
+                )
+            (pre,) = sizes
+            if label in CONV_LABELS or label in POOL_LABELS:
+                if pre is None:
+                    raise InvalidArchitectureError(
+                        "image-size",
+                        f"layer {layer} ({label}) follows a flattened fc layer",
+                        (layer,),
+                    )
+                halves = label in POOL_LABELS or arch.strides[layer] == 2
+                post[layer] = pre + 1 if halves else pre
+            else:
+                post[layer] = None
+        return post
+
+    def _validate_family(self, arch: Architecture, net: _Editable) -> None:
+        not_conv = tuple(
+            c for c in arch.successors(arch.input_layer) if arch.labels[c] not in CONV_LABELS
+        )
+        if not_conv:
+            raise InvalidArchitectureError(
+                "conv-after-input",
+                f"the input may feed only conv/res layers; layers {list(not_conv)} are "
+                f"{[arch.labels[i] for i in not_conv]}",
+                not_conv,
+            )
+        reductions = self.image_reductions(arch)
+        if self.max_num_2strides is not None:
+            deepest = max(r for r in reductions if r is not None)
+            if deepest > self.max_num_2strides:
+                raise InvalidArchitectureError(
+                    "num-2strides",
+                    f"the image is halved {deepest} times, above max_num_2strides="
+                    f"{self.max_num_2strides}",
+                )
+
+    def _swap_targets(self, label: str) -> dict[str, float]:
+        if label in _CONV_SWAPS:
+            return _CONV_SWAPS[label]
+        if label in POOL_LABELS:
+            return {next(p for p in POOL_LABELS if p != label): 1.0}
+        return {}
+
+    def _wedge_label(self, source_label: str, after_input: bool, rng: Any) -> str:
+        if source_label == "fc":
+            return "fc"
+        if not after_input and rng.random() < 0.05:
+            return POOL_LABELS[int(rng.integers(2))]
+        return CONV_LABELS[int(rng.integers(len(CONV_LABELS)))]
+
+    def _new_stride(self, label: str, rng: Any) -> int | None:
+        if label in CONV_LABELS:
+            return 2 if rng.random() < 0.05 else 1
+        return None
+
+    def _skip_end_ok(self, arch: Architecture, start: int, end: int) -> bool:
+        if arch.labels[end] == "fc":
+            return all(arch.labels[p] in CONV_LABELS + POOL_LABELS for p in arch.predecessors(end))
+        return True
+
+    def _connect_skip(self, arch: Architecture, net: _Editable, start: int, end: int) -> None:
+        reductions = self.image_reductions(arch)
+        start_size = reductions[start]
+        end_parents = {reductions[p] for p in arch.predecessors(end)}
+        (end_size,) = end_parents
+        if start_size is None or end_size is None or end_size == start_size:
+            net.edges.add((start, end))
+            return
+        if end_size < start_size:
+            raise InvalidArchitectureError(
+                "image-size", f"layer {end} sees a larger image than layer {start} produces"
+            )
+        # NASBOT inserts one avg-pool per halving so the skip matches the image size.
+        previous = start
+        for _ in range(end_size - start_size):
+            pool = net.add_layer("avg-pool", None, None)
+            net.edges.add((previous, pool))
+            previous = pool
+        net.edges.add((previous, end))
+
+    # -- NASBOT's initial pool ---------------------------------------------------------
+
+    def initial_pool(self) -> list[Architecture]:
+        """VGG-like (1-4 convs per block), blocked, ResNet-like and multi-depth networks."""
+        pool = [vgg_net(n) for n in (1, 2, 3, 4)]
+        pool += [blocked_cnn(3, per_block, 1) for per_block in (1, 2, 3, 4, 5)]
+        pool += [blocked_cnn(4, 4, 1)]
+        pool += [resnet_cnn(blocks) for blocks in (2, 3)]
+        pool += [multidepth_cnn(depths) for depths in ((1, 2), (1, 2, 3))]
+        return pool
+
+
+class MLPSpace(NASBOTSpace):
+    """NASBOT's multi-layer-perceptron space.
+
+    Args:
+        task: ``"reg"`` (decision layer ``linear``) or ``"class"`` (``softmax``).
+        **constraints: See :class:`NASBOTSpace`.
+
+    Example:
+        >>> import numpy as np
+        >>> space = MLPSpace(task="reg")
+        >>> space.contains(space.sample(np.random.default_rng(0)))
+        True
+    """
+
+    name = "mlp"
+    vocabulary = MLP_VOCABULARY
+    hidden_labels = (*MLP_RECTIFIERS, *MLP_SIGMOIDS)
+
+    def __init__(self, *, task: str = "reg", **constraints: Any) -> None:
+        super().__init__(**constraints)
+        if task not in ("reg", "class"):
+            raise InvalidSpaceError(f"MLPSpace task must be 'reg' or 'class', got {task!r}")
+        self.task = task
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "task": self.task}
+
+    @property
+    def decision_label(self) -> str:
+        return "linear" if self.task == "reg" else "softmax"
+
+    def _swap_targets(self, label: str) -> dict[str, float]:
+        if label in MLP_RECTIFIERS:
+            return dict.fromkeys(MLP_SIGMOIDS, 1.0)
+        if label in MLP_SIGMOIDS:
+            return dict.fromkeys(MLP_RECTIFIERS, 1.0)
+        return {}
+
+    def _wedge_label(self, source_label: str, after_input: bool, rng: Any) -> str:
+        return self.hidden_labels[int(rng.integers(len(self.hidden_labels)))]
+
+    def initial_pool(self) -> list[Architecture]:
+        """Blocked MLPs alternating rectifier and sigmoid blocks, as NASBOT's pool."""
+        shapes = ((3, 2), (4, 2), (5, 2), (3, 4), (6, 2), (8, 2), (6, 3), (10, 2), (4, 6), (8, 3))
+        return [blocked_mlp(blocks, per_block, self.decision_label) for blocks, per_block in shapes]
+
+
+# -- hand-designed networks ------------------------------------------------------------
+
+
+def _chain(
+    labels: Sequence[str],
+    units: Sequence[int | None],
+    strides: Sequence[int | None],
+    vocabulary: Vocabulary,
+    extra_edges: Sequence[tuple[int, int]] = (),
+) -> Architecture:
+    edges = [(i, i + 1) for i in range(len(labels) - 1)] + list(extra_edges)
+    return Architecture(labels, units, edges, strides, vocabulary)
+
+
+def vgg_net(convs_per_block: int = 2) -> Architecture:
+    """A VGG-like CNN: two conv3(64), then blocks of ``convs_per_block`` conv3 layers of 128,
+    256 and 512 filters, each block followed by a max-pool, then fc 128/256/512."""
+    spec: list[tuple[str, int | None, int | None]] = [("ip", None, None)]
+    spec += [("conv3", 64, 1), ("conv3", 64, 1), ("max-pool", None, None)]
+    spec += [("conv3", 128, 1), ("conv3", 128, 1), ("max-pool", None, None)]
+    for width in (128, 256, 512):
+        spec += [("conv3", width, 1)] * convs_per_block + [("max-pool", None, None)]
+    spec += [("fc", 128, None), ("fc", 256, None), ("fc", 512, None)]
+    spec += [("softmax", None, None), ("op", None, None)]
+    labels, units, strides = zip(*spec, strict=True)
+    return _chain(labels, units, strides, CNN_VOCABULARY)
+
+
+def blocked_cnn(num_blocks: int = 3, convs_per_block: int = 2, num_fc: int = 1) -> Architecture:
+    """A blocked CNN: conv7(64), max-pool, then ``num_blocks`` blocks of conv3 layers of
+    64/128/256/512 filters, each block starting with a stride-2 conv, then avg-pool and
+    ``num_fc`` fc layers."""
+    widths = (64, 128, 256, 512)
+    spec: list[tuple[str, int | None, int | None]] = [
+        ("ip", None, None), ("conv7", 64, 1), ("max-pool", None, None),
+    ]  # fmt: skip
+    for block in range(num_blocks):
+        for k in range(convs_per_block):
+            spec.append(("conv3", widths[min(block, 3)], 2 if k == 0 else 1))
+    last = widths[min(num_blocks - 1, 3)]
+    spec.append(("avg-pool", None, None))
+    spec += [("fc", 2 * last, None)] * num_fc
+    spec += [("softmax", None, None), ("op", None, None)]
+    labels, units, strides = zip(*spec, strict=True)
+    return _chain(labels, units, strides, CNN_VOCABULARY)
+
+
+def resnet_cnn(num_blocks: int = 2, width: int = 64) -> Architecture:
+    """A ResNet-like CNN: conv3 stem, ``num_blocks`` pairs of res3 layers each bridged by a
+    skip edge, doubling width after a max-pool between blocks, then fc and softmax."""
+    labels: list[str] = ["ip", "conv3"]
+    units: list[int | None] = [None, width]
+    strides: list[int | None] = [None, 1]
+    extra: list[tuple[int, int]] = []
+    for block in range(num_blocks):
+        block_in = len(labels) - 1
+        w = width * 2**block
+        labels += ["res3", "res3"]
+        units += [w, w]
+        strides += [1, 1]
+        labels.append("max-pool" if block < num_blocks - 1 else "avg-pool")
+        units.append(None)
+        strides.append(None)
+        extra.append((block_in, len(labels) - 1))  # skip over the res pair into the pool
+    labels += ["fc", "softmax", "op"]
+    units += [2 * width * 2 ** (num_blocks - 1), None, None]
+    strides += [None, None, None]
+    return _chain(labels, units, strides, CNN_VOCABULARY, extra)
+
+
+def multidepth_cnn(depths: Sequence[int] = (1, 2, 3), width: int = 32) -> Architecture:
+    """A multi-depth CNN: a conv3 stem feeding parallel conv branches of the given depths,
+    merged by a max-pool, then conv3, avg-pool, fc and softmax."""
+    labels: list[str] = ["ip", "conv3"]
+    units: list[int | None] = [None, width]
+    strides: list[int | None] = [None, 1]
+    edges: list[tuple[int, int]] = [(0, 1)]
+    branch_ends = []
+    kinds = ("conv3", "conv5", "conv7")
+    for b, depth in enumerate(depths):
+        previous = 1
+        for _ in range(depth):
+            labels.append(kinds[b % 3])
+            units.append(width)
+            strides.append(1)
+            edges.append((previous, len(labels) - 1))
+            previous = len(labels) - 1
+        branch_ends.append(previous)
+    merge = len(labels)
+    labels.append("max-pool")
+    units.append(None)
+    strides.append(None)
+    edges += [(end, merge) for end in branch_ends]
+    tail = [("conv3", 2 * width, 1), ("avg-pool", None, None), ("fc", 4 * width, None),
+            ("softmax", None, None), ("op", None, None)]  # fmt: skip
+    for label, unit, stride in tail:
+        labels.append(label)
+        units.append(unit)
+        strides.append(stride)
+        edges.append((len(labels) - 2, len(labels) - 1))
+    return Architecture(labels, units, edges, strides, CNN_VOCABULARY)
+
+
+def blocked_mlp(num_blocks: int, layers_per_block: int, decision: str = "linear") -> Architecture:
+    """A blocked MLP: ``num_blocks`` blocks of ``layers_per_block`` layers alternating a
+    rectifier block (relu) and a sigmoid block (tanh), widths growing then shrinking."""
+    labels: list[str] = ["ip"]
+    units: list[int | None] = [None]
+    widths = [64 * 2 ** min(b, num_blocks - 1 - b, 3) for b in range(num_blocks)]
+    for block in range(num_blocks):
+        label = (
+            MLP_RECTIFIERS[block // 2 % len(MLP_RECTIFIERS)]
+            if block % 2 == 0
+            else (MLP_SIGMOIDS[block // 2 % len(MLP_SIGMOIDS)])
+        )
+        labels += [label] * layers_per_block
+        units += [widths[block]] * layers_per_block
+    labels += [decision, "op"]
+    units += [None, None]
+    return _chain(labels, units, [None] * len(labels), MLP_VOCABULARY)

@@ -1,0 +1,158 @@
+"""Installation layout, drawing and the ``bonas demo`` command, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bonas
+from bonas import BonasError, draw
+from bonas.cli import main
+from bonas.spaces import CNNSpace, NB201Space, multidepth_cnn
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_subpackages_are_mapped_into_bonas() -> None:
+    import bonas.acquisition
+    import bonas.benchmarks
+    import bonas.kernels
+
+    assert bonas.kernels.__name__ == "bonas.kernels"
+    assert Path(bonas.kernels.__file__).parent.name == "kernels"
+    assert Path(bonas.acquisition.__file__).parent.name == "acquisition"
+    assert Path(bonas.benchmarks.__file__).parent.name == "benchmarks"
+
+
+def test_no_generic_top_level_names_are_installed() -> None:
+    code = "import importlib.util as u; print(u.find_spec('kernels'), u.find_spec('benchmarks'))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd="/", capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["None", "None"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("editable", [False, True], ids=["pip-install", "pip-install-e"])
+def test_fresh_install_imports_from_any_directory(tmp_path: Path, editable: bool) -> None:
+    """``pip install .`` and ``pip install -e .`` both expose bonas.kernels everywhere."""
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "*.egg-info", "build", "__pycache__", ".pytest_cache", ".ruff_cache"
+        ),
+    )
+    env_dir = tmp_path / "venv"
+    outer_site = Path(sysconfig.get_paths()["purelib"])
+    if editable and (outer_site / "bonas").is_dir():
+        pytest.skip("bonas is installed non-editable here; it would shadow the editable finder")
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    # the running environment lends pip, the build backend and the dependencies, so the
+    # install needs no download; its .pth files (an editable bonas) are not processed.
+    inner_site = next(env_dir.glob("lib/python*/site-packages"))
+    (inner_site / "outer.pth").write_text(f"{outer_site}\n")
+    python = env_dir / "bin" / "python"
+    args = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+    ]
+    args += ["-e", str(source)] if editable else [str(source)]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    subprocess.run(args, check=True, cwd=tmp_path, env=env, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = (
+        "import bonas, bonas.kernels, bonas.acquisition, bonas.benchmarks; "
+        "print(bonas.kernels.__file__)"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    location = Path(out.stdout.strip()).resolve()
+    if editable:
+        assert location == (source / "kernels" / "__init__.py").resolve()
+    else:
+        assert env_dir.resolve() in location.parents
+        assert location.parent.name == "kernels" and location.parent.parent.name == "bonas"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_draw_writes_the_file(tmp_path: Path, suffix: str) -> None:
+    path = draw(multidepth_cnn(), tmp_path / f"net{suffix}")
+    data = path.read_bytes()
+    if suffix == ".png":
+        assert data.startswith(PNG_MAGIC) and len(data) > 5_000
+    else:
+        text = data.decode()
+        assert text.lstrip().startswith("<?xml") and "<svg" in text
+        # labels and units are drawn as text (matplotlib writes glyphs as paths)
+        assert text.count("<path") > 20
+
+
+def test_draw_rejects_unknown_formats(tmp_path: Path) -> None:
+    with pytest.raises(BonasError, match="suffix"):
+        draw(multidepth_cnn(), tmp_path / "net.gif")
+
+
+def test_draw_handles_cells(tmp_path: Path) -> None:
+    space = NB201Space()
+    cell = space.sample(np.random.default_rng(0))
+    assert draw(space.layer_graph(cell), tmp_path / "cell.png").stat().st_size > 1_000
+
+
+def test_demo_command_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--count", "2", "--seed", "3"]) == 0
+    records = json.loads((out / "architectures.json").read_text())
+    assert [r["role"] for r in records] == ["sample", "mutant", "sample", "mutant"]
+    space = CNNSpace()
+    for record in records:
+        arch = bonas.Architecture.from_dict(record["architecture"])
+        assert space.contains(arch)
+        assert (out / record["png"]).read_bytes().startswith(PNG_MAGIC)
+    assert "wrote 4 drawings" in capsys.readouterr().out
+
+
+def test_demo_is_reproducible(tmp_path: Path) -> None:
+    for run in ("a", "b"):
+        main(["demo", "--out", str(tmp_path / run), "--count", "1", "--space", "nb201"])
+    first = json.loads((tmp_path / "a" / "architectures.json").read_text())
+    second = json.loads((tmp_path / "b" / "architectures.json").read_text())
+    assert first == second
+
+
+def test_console_script_runs_the_demo(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "bonas"
+    if not exe.exists():
+        pytest.skip("the bonas console script is not installed in this environment")
+    ok = subprocess.run(
+        [str(exe), "demo", "--count", "1", "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "wrote 2 drawings" in ok.stdout
+    assert (tmp_path / "d" / "cnn-00-sample.png").read_bytes().startswith(PNG_MAGIC)
