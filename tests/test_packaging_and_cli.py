@@ -76,7 +76,8 @@ def test_fresh_install_imports_from_any_directory(tmp_path: Path, editable: bool
     ]
     args += ["-e", str(source)] if editable else [str(source)]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    subprocess.run(args, check=True, cwd=tmp_path, env=env, capture_output=True)
+    installed = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr[-3000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     code = (
