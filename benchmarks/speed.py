@@ -1,0 +1,206 @@
+"""Speed benchmarks, written as JSON (timings live here, not in the tests).
+
+Usage::
+
+    python -m bonas.benchmarks.speed otmann --out otmann.json
+
+``otmann``: 200 CNN-space architectures of 10-30 layers (sampled and mutated with a
+fixed seed), all 200 x 200 ordered pairs through
+
+* the baseline, a plain loop making one ``ot.emd`` call per coefficient pair on the
+  whole problem, as NASBOT computes OTMANN (features computed once per architecture);
+* bonas's :class:`~bonas.kernels.OTMANNDistance`, in one process and over all cores;
+
+then one BO iteration's 1,000 candidates x 200 observed architectures (200,000 pairs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bonas.architecture import Architecture
+from bonas.kernels.otmann import OTMANNDistance, reference_distances
+from bonas.spaces import CNNSpace
+
+__all__ = ["cnn_workload", "main", "otmann_benchmark"]
+
+
+def cnn_workload(
+    count: int, seed: int, min_layers: int = 10, max_layers: int = 30
+) -> list[Architecture]:
+    """``count`` CNN-space architectures of ``min_layers..max_layers`` layers: samples and
+    chains of mutants, drawn with ``seed``."""
+    space = CNNSpace()
+    rng = np.random.default_rng(seed)
+    archs: list[Architecture] = []
+    while len(archs) < count:
+        arch = (
+            space.sample(rng)
+            if not archs or rng.random() < 0.5
+            else space.mutate_steps(archs[int(rng.integers(len(archs)))], rng)
+        )
+        if min_layers <= arch.num_layers <= max_layers:
+            archs.append(arch)
+    return archs
+
+
+def _progress(message: str) -> None:
+    print(f"[bonas.benchmarks.speed] {message}", file=sys.stderr, flush=True)
+
+
+def otmann_benchmark(
+    num_archs: int = 200,
+    num_candidates: int = 1000,
+    seed: int = 0,
+    baseline_pairs: int | None = None,
+    n_jobs: int | None = None,
+) -> dict[str, Any]:
+    """Run the OTMANN benchmark and return its results as a JSON-ready dict.
+
+    Args:
+        num_archs: Architectures in the square workload (200 in the issue).
+        num_candidates: Candidates scored against ``num_archs`` observed ones.
+        seed: Seed of the workload.
+        baseline_pairs: Time the baseline on only the first this-many pairs (``None``: all).
+        n_jobs: Processes for the parallel runs (``None``: all cores).
+    """
+    archs = cnn_workload(num_archs, seed)
+    cores = n_jobs or os.cpu_count() or 1
+    serial = OTMANNDistance(n_jobs=1)
+    parallel = OTMANNDistance(n_jobs=cores, parallel_threshold=1)
+
+    _progress(f"profiling {num_archs} architectures")
+    start = time.perf_counter()
+    profiles = [serial.profile(a) for a in archs]
+    profile_seconds = time.perf_counter() - start
+
+    pairs = [(i, j) for i in range(num_archs) for j in range(num_archs)]
+    if baseline_pairs is not None:
+        pairs = pairs[:baseline_pairs]
+    _progress(f"baseline: {len(pairs)} pairs, one ot.emd per coefficient pair")
+    baseline = np.zeros((num_archs, num_archs, serial.num_distances))
+    start = time.perf_counter()
+    for i, j in pairs:
+        baseline[i, j] = reference_distances(profiles[i], profiles[j], serial)
+    baseline_seconds = time.perf_counter() - start
+
+    _progress("bonas, one process")
+    start = time.perf_counter()
+    ours = serial.pairwise_profiles(profiles, profiles)
+    serial_seconds = time.perf_counter() - start
+
+    _progress(f"bonas, {cores} processes (starting the shared worker pool)")
+    start = time.perf_counter()
+    parallel.pairwise_profiles(profiles[:cores], profiles[:2])
+    pool_start_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    ours_parallel = parallel.pairwise_profiles(profiles, profiles)
+    parallel_seconds = time.perf_counter() - start
+
+    rows, cols = zip(*pairs, strict=True)
+    reference = baseline[list(rows), list(cols)]
+    mine = ours[list(rows), list(cols)]
+    abs_diff = np.abs(mine - reference)
+    rel_diff = abs_diff / np.maximum(np.abs(reference), 1e-300)
+
+    _progress(f"iteration: {num_candidates} candidates x {num_archs} observed")
+    space = CNNSpace()
+    rng = np.random.default_rng(seed + 1)
+    candidates = [space.mutate_steps(archs[int(rng.integers(num_archs))], rng)
+                  for _ in range(num_candidates)]  # fmt: skip
+    start = time.perf_counter()
+    iteration = parallel.pairwise(candidates, archs)
+    iteration_seconds = time.perf_counter() - start
+
+    baseline_rate = len(pairs) / baseline_seconds
+    return {
+        "benchmark": "otmann",
+        "workload": {
+            "space": "cnn", "num_architectures": num_archs, "seed": seed,
+            "layers_min": min(a.num_layers for a in archs),
+            "layers_max": max(a.num_layers for a in archs),
+            "layers_mean": float(np.mean([a.num_layers for a in archs])),
+            "distances_per_pair": serial.num_distances, "distance_names": list(serial.names),
+        },
+        "profile_seconds": profile_seconds,
+        "baseline": {"pairs": len(pairs), "seconds": baseline_seconds,
+                     "pairs_per_second": baseline_rate},
+        "bonas_one_process": {"pairs": num_archs**2, "seconds": serial_seconds,
+                              "pairs_per_second": num_archs**2 / serial_seconds,
+                              "speedup_vs_baseline": num_archs**2 / serial_seconds / baseline_rate},
+        "bonas_parallel": {"processes": cores, "pool_start_seconds": pool_start_seconds,
+                           "pairs": num_archs**2, "seconds": parallel_seconds,
+                           "pairs_per_second": num_archs**2 / parallel_seconds,
+                           "speedup_vs_baseline": num_archs**2 / parallel_seconds / baseline_rate},
+        "max_abs_difference": float(abs_diff.max()),
+        "max_rel_difference": float(rel_diff.max()),
+        "parallel_equals_serial": bool(np.array_equal(ours, ours_parallel)),
+        "iteration": {"candidates": num_candidates, "observed": num_archs,
+                      "pairs": num_candidates * num_archs, "seconds": iteration_seconds,
+                      "processes": cores, "finite": bool(np.isfinite(iteration).all())},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor(), "python": platform.python_version(),
+                    "numpy": np.__version__, "pot": _pot_version()},
+    }  # fmt: skip
+
+
+def _pot_version() -> str:
+    import ot
+
+    return str(ot.__version__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bonas.benchmarks.speed", description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="benchmark", required=True)
+    otmann = commands.add_parser("otmann", help="OTMANN distance throughput")
+    otmann.add_argument("--out", required=True, help="JSON file to write")
+    otmann.add_argument("--num-archs", type=int, default=200)
+    otmann.add_argument("--num-candidates", type=int, default=1000)
+    otmann.add_argument("--seed", type=int, default=0)
+    otmann.add_argument(
+        "--baseline-pairs",
+        type=int,
+        default=None,
+        help="time the baseline on the first N pairs only",
+    )
+    otmann.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    args = parser.parse_args(argv)
+    result = otmann_benchmark(
+        args.num_archs, args.num_candidates, args.seed, args.baseline_pairs, args.jobs
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "baseline",
+                    "bonas_one_process",
+                    "bonas_parallel",
+                    "max_abs_difference",
+                    "max_rel_difference",
+                    "iteration",
+                )
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

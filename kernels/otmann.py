@@ -1,0 +1,695 @@
+"""OTMANN: NASBOT's optimal-transport distance between architectures.
+
+Kandasamy, Neiswanger, Schneider, Poczos, Xing. "Neural Architecture Search with
+Bayesian Optimisation and Optimal Transport". NeurIPS 2018. Reference code: dragonfly's
+``dragonfly/nn/otmann.py``, whose values these match to about 1e-12 (see the tests).
+
+For architectures ``G1`` (layers ``i``, masses ``m1``) and ``G2`` (``j``, ``m2``), with
+totals ``T1``, ``T2`` and non-assignment penalty ``nu``, each coefficient pair
+``(c_lab, c_str)`` gives the transport problem::
+
+    C  = c_lab * nu * M_lab + c_str * M_str                         (n1, n2)
+    C' = [[C, nu], [nu, 0]]   (a dummy row and column)              (n1 + 1, n2 + 1)
+    lp = min <T, C'>  s.t.  T 1 = [m1, T2],  T^T 1 = [m2, T1],  T >= 0
+    emd = lp / (T1 + T2)
+
+``M_lab`` is the label-mismatch matrix (infinite across layer kinds) and
+``M_str[i, j] = (mean_k |B1[i,k] - B2[j,k]| + mean_k |F1[i,k] - F2[j,k]|) / 2`` compares
+shortest / longest / random-walk path lengths to the input (``B``) and the output
+(``F``) per layer group. NASBOT's defaults are ``c_lab = (1, 1, 1, 1)``,
+``c_str = (0.1, 0.25, 0.61, 1.5)``, ``nu = 1``: eight distances per pair, ordered
+``lp, emd`` per coefficient pair.
+
+Why this is fast and still exact: layers of kinds that cannot be matched exchange no
+mass, and the dummy row and column absorb any amount at cost ``nu`` each way, so the
+problem splits into one small problem per matchable class of labels (conv/res layers,
+pools, fc layers, ``ip``, ``op``...). The sum of their optima is the optimum of the whole
+problem. One-layer classes are solved in closed form; the rest go straight to POT's
+network-simplex core, and per-architecture features are computed once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import numpy as np
+
+# POT's compiled network simplex, called without ot.emd's checks and copies, which cost
+# more than the solve on problems this small (POT >= 0.9 keeps it in ot.lp.emd_wrap).
+from ot.lp.emd_wrap import emd_c as _emd_c
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError
+from bonas.kernels.label_costs import LabelCosts, get_label_costs
+
+__all__ = [
+    "DEFAULT_LABEL_COEFFS",
+    "DEFAULT_STRUCT_COEFFS",
+    "ArchitectureProfile",
+    "OTMANNDistance",
+    "reference_distances",
+    "solve_transport",
+]
+
+DEFAULT_LABEL_COEFFS: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+DEFAULT_STRUCT_COEFFS: tuple[float, ...] = (0.1, 0.25, 0.61, 1.5)
+_FORBIDDEN_COST = 7.65432e5  # dragonfly's stand-in for infinite costs; never optimal
+_MAX_SIMPLEX_ITERATIONS = 100_000
+_PATH_TYPES = ("shortest", "longest", "rw")
+
+
+@dataclass(frozen=True)
+class ArchitectureProfile:
+    """What OTMANN computes once per architecture.
+
+    Attributes:
+        vocabulary: The vocabulary name.
+        masses: Layer masses, shape ``(n,)``.
+        labels: Label index of each layer in the vocabulary's cost table, shape ``(n,)``.
+        backward: Path-length features to the input, shape ``(n, K)``.
+        forward: Path-length features to the output, shape ``(n, K)``.
+        class_layers: For each matchable label class, the layer indices in it.
+    """
+
+    vocabulary: str
+    masses: np.ndarray
+    labels: np.ndarray
+    backward: np.ndarray
+    forward: np.ndarray
+    class_layers: tuple[np.ndarray, ...]
+
+    @property
+    def total_mass(self) -> float:
+        return float(self.masses.sum())
+
+
+def _path_features(arch: Architecture, costs: LabelCosts) -> tuple[np.ndarray, np.ndarray]:
+    """Backward (to ip) and forward (to op) shortest/longest/random-walk path lengths.
+
+    A group's length counts the layers of the group a path leaves, each layer counting
+    itself and not the endpoint (NASBOT's convention); columns are group-major.
+    """
+    order = arch.topological_order()
+    n = arch.num_layers
+    groups = costs.groups
+    weight = np.array(
+        [[1.0 if g == "all" or costs.group_of.get(label) == g else 0.0 for g in groups]
+         for label in arch.labels]
+    )  # fmt: skip
+    k = len(groups)
+    backward = np.zeros((n, k, 3))
+    forward = np.zeros((n, k, 3))
+    for layer in order:
+        preds = arch.predecessors(layer)
+        if preds:
+            prev = backward[list(preds)]
+            backward[layer, :, 0] = weight[layer] + prev[:, :, 0].min(axis=0)
+            backward[layer, :, 1] = weight[layer] + prev[:, :, 1].max(axis=0)
+            backward[layer, :, 2] = weight[layer] + prev[:, :, 2].mean(axis=0)
+    for layer in reversed(order):
+        succs = arch.successors(layer)
+        if succs:
+            nxt = forward[list(succs)]
+            forward[layer, :, 0] = weight[layer] + nxt[:, :, 0].min(axis=0)
+            forward[layer, :, 1] = weight[layer] + nxt[:, :, 1].max(axis=0)
+            forward[layer, :, 2] = weight[layer] + nxt[:, :, 2].mean(axis=0)
+    return backward.reshape(n, 3 * k), forward.reshape(n, 3 * k)
+
+
+def solve_transport(
+    supply: np.ndarray, demand: np.ndarray, cost: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Exact balanced optimal transport on unnormalised masses.
+
+    Args:
+        supply: Source masses, shape ``(n,)``, non-negative.
+        demand: Target masses, shape ``(m,)``, non-negative, same total as ``supply``.
+        cost: Costs, shape ``(n, m)``; infinite entries are forbidden.
+
+    Returns:
+        ``(value, plan)``: the optimal cost and the ``(n, m)`` plan on the masses' scale.
+
+    Raises:
+        BonasError: If shapes disagree, masses are negative or not finite, or the totals
+            differ (nothing is renormalised silently).
+    """
+    supply = np.asarray(supply, dtype=np.float64)
+    demand = np.asarray(demand, dtype=np.float64)
+    cost = np.asarray(cost, dtype=np.float64)
+    if supply.ndim != 1 or demand.ndim != 1 or cost.shape != (supply.size, demand.size):
+        raise BonasError(
+            f"transport shapes disagree: supply {supply.shape}, demand {demand.shape}, "
+            f"cost {cost.shape}"
+        )
+    for name, masses in (("supply", supply), ("demand", demand)):
+        if not np.isfinite(masses).all() or (masses < 0).any():
+            raise BonasError(f"{name} masses must be finite and non-negative, got {masses}")
+    total = supply.sum()
+    if not math.isclose(total, demand.sum(), rel_tol=1e-9, abs_tol=1e-12):
+        raise BonasError(
+            f"supply and demand totals differ: {total!r} vs {demand.sum()!r}; OTMANN does "
+            "not renormalise masses"
+        )
+    if np.isnan(cost).any():
+        raise BonasError("transport costs contain NaN")
+    if total == 0:
+        return 0.0, np.zeros(cost.shape)
+    safe = np.ascontiguousarray(np.where(np.isinf(cost), _FORBIDDEN_COST, cost))
+    plan = _emd(supply / total, demand / total, safe) * total
+    return float((plan * safe).sum()), plan
+
+
+def _emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    plan, _, _, _, code = _emd_c(a, b, cost, _MAX_SIMPLEX_ITERATIONS, 1)
+    if code != 1:
+        raise BonasError(f"the network simplex did not reach an optimum (POT result code {code})")
+    return plan
+
+
+class OTMANNDistance:
+    """NASBOT's OTMANN distances, eight per pair of architectures by default.
+
+    Args:
+        non_assignment_penalty: ``nu``, the cost per unit of unmatched mass.
+        label_coeffs: ``c_lab`` of each coefficient pair.
+        struct_coeffs: ``c_str`` of each coefficient pair.
+        preprocess: Optional map applied to every architecture first, e.g.
+            ``NB201Space().layer_graph``; :meth:`for_space` sets it.
+        n_jobs: Worker processes for large :meth:`pairwise` calls (``None``: all cores).
+        parallel_threshold: Smallest number of pairs worth spreading over processes.
+
+    Example:
+        >>> from bonas.spaces import blocked_cnn, vgg_net
+        >>> otmann = OTMANNDistance()
+        >>> d = otmann.pairwise([blocked_cnn(3, 2, 1)], [vgg_net(1), blocked_cnn(3, 2, 1)])
+        >>> d.shape, otmann.names[:2]
+        ((1, 2, 8), ('lp[c_lab=1,c_str=0.1]', 'emd[c_lab=1,c_str=0.1]'))
+        >>> float(d[0, 1].max())
+        0.0
+    """
+
+    def __init__(
+        self,
+        non_assignment_penalty: float = 1.0,
+        label_coeffs: Sequence[float] = DEFAULT_LABEL_COEFFS,
+        struct_coeffs: Sequence[float] = DEFAULT_STRUCT_COEFFS,
+        *,
+        preprocess: object | None = None,
+        n_jobs: int | None = None,
+        parallel_threshold: int = 20_000,
+    ) -> None:
+        label_coeffs, struct_coeffs = tuple(label_coeffs), tuple(struct_coeffs)
+        if len(label_coeffs) != len(struct_coeffs) or not label_coeffs:
+            raise BonasError(
+                f"label_coeffs and struct_coeffs must pair up; got {label_coeffs} and "
+                f"{struct_coeffs}"
+            )
+        values = (non_assignment_penalty, *label_coeffs, *struct_coeffs)
+        if not all(math.isfinite(v) and v >= 0 for v in values) or non_assignment_penalty <= 0:
+            raise BonasError(
+                "OTMANN coefficients must be finite and non-negative, and the penalty positive; "
+                f"got nu={non_assignment_penalty}, c_lab={label_coeffs}, c_str={struct_coeffs}"
+            )
+        self.nu = float(non_assignment_penalty)
+        self.label_coeffs = label_coeffs
+        self.struct_coeffs = struct_coeffs
+        self.preprocess = preprocess
+        self.n_jobs = n_jobs
+        self.parallel_threshold = parallel_threshold
+
+    @classmethod
+    def for_space(cls, space: object, **kwargs: object) -> OTMANNDistance:
+        """An OTMANN distance for a space's architectures (its layer graph if it has one)."""
+        preprocess = getattr(space, "layer_graph", None)
+        return cls(preprocess=preprocess, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the distances, in output order."""
+        return tuple(
+            f"{kind}[c_lab={lab:g},c_str={st:g}]"
+            for lab, st in zip(self.label_coeffs, self.struct_coeffs, strict=True)
+            for kind in ("lp", "emd")
+        )
+
+    @property
+    def num_distances(self) -> int:
+        return 2 * len(self.label_coeffs)
+
+    # -- profiles --------------------------------------------------------------------
+
+    def profile(self, arch: Architecture) -> ArchitectureProfile:
+        """Compute the per-architecture part of OTMANN (masses, labels, path features)."""
+        if not isinstance(arch, Architecture):
+            raise BonasError(f"OTMANN compares Architecture objects, got {type(arch).__name__}")
+        if self.preprocess is not None:
+            arch = self.preprocess(arch)  # type: ignore[operator]
+        costs = get_label_costs(arch.vocabulary.name)
+        masses = np.asarray(costs.masses(arch), dtype=np.float64)
+        if (
+            masses.shape != (arch.num_layers,)
+            or not np.isfinite(masses).all()
+            or (masses < 0).any()
+        ):
+            raise BonasError(
+                f"layer masses must be finite, non-negative and one per layer; got {masses}"
+            )
+        labels = costs.label_indices(arch)
+        backward, forward = _path_features(arch, costs)
+        class_layers = tuple(
+            np.nonzero(np.isin(labels, members))[0] for members in _classes(costs.vocabulary)
+        )
+        return ArchitectureProfile(
+            costs.vocabulary, masses, labels, backward, forward, class_layers
+        )
+
+    # -- distances ------------------------------------------------------------------------
+
+    def __call__(self, a: Architecture, b: Architecture) -> np.ndarray:
+        """The distances between two architectures, shape ``(num_distances,)``."""
+        return self.profile_distance(self.profile(a), self.profile(b))
+
+    def profile_distance(
+        self, pa: ArchitectureProfile, pb: ArchitectureProfile, *, plans: list | None = None
+    ) -> np.ndarray:
+        """The distances between two profiled architectures, shape ``(num_distances,)``.
+
+        Args:
+            pa, pb: Profiles from :meth:`profile`.
+            plans: If a list is given, the full ``(n1 + 1, n2 + 1)`` transport plan of each
+                coefficient pair is appended to it (rows/columns in layer order, then the
+                dummy).
+        """
+        if pa.vocabulary != pb.vocabulary:
+            raise BonasError(
+                f"OTMANN compares architectures of one vocabulary; got {pa.vocabulary!r} and "
+                f"{pb.vocabulary!r}"
+            )
+        matrix = get_label_costs(pa.vocabulary).matrix
+        num_pairs = len(self.label_coeffs)
+        lp = np.zeros(num_pairs)
+        nu = self.nu
+        full = None
+        if plans is not None:
+            full = [np.zeros((pa.masses.size + 1, pb.masses.size + 1)) for _ in range(num_pairs)]
+        for rows, cols in zip(pa.class_layers, pb.class_layers, strict=True):
+            if rows.size == 0 and cols.size == 0:
+                continue
+            ma, mb = pa.masses[rows], pb.masses[cols]
+            sa, sb = float(ma.sum()), float(mb.sum())
+            if rows.size == 0 or cols.size == 0:
+                lp += nu * (sa + sb)
+                if full is not None:
+                    for plan in full:
+                        plan[rows, -1] += ma
+                        plan[-1, cols] += mb
+                continue
+            label_cost = nu * matrix[np.ix_(pa.labels[rows], pb.labels[cols])]
+            struct_cost = 0.5 * (
+                np.abs(pa.backward[rows, None, :] - pb.backward[None, cols, :]).mean(axis=2)
+                + np.abs(pa.forward[rows, None, :] - pb.forward[None, cols, :]).mean(axis=2)
+            )
+            supply = np.append(ma, sb)
+            demand = np.append(mb, sa)
+            for k in range(num_pairs):
+                cost = np.full((rows.size + 1, cols.size + 1), nu)
+                cost[:-1, :-1] = (
+                    self.label_coeffs[k] * label_cost + self.struct_coeffs[k] * struct_cost
+                )
+                cost[-1, -1] = 0.0
+                value, plan = _class_transport(supply, demand, cost, nu)
+                lp[k] += value
+                if full is not None:
+                    block = np.append(rows, -1)
+                    target = np.append(cols, -1)
+                    full[k][np.ix_(block, target)] += plan
+        if plans is not None and full is not None:
+            plans.extend(full)
+        total = pa.total_mass + pb.total_mass
+        out = np.empty(2 * num_pairs)
+        out[0::2] = lp
+        out[1::2] = lp / total if total > 0 else 0.0
+        return out
+
+    def pairwise(
+        self,
+        archs_a: Sequence[Architecture],
+        archs_b: Sequence[Architecture] | None = None,
+    ) -> np.ndarray:
+        """All distances between two lists, shape ``(len_a, len_b, num_distances)``.
+
+        With ``archs_b`` omitted, the symmetric matrix of ``archs_a`` with itself (each
+        unordered pair solved once). Large calls are spread over ``n_jobs`` processes.
+        """
+        profiles_a = [self.profile(a) for a in archs_a]
+        profiles_b = profiles_a if archs_b is None else [self.profile(b) for b in archs_b]
+        return self.pairwise_profiles(profiles_a, profiles_b, symmetric=archs_b is None)
+
+    def pairwise_profiles(
+        self,
+        profiles_a: Sequence[ArchitectureProfile],
+        profiles_b: Sequence[ArchitectureProfile],
+        *,
+        symmetric: bool = False,
+    ) -> np.ndarray:
+        """:meth:`pairwise` on precomputed profiles."""
+        na, nb = len(profiles_a), len(profiles_b)
+        out = np.zeros((na, nb, self.num_distances))
+        workers = self._workers(na * nb)
+        if workers > 1:
+            chunks = [c for c in np.array_split(np.arange(na), workers * 4) if c.size]
+            pool = _shared_pool(workers)
+            jobs = [
+                pool.submit(_rows_job, self._settings(), [profiles_a[i] for i in chunk],
+                            profiles_b, chunk[0] if symmetric else None)
+                for chunk in chunks
+            ]  # fmt: skip
+            for chunk, job in zip(chunks, jobs, strict=True):
+                out[chunk] = job.result()
+        else:
+            out[:] = _rows(self, profiles_a, profiles_b, 0 if symmetric else None)
+        if symmetric:
+            upper = np.triu_indices(na, k=1)
+            out[upper[1], upper[0]] = out[upper]
+        return out
+
+    def _workers(self, num_pairs: int) -> int:
+        if num_pairs < self.parallel_threshold:
+            return 1
+        return max(1, self.n_jobs if self.n_jobs is not None else (os.cpu_count() or 1))
+
+    def _settings(self) -> dict[str, object]:
+        return {
+            "non_assignment_penalty": self.nu,
+            "label_coeffs": self.label_coeffs,
+            "struct_coeffs": self.struct_coeffs,
+        }
+
+
+@dataclass(frozen=True)
+class _ColumnSet:
+    """The columns of a pairwise call, class by class, concatenated for vectorised costs."""
+
+    sizes: tuple[np.ndarray, ...]  # per class: (nb,) layer counts
+    offsets: tuple[np.ndarray, ...]  # per class: (nb + 1,) starts in the concatenation
+    backward: tuple[np.ndarray, ...]  # per class: (N_c, K)
+    forward: tuple[np.ndarray, ...]
+    labels: tuple[np.ndarray, ...]  # per class: (N_c,)
+    masses: tuple[np.ndarray, ...]  # per class: (N_c,)
+    sums: tuple[np.ndarray, ...]  # per class: (nb,) class mass of each column
+    totals: np.ndarray  # (nb,) total mass of each column
+
+    @classmethod
+    def of(cls, profiles: Sequence[ArchitectureProfile]) -> _ColumnSet:
+        num_classes = len(profiles[0].class_layers)
+        fields: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("sizes", "offsets", "backward", "forward", "labels", "masses", "sums")
+        }
+        for c in range(num_classes):
+            layers = [p.class_layers[c] for p in profiles]
+            sizes = np.array([idx.size for idx in layers], dtype=np.int64)
+            fields["sizes"].append(sizes)
+            fields["offsets"].append(np.concatenate([[0], np.cumsum(sizes)]))
+            for name in ("backward", "forward", "labels", "masses"):
+                fields[name].append(np.concatenate(
+                    [getattr(p, name)[idx] for p, idx in zip(profiles, layers, strict=True)]
+                ))  # fmt: skip
+            fields["sums"].append(np.array([p.masses[idx].sum() for p, idx in zip(
+                profiles, layers, strict=True)]))  # fmt: skip
+        totals = np.array([p.total_mass for p in profiles])
+        return cls(**{k: tuple(v) for k, v in fields.items()}, totals=totals)
+
+
+def _rows(
+    otmann: OTMANNDistance,
+    rows: Sequence[ArchitectureProfile],
+    cols: Sequence[ArchitectureProfile],
+    first_row: int | None,
+) -> np.ndarray:
+    """Distances of ``rows`` against ``cols``, shape ``(len(rows), len(cols), D)``.
+
+    With ``first_row`` set (the symmetric case), each row solves only the columns after
+    its own index ``first_row + i``; the others stay 0 for the caller to mirror.
+    """
+    out = np.zeros((len(rows), len(cols), otmann.num_distances))
+    if not rows or not cols:
+        return out
+    vocabularies = {p.vocabulary for p in (*rows, *cols)}
+    if len(vocabularies) > 1:
+        raise BonasError(
+            f"OTMANN compares architectures of one vocabulary; got {sorted(vocabularies)}"
+        )
+    column_set = _ColumnSet.of(cols)
+    matrix = get_label_costs(rows[0].vocabulary).matrix
+    for i, pa in enumerate(rows):
+        start = 0 if first_row is None else first_row + i + 1
+        if start < len(cols):
+            out[i, start:] = _row_distances(otmann, pa, column_set, matrix, start)
+    return out
+
+
+def _row_distances(
+    otmann: OTMANNDistance,
+    pa: ArchitectureProfile,
+    cs: _ColumnSet,
+    matrix: np.ndarray,
+    start: int,
+) -> np.ndarray:
+    """One architecture against columns ``start:`` of a column set: ``(nb - start, D)``."""
+    nu = otmann.nu
+    c_lab = np.asarray(otmann.label_coeffs)[:, None, None]
+    c_str = np.asarray(otmann.struct_coeffs)[:, None, None]
+    num_pairs = c_lab.shape[0]
+    nb = cs.totals.size - start
+    lp = np.zeros((nb, num_pairs))
+    for c, rows in enumerate(pa.class_layers):
+        sizes = cs.sizes[c][start:]
+        sums = cs.sums[c][start:]
+        if rows.size == 0:
+            lp += nu * sums[:, None]
+            continue
+        ma = pa.masses[rows]
+        sa = float(ma.sum())
+        lp[sizes == 0] += nu * sa
+        first, last = cs.offsets[c][start], cs.offsets[c][-1]
+        if first == last:
+            continue
+        struct = 0.5 * (
+            np.abs(pa.backward[rows, None, :] - cs.backward[c][None, first:last, :]).mean(axis=2)
+            + np.abs(pa.forward[rows, None, :] - cs.forward[c][None, first:last, :]).mean(axis=2)
+        )
+        label = nu * matrix[np.ix_(pa.labels[rows], cs.labels[c][first:last])]
+        forbidden = np.isinf(label)
+        with np.errstate(invalid="ignore"):
+            cost = c_lab * label + c_str * struct  # (P, nr, N)
+        if forbidden.any():
+            cost[:, forbidden] = _FORBIDDEN_COST
+        col_masses = cs.masses[c][first:last]
+        local_offsets = cs.offsets[c][start:] - first
+        if rows.size == 1:
+            _single_row(lp, cost[:, 0, :], ma[0], col_masses, sizes, local_offsets, sums, nu)
+            continue
+        single = np.nonzero(sizes == 1)[0]
+        if single.size:
+            local = local_offsets[single]
+            lp[single] += _single_column(cost[:, :, local], ma, col_masses[local], nu).T
+        if (sizes > 1).any():
+            _class_solves(lp, (cost, ma, col_masses, local_offsets, sizes, sums), nu)
+    totals = pa.total_mass + cs.totals[start:]
+    out = np.empty((nb, 2 * num_pairs))
+    out[:, 0::2] = lp
+    out[:, 1::2] = lp / np.where(totals > 0, totals, 1.0)[:, None]
+    return out
+
+
+def _class_solves(lp: np.ndarray, part: tuple[np.ndarray, ...], nu: float) -> None:
+    """Solve one label class's problems that have several layers on both sides, one
+    network-simplex call per column and coefficient pair, and add them to ``lp``.
+
+    Args:
+        lp: ``(nb, P)`` accumulator.
+        part: ``(cost (P, nr, N), row masses (nr,), column masses (N,), column offsets
+            (nb + 1,), column sizes (nb,), column class sums (nb,))``.
+    """
+    cost, row_masses, col_masses, offsets, sizes, sums = part
+    num_pairs, nr, _ = cost.shape
+    nb = sizes.size
+    row_sum = float(row_masses.sum())
+    # Lay every column's problem side by side, each block followed by its dummy column,
+    # so that one copy per column yields its bordered cost matrices.
+    block = np.repeat(np.arange(nb), sizes)
+    real_at = np.arange(block.size) + block
+    dummy_at = offsets[1:] + np.arange(nb)
+    wide = np.empty((num_pairs, nr + 1, block.size + nb))
+    wide[:, :nr, real_at] = cost
+    wide[:, :nr, dummy_at] = nu
+    wide[:, nr, real_at] = nu
+    wide[:, nr, dummy_at] = 0.0
+    totals = row_sum + sums
+    demand = np.empty(block.size + nb)
+    demand[real_at] = col_masses / totals[block]
+    demand[dummy_at] = row_sum / totals
+    supply = np.empty((nb, nr + 1))
+    supply[:, :nr] = row_masses[None, :] / totals[:, None]
+    supply[:, nr] = sums / totals
+    # plain Python numbers in the per-column loop: numpy scalars cost more than a solve
+    ends, widths, scales = (dummy_at + 1).tolist(), (sizes + 1).tolist(), totals.tolist()
+    for j in np.nonzero(sizes > 1)[0].tolist():
+        hi = ends[j]
+        lo = hi - widths[j]
+        bordered = wide[:, :, lo:hi].copy()  # C-contiguous, as the solver needs
+        a, b = supply[j], demand[lo:hi]
+        values = [0.0] * num_pairs
+        for k in range(num_pairs):
+            result = _emd_c(a, b, bordered[k], _MAX_SIMPLEX_ITERATIONS, 1)
+            if result[4] != 1:
+                raise BonasError(f"the network simplex did not reach an optimum (code {result[4]})")
+            values[k] = result[1] * scales[j]
+        lp[j] += values
+
+
+def _single_row(
+    lp: np.ndarray,
+    cost: np.ndarray,
+    row_mass: float,
+    col_masses: np.ndarray,
+    sizes: np.ndarray,
+    offsets: np.ndarray,
+    sums: np.ndarray,
+    nu: float,
+) -> None:
+    """Add the optimum of every one-row class problem to ``lp`` (``(nb, P)``) at once.
+
+    With one real row the problem is a fractional knapsack: fill the cheapest columns
+    while they cost less than the ``2 * nu`` of sending both ends to the dummies.
+
+    Args:
+        cost: ``(P, N)`` costs of the row against all columns' layers, block by block.
+        sizes, offsets: Each column's block size ``(nb,)`` and start ``(nb + 1,)``.
+    """
+    filled = np.nonzero(sizes > 0)[0]
+    if filled.size == 0:
+        return
+    block = np.repeat(np.arange(sizes.size), sizes)
+    order = np.stack([np.lexsort((row, block)) for row in cost])  # by block, then cost
+    sorted_cost = np.take_along_axis(cost, order, axis=1)
+    sorted_mass = col_masses[order]
+    before = np.cumsum(sorted_mass, axis=1) - sorted_mass
+    before -= np.repeat(before[:, offsets[filled]], sizes[filled], axis=1)
+    moved = np.clip(row_mass - before, 0.0, sorted_mass) * (sorted_cost < 2 * nu)
+    gain = np.add.reduceat((sorted_cost - 2 * nu) * moved, offsets[filled], axis=1)
+    lp[filled] += (nu * (row_mass + sums[filled])[None, :] + gain).T
+
+
+def _single_column(
+    cost: np.ndarray, row_masses: np.ndarray, col_mass: np.ndarray, nu: float
+) -> np.ndarray:
+    """Optima of one-column class problems, the knapsack of :func:`_single_row` turned
+    around: ``cost`` is ``(P, nr, ns)`` for ``ns`` one-layer columns; returns ``(P, ns)``."""
+    order = np.argsort(cost, axis=1, kind="stable")
+    sorted_cost = np.take_along_axis(cost, order, axis=1)
+    sorted_mass = row_masses[order]
+    before = np.cumsum(sorted_mass, axis=1) - sorted_mass
+    moved = np.clip(col_mass[None, None, :] - before, 0.0, sorted_mass) * (sorted_cost < 2 * nu)
+    gain = ((sorted_cost - 2 * nu) * moved).sum(axis=1)
+    return nu * (row_masses.sum() + col_mass)[None, :] + gain
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _shared_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool kept for the life of the program: BO computes distances every
+    iteration, and starting workers costs more than a typical iteration's distances.
+    Workers are spawned, not forked, so a parent holding torch or BLAS threads is safe."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        atexit.register(_POOLS[workers].shutdown, cancel_futures=True)
+    return _POOLS[workers]
+
+
+def _rows_job(
+    settings: dict[str, object],
+    rows: list[ArchitectureProfile],
+    cols: Sequence[ArchitectureProfile],
+    first_row: int | None,
+) -> np.ndarray:
+    return _rows(OTMANNDistance(**settings), rows, cols, first_row)  # type: ignore[arg-type]
+
+
+def _class_transport(
+    supply: np.ndarray, demand: np.ndarray, cost: np.ndarray, nu: float
+) -> tuple[float, np.ndarray]:
+    """One label class's problem, with its dummy as the last row and column.
+
+    A single real row or column is a fractional knapsack: fill the cheapest cells first
+    while they beat the ``2 * nu`` of sending both ends to the dummy.
+    """
+    n, m = cost.shape[0] - 1, cost.shape[1] - 1
+    if n == 1 or m == 1:
+        plan = np.zeros(cost.shape)
+        real = cost[:-1, :-1]
+        left_rows, left_cols = supply[:-1].copy(), demand[:-1].copy()
+        for flat in np.argsort(real, axis=None, kind="stable"):
+            i, j = divmod(int(flat), m)
+            if not real[i, j] < 2 * nu:
+                break
+            moved = min(left_rows[i], left_cols[j])
+            plan[i, j] = moved
+            left_rows[i] -= moved
+            left_cols[j] -= moved
+        plan[:-1, -1] = left_rows
+        plan[-1, :-1] = left_cols
+        plan[-1, -1] = supply[-1] - left_cols.sum()
+        return float((plan[:-1, :-1] * real).sum() + nu * (left_rows.sum() + left_cols.sum())), plan
+    return solve_transport(supply, demand, cost)
+
+
+_CLASS_CACHE: dict[str, list[np.ndarray]] = {}
+
+
+def _classes(vocabulary: str) -> list[np.ndarray]:
+    if vocabulary not in _CLASS_CACHE:
+        _CLASS_CACHE[vocabulary] = get_label_costs(vocabulary).classes()
+    return _CLASS_CACHE[vocabulary]
+
+
+def reference_distances(
+    pa: ArchitectureProfile, pb: ArchitectureProfile, otmann: OTMANNDistance | None = None
+) -> np.ndarray:
+    """NASBOT's computation as a plain loop, on precomputed profiles: the whole
+    ``(n1 + 1, n2 + 1)`` problem with infinities replaced by a large constant, one
+    ``ot.emd`` call per coefficient pair (dragonfly's ``otmann.py`` does the same).
+
+    Slow; kept as the baseline of the speed benchmark and as a check of the class split.
+    """
+    import ot
+
+    otmann = otmann or OTMANNDistance()
+    matrix = get_label_costs(pa.vocabulary).matrix
+    label_cost = otmann.nu * matrix[np.ix_(pa.labels, pb.labels)]
+    struct_cost = 0.5 * (
+        np.abs(pa.backward[:, None, :] - pb.backward[None, :, :]).mean(axis=2)
+        + np.abs(pa.forward[:, None, :] - pb.forward[None, :, :]).mean(axis=2)
+    )
+    t1, t2 = pa.total_mass, pb.total_mass
+    supply = np.append(pa.masses, t2) / (t1 + t2)
+    demand = np.append(pb.masses, t1) / (t1 + t2)
+    out = []
+    for c_lab, c_str in zip(otmann.label_coeffs, otmann.struct_coeffs, strict=True):
+        with np.errstate(invalid="ignore"):
+            cost = c_lab * label_cost + c_str * struct_cost
+        full = np.full((cost.shape[0] + 1, cost.shape[1] + 1), otmann.nu)
+        full[:-1, :-1] = cost
+        full[-1, -1] = 0.0
+        full[~np.isfinite(full)] = _FORBIDDEN_COST
+        plan = ot.emd(supply, demand, full) * (t1 + t2)
+        lp = float((plan * full).sum())
+        out += [lp, lp / (t1 + t2)]
+    return np.array(out)

@@ -1,0 +1,249 @@
+"""OTMANN: agreement with dragonfly (NASBOT's code), invariants, transport plans, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bonas import Architecture, BonasError, InvalidArchitectureError, Vocabulary
+from bonas.kernels import OTMANNDistance, get_label_costs, reference_distances, solve_transport
+from bonas.spaces import (
+    CNNSpace,
+    DARTSSpace,
+    MLPSpace,
+    NB101Space,
+    NB201Space,
+    NBGraphSpace,
+    blocked_cnn,
+    resnet_cnn,
+    vgg_net,
+)
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dragonfly_otmann.json"
+SETS = json.loads(FIXTURE.read_text())["sets"]
+
+
+def _networks(entry: dict) -> list[Architecture]:
+    return [
+        Architecture.from_layers(n["labels"], n["units"], [tuple(e) for e in n["edges"]],
+                                 n["strides"], vocabulary=entry["vocabulary"])
+        for n in entry["networks"]
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("entry", SETS, ids=[s["name"] for s in SETS])
+def test_distances_equal_dragonfly(entry: dict) -> None:
+    otmann = OTMANNDistance()
+    assert list(otmann.names) == entry["distance_names"]
+    archs = _networks(entry)
+    expected = np.array(entry["distances"])
+    got = otmann.pairwise(archs, archs)
+    assert got.shape == expected.shape == (len(archs), len(archs), 8)
+    big = np.abs(expected) > 1e-6
+    np.testing.assert_allclose(got[big], expected[big], rtol=1e-6, atol=0)
+    # dragonfly's LP round-off leaves ~1e-13 where the distance is truly 0
+    assert np.abs(got[~big] - expected[~big]).max(initial=0.0) < 1e-6
+
+
+def _samples(space: object, count: int, seed: int) -> list[Architecture]:
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(count)]  # type: ignore[attr-defined]
+
+
+SPACES = {
+    "cnn": CNNSpace(),
+    "mlp": MLPSpace(),
+    "nb201": NB201Space(),
+    "nb101": NB101Space(),
+    "nbgraph": NBGraphSpace(),
+    "darts": DARTSSpace(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_class_split_equals_the_whole_problem(name: str) -> None:
+    space = SPACES[name]
+    otmann = OTMANNDistance.for_space(space)
+    archs = _samples(space, 6, seed=11)
+    profiles = [otmann.profile(a) for a in archs]
+    fast = otmann.pairwise(archs, archs)
+    for i, pa in enumerate(profiles):
+        for j, pb in enumerate(profiles):
+            whole = reference_distances(pa, pb, otmann)
+            np.testing.assert_allclose(fast[i, j], whole, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_identity_symmetry_and_non_negativity(name: str) -> None:
+    space = SPACES[name]
+    otmann = OTMANNDistance.for_space(space)
+    archs = _samples(space, 7, seed=3)
+    full = otmann.pairwise(archs, archs)
+    assert (full >= -1e-9).all()
+    assert np.abs(full[np.arange(7), np.arange(7)]).max() < 1e-9
+    np.testing.assert_allclose(full, full.transpose(1, 0, 2), rtol=1e-10, atol=1e-8)
+    symmetric = otmann.pairwise(archs)
+    np.testing.assert_allclose(symmetric, full, rtol=1e-10, atol=1e-8)
+
+
+def _relabel(arch: Architecture, perm: list[int]) -> Architecture:
+    n = arch.num_layers
+    labels, units, strides = [""] * n, [None] * n, [None] * n
+    for i in range(n):
+        labels[perm[i]], units[perm[i]], strides[perm[i]] = (
+            arch.labels[i],
+            arch.units[i],
+            (arch.strides[i]),
+        )
+    return Architecture.from_layers(
+        labels,
+        units,
+        [(perm[u], perm[v]) for u, v in arch.edges],
+        strides,
+        vocabulary=arch.vocabulary,
+    )
+
+
+NETS = [blocked_cnn(3, 2, 1), resnet_cnn(2), vgg_net(1)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2), st.integers(0, 2), st.randoms(use_true_random=False))
+def test_invariant_to_relabelling(i: int, j: int, random: object) -> None:
+    otmann = OTMANNDistance()
+    a, b = NETS[i], NETS[j]
+    perm = list(range(a.num_layers))
+    random.shuffle(perm)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(otmann(_relabel(a, perm), b), otmann(a, b), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("pair", [(0, 1), (1, 2), (3, 5)])
+def test_transport_plans_have_the_right_marginals(pair: tuple[int, int]) -> None:
+    entry = SETS[0]
+    archs = _networks(entry)
+    otmann = OTMANNDistance()
+    pa, pb = otmann.profile(archs[pair[0]]), otmann.profile(archs[pair[1]])
+    plans: list[np.ndarray] = []
+    distances = otmann.profile_distance(pa, pb, plans=plans)
+    assert len(plans) == 4
+    costs = get_label_costs("cnn").matrix
+    for k, plan in enumerate(plans):
+        assert plan.shape == (pa.masses.size + 1, pb.masses.size + 1)
+        assert (plan >= -1e-9).all()
+        np.testing.assert_allclose(plan.sum(axis=1), np.append(pa.masses, pb.total_mass), rtol=1e-9)
+        np.testing.assert_allclose(plan.sum(axis=0), np.append(pb.masses, pa.total_mass), rtol=1e-9)
+        label = costs[np.ix_(pa.labels, pb.labels)]
+        real = plan[:-1, :-1]
+        assert real[np.isinf(label)].max(initial=0.0) == 0.0  # forbidden cells stay empty
+        struct = 0.5 * (
+            np.abs(pa.backward[:, None] - pb.backward[None]).mean(2)
+            + np.abs(pa.forward[:, None] - pb.forward[None]).mean(2)
+        )
+        cost = np.where(np.isinf(label), 0.0, label + otmann.struct_coeffs[k] * struct)
+        value = (real * cost).sum() + (plan[-1, :-1].sum() + plan[:-1, -1].sum())
+        np.testing.assert_allclose(value, distances[2 * k], rtol=1e-9)
+        np.testing.assert_allclose(
+            distances[2 * k + 1], distances[2 * k] / (pa.total_mass + pb.total_mass)
+        )
+
+
+def test_parallel_equals_serial() -> None:
+    archs = _samples(CNNSpace(), 12, seed=5)
+    serial = OTMANNDistance(n_jobs=1).pairwise(archs[:6], archs)
+    parallel = OTMANNDistance(n_jobs=2, parallel_threshold=1).pairwise(archs[:6], archs)
+    np.testing.assert_array_equal(parallel, serial)
+    sym_parallel = OTMANNDistance(n_jobs=2, parallel_threshold=1).pairwise(archs)
+    np.testing.assert_allclose(
+        sym_parallel, OTMANNDistance(n_jobs=1).pairwise(archs, archs), rtol=1e-10, atol=1e-8
+    )
+
+
+def test_non_default_coefficients() -> None:
+    otmann = OTMANNDistance(
+        non_assignment_penalty=2.0, label_coeffs=(1.0, 0.5), struct_coeffs=(0.0, 2.0)
+    )
+    a, b = blocked_cnn(3, 2, 1), resnet_cnn(2)
+    assert otmann.names == (
+        "lp[c_lab=1,c_str=0]",
+        "emd[c_lab=1,c_str=0]",
+        "lp[c_lab=0.5,c_str=2]",
+        "emd[c_lab=0.5,c_str=2]",
+    )
+    np.testing.assert_allclose(
+        otmann(a, b), reference_distances(otmann.profile(a), otmann.profile(b), otmann)
+    )
+
+
+# -- bad input --------------------------------------------------------------------------
+
+
+def test_transport_rejects_mismatched_masses() -> None:
+    with pytest.raises(BonasError, match="totals differ"):
+        solve_transport(np.array([1.0, 2.0]), np.array([1.0, 1.0]), np.zeros((2, 2)))
+    with pytest.raises(BonasError, match="non-negative"):
+        solve_transport(np.array([-1.0, 2.0]), np.array([0.5, 0.5]), np.zeros((2, 2)))
+    with pytest.raises(BonasError, match="finite"):
+        solve_transport(np.array([np.nan, 1.0]), np.array([0.5, 0.5]), np.zeros((2, 2)))
+    with pytest.raises(BonasError, match="shapes"):
+        solve_transport(np.array([1.0]), np.array([0.5, 0.5]), np.zeros((2, 2)))
+    with pytest.raises(BonasError, match="NaN"):
+        solve_transport(np.array([1.0]), np.array([1.0]), np.array([[np.nan]]))
+
+
+def test_transport_solves_a_small_problem() -> None:
+    value, plan = solve_transport(
+        np.array([2.0, 1.0]), np.array([1.0, 2.0]), np.array([[0.0, 1.0], [np.inf, 0.0]])
+    )
+    np.testing.assert_allclose(plan, [[1.0, 1.0], [0.0, 1.0]])
+    assert value == pytest.approx(1.0)
+
+
+def test_nan_or_negative_units_never_reach_the_distance() -> None:
+    data = blocked_cnn(3, 1, 1).to_dict()
+    for bad in (float("nan"), -16):
+        data["units"][1] = bad
+        with pytest.raises(InvalidArchitectureError, match="units"):
+            Architecture.from_dict(data)
+
+
+def test_vocabularies_cannot_be_mixed() -> None:
+    otmann = OTMANNDistance()
+    with pytest.raises(BonasError, match="one vocabulary"):
+        otmann.pairwise([blocked_cnn(3, 1, 1)], [MLPSpace().sample(0)])
+    with pytest.raises(BonasError, match="one vocabulary"):
+        otmann(blocked_cnn(3, 1, 1), MLPSpace().sample(0))
+
+
+def test_unknown_vocabulary_and_bad_settings() -> None:
+    toy = Vocabulary("toy-otmann", ("ip", "op", "dense"), unit_labels=frozenset({"dense"}))
+    arch = Architecture.from_layers(
+        ["ip", "dense", "op"], [None, 4, None], [(0, 1), (1, 2)], vocabulary=toy
+    )
+    with pytest.raises(BonasError, match="no label costs"):
+        OTMANNDistance().profile(arch)
+    with pytest.raises(BonasError, match="pair up"):
+        OTMANNDistance(label_coeffs=(1.0,), struct_coeffs=(0.1, 0.2))
+    with pytest.raises(BonasError, match="non-negative"):
+        OTMANNDistance(struct_coeffs=(0.1, -1.0, 0.6, 1.5))
+    with pytest.raises(BonasError, match="Architecture"):
+        OTMANNDistance().profile("conv3")  # type: ignore[arg-type]
+
+
+def test_nb201_cells_are_compared_as_layer_graphs() -> None:
+    space = NB201Space()
+    otmann = OTMANNDistance.for_space(space)
+    a = space.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|none~2|")
+    # node 2 is computed but never used: the same layer graph, a different cell
+    b = space.from_string("|nor_conv_3x3~0|+|avg_pool_3x3~0|none~1|+|none~0|nor_conv_3x3~1|none~2|")
+    c = space.from_string("|nor_conv_1x1~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|none~2|")
+    assert a != b
+    assert otmann(a, b).max() == 0.0
+    assert otmann(a, c).min() > 0.0
+    # a cell whose output receives nothing is "ip -> zero -> op", far from a and c alike
+    dead = space.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert otmann(a, dead).min() > 0.0 and otmann(c, dead).min() > 0.0
