@@ -13,6 +13,7 @@ from bonas.exceptions import (
     BonasWarning,
     InvalidArchitectureError,
     InvalidSpaceError,
+    NonPSDWarning,
     SerializationError,
 )
 from bonas.vocabulary import Vocabulary, get_vocabulary, register_vocabulary
@@ -25,6 +26,7 @@ __all__ = [
     "BonasWarning",
     "InvalidArchitectureError",
     "InvalidSpaceError",
+    "NonPSDWarning",
     "SerializationError",
     "Vocabulary",
     "__version__",

@@ -12,6 +12,7 @@ __all__ = [
     "BonasWarning",
     "InvalidArchitectureError",
     "InvalidSpaceError",
+    "NonPSDWarning",
     "SerializationError",
 ]
 
@@ -49,3 +50,7 @@ class SerializationError(BonasError, ValueError):
 
 class BonasWarning(UserWarning):
     """Root category of the warnings bonas emits (e.g. a Gram matrix projected to PSD)."""
+
+
+class NonPSDWarning(BonasWarning):
+    """A kernel's Gram matrix had negative eigenvalues and was projected onto the PSD cone."""

@@ -1,8 +1,25 @@
 """Distances between architectures and the GP kernels built on them (``bonas.kernels``).
 
 * :class:`OTMANNDistance`: NASBOT's optimal-transport distance (8 distances per pair).
+* :class:`EditDistance`: exact edit distances on cell spaces, capped graph edit
+  distance on free-form ones.
+* :class:`WLFeaturizer`: Weisfeiler-Lehman subtree features (NAS-BOWL).
+* :class:`ArchitectureRegistry`, :class:`DistanceCache`: architecture ids for GP inputs and
+  distances computed once per pair.
+* gpytorch kernels over ids: :class:`OTMANNKernel`, :class:`WLKernel`, :class:`EditKernel`;
+  combine them with ``+`` and ``*``.
 """
 
+from bonas.kernels.cache import ArchitectureRegistry, DistanceCache
+from bonas.kernels.edit import EditDistance, EditResult, nb101_edit_distance, nb201_hamming
+from bonas.kernels.gp import (
+    ArchitectureKernel,
+    EditKernel,
+    OTMANNKernel,
+    WLKernel,
+    kernel_is_psd,
+    project_psd,
+)
 from bonas.kernels.label_costs import LabelCosts, get_label_costs
 from bonas.kernels.otmann import (
     DEFAULT_LABEL_COEFFS,
@@ -12,14 +29,36 @@ from bonas.kernels.otmann import (
     reference_distances,
     solve_transport,
 )
+from bonas.kernels.wl import (
+    WLFeaturizer,
+    gp_log_marginal_likelihood,
+    select_wl_depth,
+    wl_kernel_matrix,
+)
 
 __all__ = [
     "DEFAULT_LABEL_COEFFS",
     "DEFAULT_STRUCT_COEFFS",
+    "ArchitectureKernel",
     "ArchitectureProfile",
+    "ArchitectureRegistry",
+    "DistanceCache",
+    "EditDistance",
+    "EditKernel",
+    "EditResult",
     "LabelCosts",
     "OTMANNDistance",
+    "OTMANNKernel",
+    "WLFeaturizer",
+    "WLKernel",
     "get_label_costs",
+    "gp_log_marginal_likelihood",
+    "kernel_is_psd",
+    "nb101_edit_distance",
+    "nb201_hamming",
+    "project_psd",
     "reference_distances",
+    "select_wl_depth",
     "solve_transport",
+    "wl_kernel_matrix",
 ]

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import bonas
 from bonas import Architecture, BonasError, InvalidArchitectureError, SerializationError
 from bonas.spaces import CNNSpace, blocked_cnn, multidepth_cnn, resnet_cnn
+
+from .helpers import relabel
 
 CHAIN = dict(
     labels=["ip", "conv3", "max-pool", "fc", "softmax", "op"],
@@ -25,118 +26,6 @@ CHAIN = dict(
 def chain(**changes: object) -> Architecture:
     spec = {**CHAIN, **changes}
     return Architecture.from_layers(spec["labels"], spec["units"], spec["edges"], vocabulary="cnn")
-
-
-def relabel(arch: Architecture, perm: list[int]) -> Architecture:
-    """The same architecture with layer i renumbered perm[i]."""
-    n = arch.num_layers
-    labels, units, strides = [None] * n, [None] * n, [None] * n
-    for i in range(n):
-        labels[perm[i]] = arch.labels[i]
-        units[perm[i]] = arch.units[i]
-        strides[perm[i]] = arch.strides[i]
-    edges = [(perm[u], perm[v]) for u, v in arch.edges]
-    return Architecture.from_layers(labels, units, edges, strides, vocabulary=arch.vocabulary)
-
-
-def test_from_layers_reads_back() -> None:
-    arch = chain()
-    assert arch.labels == tuple(CHAIN["labels"])
-    assert arch.units == tuple(CHAIN["units"])
-    assert arch.strides == (None, 1, None, None, None, None)  # default stride on the conv only
-    assert arch.edges == tuple(CHAIN["edges"])
-    assert (arch.input_layer, arch.output_layer) == (0, 5)
-    assert arch.vocabulary.name == "cnn"
-
-
-def test_vocabulary_is_inferred_when_unique() -> None:
-    arch = Architecture.from_layers(CHAIN["labels"], CHAIN["units"], CHAIN["edges"])
-    assert arch.vocabulary.name == "cnn"
-
-
-def test_ambiguous_vocabulary_is_an_error() -> None:
-    with pytest.raises(InvalidArchitectureError, match="several vocabularies"):
-        Architecture.from_layers(["ip", "softmax", "op"], [None] * 3, [(0, 1), (1, 2)])
-
-
-def test_immutable() -> None:
-    arch = chain()
-    with pytest.raises(AttributeError):
-        arch._labels = ("x",)  # type: ignore[misc]
-    with pytest.raises(AttributeError):
-        arch.labels = ()  # type: ignore[misc]
-    graph = arch.to_networkx()
-    graph.add_node(99, label="fc", units=3, stride=None)
-    assert arch.num_layers == 6  # the copy is independent
-
-
-def test_to_networkx_copy_has_attributes() -> None:
-    graph = chain().to_networkx()
-    assert graph.nodes[1] == {"label": "conv3", "units": 16, "stride": 1}
-    assert sorted(graph.edges) == CHAIN["edges"]
-    rebuilt = Architecture.from_networkx(graph, vocabulary="cnn")
-    assert rebuilt == chain()
-
-
-@pytest.mark.parametrize(
-    ("changes", "rule", "layers"),
-    [
-        (dict(labels=["ip", "conv3", "max-pool", "fc", "softmax", "ip"]), "single-input", (0, 5)),
-        (dict(labels=["ip", "conv3", "max-pool", "fc", "op", "op"]), "single-output", (4, 5)),
-        (dict(labels=["ip", "conv4", "max-pool", "fc", "softmax", "op"]), "vocabulary", (1,)),
-        (dict(edges=[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (3, 1)]), "acyclic", (1, 2, 3)),
-        (dict(edges=[(0, 1), (1, 2), (2, 1), (3, 4), (4, 5)]), "acyclic", (1, 2)),
-        (dict(edges=[(0, 1), (1, 3), (3, 4), (4, 5)]), "on-path", (2,)),
-        (dict(edges=[(0, 1), (1, 2), (1, 3), (3, 4), (4, 5)]), "on-path", (2,)),
-        (dict(units=[None, 0, None, 32, None, None]), "units", (1,)),
-        (dict(units=[None, -4, None, 32, None, None]), "units", (1,)),
-        (dict(units=[None, float("nan"), None, 32, None, None]), "units", (1,)),
-        (dict(units=[None, 16.5, None, 32, None, None]), "units", (1,)),
-        (dict(units=[None, 16, 8, 32, None, None]), "units", (2,)),
-        (dict(units=[None, 16, None, 32, None]), "lengths", ()),
-        (dict(edges=[(0, 1), (1, 2), (2, 3), (3, 4), (4, 9)]), "edges", ()),
-        (dict(edges=[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (4, 5)]), "edges", (4, 5)),
-        (dict(edges=[(0, 1), (1, 1), (1, 2), (2, 3), (3, 4), (4, 5)]), "acyclic", (1,)),
-    ],
-)
-def test_rules_are_enforced(changes: dict, rule: str, layers: tuple[int, ...]) -> None:
-    with pytest.raises(InvalidArchitectureError) as info:
-        chain(**changes)
-    assert info.value.rule == rule
-    assert info.value.layers == layers
-    assert isinstance(info.value, bonas.BonasError)
-    assert f"[{rule}]" in str(info.value)
-
-
-def test_invalid_stride_is_rejected() -> None:
-    with pytest.raises(InvalidArchitectureError) as info:
-        Architecture.from_layers(
-            CHAIN["labels"],
-            CHAIN["units"],
-            CHAIN["edges"],
-            strides=[None, 3, None, None, None, None],
-            vocabulary="cnn",
-        )
-    assert info.value.rule == "strides" and info.value.layers == (1,)
-    with pytest.raises(InvalidArchitectureError, match="takes no stride"):
-        Architecture.from_layers(
-            CHAIN["labels"],
-            CHAIN["units"],
-            CHAIN["edges"],
-            strides=[None, 1, 2, None, None, None],
-            vocabulary="cnn",
-        )
-
-
-def test_error_message_names_the_layers() -> None:
-    with pytest.raises(InvalidArchitectureError, match=r"layers \[2\] \(\['max-pool'\]\)"):
-        chain(edges=[(0, 1), (1, 3), (3, 4), (4, 5)])
-
-
-def test_numpy_integers_are_accepted_and_stored_as_int() -> None:
-    arch = chain(units=[None, np.int64(16), None, np.int32(32), None, None])
-    assert type(arch.units[1]) is int
-    assert arch == chain()
 
 
 NETWORKS = [blocked_cnn(3, 2, 1), resnet_cnn(2), multidepth_cnn((1, 2, 3))]

@@ -14,15 +14,14 @@ from bonas import Architecture, BonasError, InvalidArchitectureError, Vocabulary
 from bonas.kernels import OTMANNDistance, get_label_costs, reference_distances, solve_transport
 from bonas.spaces import (
     CNNSpace,
-    DARTSSpace,
     MLPSpace,
-    NB101Space,
     NB201Space,
-    NBGraphSpace,
     blocked_cnn,
     resnet_cnn,
     vgg_net,
 )
+
+from ..helpers import SPACES, relabel, samples
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "dragonfly_otmann.json"
 SETS = json.loads(FIXTURE.read_text())["sets"]
@@ -50,26 +49,11 @@ def test_distances_equal_dragonfly(entry: dict) -> None:
     assert np.abs(got[~big] - expected[~big]).max(initial=0.0) < 1e-6
 
 
-def _samples(space: object, count: int, seed: int) -> list[Architecture]:
-    rng = np.random.default_rng(seed)
-    return [space.sample(rng) for _ in range(count)]  # type: ignore[attr-defined]
-
-
-SPACES = {
-    "cnn": CNNSpace(),
-    "mlp": MLPSpace(),
-    "nb201": NB201Space(),
-    "nb101": NB101Space(),
-    "nbgraph": NBGraphSpace(),
-    "darts": DARTSSpace(),
-}
-
-
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_class_split_equals_the_whole_problem(name: str) -> None:
     space = SPACES[name]
     otmann = OTMANNDistance.for_space(space)
-    archs = _samples(space, 6, seed=11)
+    archs = samples(space, 6, seed=11)
     profiles = [otmann.profile(a) for a in archs]
     fast = otmann.pairwise(archs, archs)
     for i, pa in enumerate(profiles):
@@ -82,31 +66,13 @@ def test_class_split_equals_the_whole_problem(name: str) -> None:
 def test_identity_symmetry_and_non_negativity(name: str) -> None:
     space = SPACES[name]
     otmann = OTMANNDistance.for_space(space)
-    archs = _samples(space, 7, seed=3)
+    archs = samples(space, 7, seed=3)
     full = otmann.pairwise(archs, archs)
     assert (full >= -1e-9).all()
     assert np.abs(full[np.arange(7), np.arange(7)]).max() < 1e-9
     np.testing.assert_allclose(full, full.transpose(1, 0, 2), rtol=1e-10, atol=1e-8)
     symmetric = otmann.pairwise(archs)
     np.testing.assert_allclose(symmetric, full, rtol=1e-10, atol=1e-8)
-
-
-def _relabel(arch: Architecture, perm: list[int]) -> Architecture:
-    n = arch.num_layers
-    labels, units, strides = [""] * n, [None] * n, [None] * n
-    for i in range(n):
-        labels[perm[i]], units[perm[i]], strides[perm[i]] = (
-            arch.labels[i],
-            arch.units[i],
-            (arch.strides[i]),
-        )
-    return Architecture.from_layers(
-        labels,
-        units,
-        [(perm[u], perm[v]) for u, v in arch.edges],
-        strides,
-        vocabulary=arch.vocabulary,
-    )
 
 
 NETS = [blocked_cnn(3, 2, 1), resnet_cnn(2), vgg_net(1)]
@@ -119,7 +85,7 @@ def test_invariant_to_relabelling(i: int, j: int, random: object) -> None:
     a, b = NETS[i], NETS[j]
     perm = list(range(a.num_layers))
     random.shuffle(perm)  # type: ignore[attr-defined]
-    np.testing.assert_allclose(otmann(_relabel(a, perm), b), otmann(a, b), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(otmann(relabel(a, perm), b), otmann(a, b), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("pair", [(0, 1), (1, 2), (3, 5)])
@@ -153,7 +119,7 @@ def test_transport_plans_have_the_right_marginals(pair: tuple[int, int]) -> None
 
 
 def test_parallel_equals_serial() -> None:
-    archs = _samples(CNNSpace(), 12, seed=5)
+    archs = samples(CNNSpace(), 12, seed=5)
     serial = OTMANNDistance(n_jobs=1).pairwise(archs[:6], archs)
     parallel = OTMANNDistance(n_jobs=2, parallel_threshold=1).pairwise(archs[:6], archs)
     np.testing.assert_array_equal(parallel, serial)

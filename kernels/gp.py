@@ -1,0 +1,382 @@
+"""gpytorch kernels over architectures.
+
+Inputs are architecture ids: a ``(..., n, 1)`` tensor whose entries are ids of an
+:class:`~bonas.kernels.cache.ArchitectureRegistry` (stored as floats, as botorch models
+expect). Each kernel looks the architectures up, gets their distances or features
+(cached), and returns the ``(..., n1, n2)`` covariance; any leading batch shape of the
+inputs is supported (botorch's fantasies and ``q``-batches), kernel batch shapes are not.
+
+Every kernel declares whether it is guaranteed positive semi-definite (:attr:`is_psd`).
+One that is not (OTMANN, general edit distances) checks each square Gram matrix it
+produces and, if its smallest eigenvalue is below ``-psd_tolerance * max(1, largest)``,
+projects it onto the PSD cone by clipping eigenvalues at zero (as NASBOT does) and
+emits a :class:`~bonas.exceptions.NonPSDWarning`. Sums and products of kernels (gpytorch's
+``+`` and ``*``) stay PSD because each part is.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from gpytorch.constraints import GreaterThan, Interval
+from gpytorch.kernels import AdditiveKernel, Kernel, ProductKernel, ScaleKernel
+from gpytorch.priors import GammaPrior, LogNormalPrior, Prior
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError, NonPSDWarning
+from bonas.kernels.cache import ArchitectureRegistry, DistanceCache
+from bonas.kernels.otmann import OTMANNDistance
+
+__all__ = [
+    "ArchitectureKernel",
+    "EditKernel",
+    "OTMANNKernel",
+    "WLKernel",
+    "kernel_is_psd",
+    "project_psd",
+]
+
+
+def project_psd(gram: torch.Tensor, tolerance: float = 1e-8) -> tuple[torch.Tensor, bool]:
+    """Project symmetric matrices onto the PSD cone if they are not PSD.
+
+    ``K = V diag(max(lambda, 0)) V^T`` for ``K = V diag(lambda) V^T``, applied to each
+    matrix of a ``(..., n, n)`` batch whose smallest eigenvalue is below
+    ``-tolerance * max(1, largest eigenvalue)``.
+
+    Returns:
+        The (possibly projected) matrices and whether any was projected.
+    """
+    sym = 0.5 * (gram + gram.transpose(-1, -2))
+    eigenvalues, eigenvectors = torch.linalg.eigh(sym)
+    scale = eigenvalues[..., -1:].clamp_min(1.0)
+    bad = (eigenvalues[..., :1] < -tolerance * scale).squeeze(-1)
+    if not bool(bad.any()):
+        return gram, False
+    clipped = eigenvalues.clamp_min(0.0)
+    projected = (eigenvectors * clipped.unsqueeze(-2)) @ eigenvectors.transpose(-1, -2)
+    return torch.where(bad[..., None, None], projected, gram), True
+
+
+def kernel_is_psd(kernel: Kernel) -> bool:
+    """Whether a kernel (possibly a sum, product or scaling of kernels) is guaranteed PSD
+    before any fix-up; gpytorch's own kernels are."""
+    if isinstance(kernel, ArchitectureKernel):
+        return kernel.is_psd
+    if isinstance(kernel, AdditiveKernel | ProductKernel):
+        return all(kernel_is_psd(k) for k in kernel.kernels)
+    if isinstance(kernel, ScaleKernel):
+        return kernel_is_psd(kernel.base_kernel)
+    return True
+
+
+class ArchitectureKernel(Kernel):
+    """Base class of kernels whose inputs are architecture ids.
+
+    Subclasses implement :meth:`gram` on unique ids and set :attr:`is_psd`.
+
+    Args:
+        registry: Maps the ids in the inputs to architectures.
+        psd_tolerance: Relative eigenvalue tolerance of the PSD check.
+    """
+
+    is_psd: bool = True
+
+    def __init__(
+        self, registry: ArchitectureRegistry, psd_tolerance: float = 1e-8, **kwargs: Any
+    ) -> None:
+        if kwargs.get("batch_shape"):
+            raise BonasError("architecture kernels do not support a kernel batch_shape")
+        super().__init__(**kwargs)
+        self.registry = registry
+        self.psd_tolerance = psd_tolerance
+
+    def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        """The ``(len(ids1), len(ids2))`` covariance of unique ids, dtype/device of ``like``."""
+        raise NotImplementedError
+
+    def psd_guaranteed_for(self, archs: Sequence[Architecture]) -> bool:
+        """Whether the Gram matrix of these architectures is PSD without a fix-up."""
+        return self.is_psd
+
+    @staticmethod
+    def _ids(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != 1:
+            raise BonasError(
+                f"architecture kernels take ids of shape (..., n, 1), got {tuple(x.shape)}"
+            )
+        ids = x[..., 0].round()
+        if not torch.equal(ids, x[..., 0]) or bool((ids < 0).any()):
+            raise BonasError("architecture ids must be non-negative integers")
+        return ids.long()
+
+    def forward(
+        self,
+        x1: torch.Tensor,
+        x2: torch.Tensor,
+        diag: bool = False,
+        last_dim_is_batch: bool = False,
+        **params: Any,
+    ) -> torch.Tensor:
+        if last_dim_is_batch:
+            raise BonasError("architecture kernels have no feature dimension to batch over")
+        ids1, ids2 = self._ids(x1), self._ids(x2)
+        unique1, inverse1 = torch.unique(ids1, return_inverse=True)
+        unique2, inverse2 = torch.unique(ids2, return_inverse=True)
+        gram = self.gram(unique1.tolist(), unique2.tolist(), like=x1)
+        if diag:
+            inverse1, inverse2 = torch.broadcast_tensors(inverse1, inverse2)
+            return gram[inverse1, inverse2]
+        covar = gram[inverse1.unsqueeze(-1), inverse2.unsqueeze(-2)]
+        if (
+            ids1.shape == ids2.shape
+            and torch.equal(ids1, ids2)
+            and not self.psd_guaranteed_for(self.registry.get(unique1.tolist()))
+        ):
+            covar, projected = project_psd(covar, self.psd_tolerance)
+            if projected:
+                warnings.warn(
+                    f"{type(self).__name__}: the Gram matrix of {ids1.shape[-1]} architectures "
+                    "was not PSD; negative eigenvalues were clipped to zero",
+                    NonPSDWarning,
+                    stacklevel=2,
+                )
+        return covar
+
+
+class OTMANNKernel(ArchitectureKernel):
+    r"""NASBOT's ``lpemd_sum`` kernel over OTMANN distances (Kandasamy et al. 2018).
+
+    .. math::
+        k(a, b) = \alpha_1 \exp\Big(-\sum_k \beta^{lp}_k d^{lp}_k(a, b)\Big)
+                + \alpha_2 \exp\Big(-\sum_k \beta^{emd}_k d^{emd}_k(a, b)^2\Big)
+
+    with ``k`` over the coefficient pairs (4 by default). Not guaranteed PSD: Gram
+    matrices are projected when needed (see the module docstring).
+
+    Args:
+        registry: Id -> architecture map.
+        cache: Distance cache; by default one over :class:`OTMANNDistance` (``distance``).
+        distance: The OTMANN distance when no cache is given.
+        beta_lp_bounds: Bounds of the lp betas (NASBOT: 1e-9 to 1e-3).
+        beta_emd_bounds: Bounds of the emd betas (NASBOT: 0.1 to 100).
+        alpha_prior, beta_lp_prior, beta_emd_prior: Priors (defaults: Gamma(2, 4) on the
+            alphas, log-normal around the geometric middle of each beta range).
+
+    Example:
+        >>> import torch
+        >>> from bonas.spaces import blocked_cnn, vgg_net
+        >>> registry = ArchitectureRegistry()
+        >>> ids = registry.add_all([blocked_cnn(3, 2, 1), vgg_net(1), vgg_net(2)])
+        >>> kernel = OTMANNKernel(registry)
+        >>> kernel(torch.tensor(ids, dtype=torch.double)[:, None]).to_dense().shape
+        torch.Size([3, 3])
+    """
+
+    is_psd = False
+
+    def __init__(
+        self,
+        registry: ArchitectureRegistry,
+        cache: DistanceCache | None = None,
+        distance: OTMANNDistance | None = None,
+        beta_lp_bounds: tuple[float, float] = (1e-9, 1e-3),
+        beta_emd_bounds: tuple[float, float] = (1e-1, 1e2),
+        alpha_prior: Prior | None = None,
+        beta_lp_prior: Prior | None = None,
+        beta_emd_prior: Prior | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(registry, **kwargs)
+        self.cache = cache if cache is not None else DistanceCache(distance or OTMANNDistance())
+        num_distances = self.cache.distance.num_distances
+        if num_distances % 2:
+            raise BonasError(f"OTMANNKernel needs lp/emd pairs, got {num_distances} distances")
+        pairs = num_distances // 2
+        self.register_parameter("raw_alpha", torch.nn.Parameter(torch.zeros(2)))
+        self.register_parameter("raw_beta_lp", torch.nn.Parameter(torch.zeros(pairs)))
+        self.register_parameter("raw_beta_emd", torch.nn.Parameter(torch.zeros(pairs)))
+        self.register_constraint("raw_alpha", GreaterThan(1e-6))
+        self.register_constraint("raw_beta_lp", Interval(*beta_lp_bounds))
+        self.register_constraint("raw_beta_emd", Interval(*beta_emd_bounds))
+        self.register_prior(
+            "alpha_prior",
+            alpha_prior or GammaPrior(2.0, 4.0),
+            lambda m: m.alpha,
+            lambda m, v: m._set("alpha", v),
+        )
+        for name, bounds, prior in (
+            ("beta_lp", beta_lp_bounds, beta_lp_prior),
+            ("beta_emd", beta_emd_bounds, beta_emd_prior),
+        ):
+            low, high = math.log(bounds[0]), math.log(bounds[1])
+            default = LogNormalPrior((low + high) / 2, (high - low) / 4)
+            self.register_prior(
+                f"{name}_prior",
+                prior or default,
+                lambda m, n=name: getattr(m, n),
+                lambda m, v, n=name: m._set(n, v),
+            )
+        # start where NASBOT's search starts: the middle of each (log) range
+        self._set("alpha", torch.full((2,), 0.5))
+        self._set("beta_lp", torch.full((pairs,), math.sqrt(beta_lp_bounds[0] * beta_lp_bounds[1])))
+        self._set(
+            "beta_emd", torch.full((pairs,), math.sqrt(beta_emd_bounds[0] * beta_emd_bounds[1]))
+        )
+
+    def _set(self, name: str, value: torch.Tensor | float) -> None:
+        raw = getattr(self, f"raw_{name}")
+        value = torch.as_tensor(value, dtype=raw.dtype, device=raw.device).expand_as(raw)
+        constraint = getattr(self, f"raw_{name}_constraint")
+        self.initialize(**{f"raw_{name}": constraint.inverse_transform(value)})
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """``(2,)``: the weights of the lp and emd terms."""
+        return self.raw_alpha_constraint.transform(self.raw_alpha)
+
+    @property
+    def beta_lp(self) -> torch.Tensor:
+        """``(P,)``: the inverse scales of the lp distances."""
+        return self.raw_beta_lp_constraint.transform(self.raw_beta_lp)
+
+    @property
+    def beta_emd(self) -> torch.Tensor:
+        """``(P,)``: the inverse scales of the squared emd distances."""
+        return self.raw_beta_emd_constraint.transform(self.raw_beta_emd)
+
+    def distances(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
+        """Cached OTMANN distances, ``(len(ids1), len(ids2), D)``."""
+        return self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
+
+    def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        d = torch.as_tensor(self.distances(ids1, ids2), dtype=like.dtype, device=like.device)
+        lp, emd = d[..., 0::2], d[..., 1::2]
+        alpha = self.alpha.to(like)
+        return alpha[0] * torch.exp(-(lp * self.beta_lp.to(like)).sum(-1)) + alpha[1] * torch.exp(
+            -(emd.square() * self.beta_emd.to(like)).sum(-1)
+        )
+
+
+class _OneDistance:
+    """Adapts a ``(m, n)`` pairwise distance to the cache's ``(m, n, 1)`` protocol."""
+
+    num_distances = 1
+
+    def __init__(self, distance: Any) -> None:
+        self.inner = distance
+
+    def pairwise(
+        self, archs_a: Sequence[Architecture], archs_b: Sequence[Architecture] | None = None
+    ) -> np.ndarray:
+        return np.asarray(self.inner.pairwise(archs_a, archs_b), dtype=float)[..., None]
+
+
+class EditKernel(ArchitectureKernel):
+    r"""An exponential kernel of an edit distance: :math:`k(a, b) = \exp(-d(a, b) / \ell)`.
+
+    On NAS-Bench-201 cells ``d`` is the Hamming distance of the six edge ops, and the
+    kernel is a product of per-edge kernels, hence PSD; on other spaces it is not
+    guaranteed PSD and Gram matrices are projected when needed.
+
+    Args:
+        registry: Id -> architecture map.
+        distance: An object with ``pairwise(a, b) -> (m, n)``, by default
+            :class:`~bonas.kernels.edit.EditDistance`.
+        lengthscale_prior: Prior of :math:`\ell` (default Gamma(3, 1)).
+    """
+
+    is_psd = False
+    _hamming_vocabularies = frozenset({"nb201"})
+
+    def __init__(
+        self,
+        registry: ArchitectureRegistry,
+        distance: Any | None = None,
+        lengthscale_prior: Prior | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(registry, **kwargs)
+        if distance is None:
+            from bonas.kernels.edit import EditDistance
+
+            distance = EditDistance()
+        self.cache = DistanceCache(_OneDistance(distance))
+        self.register_parameter("raw_edit_lengthscale", torch.nn.Parameter(torch.zeros(1)))
+        self.register_constraint("raw_edit_lengthscale", GreaterThan(1e-4))
+        self.register_prior(
+            "edit_lengthscale_prior",
+            lengthscale_prior or GammaPrior(3.0, 1.0),
+            lambda m: m.edit_lengthscale,
+            lambda m, v: m._set_lengthscale(v),
+        )
+        self._set_lengthscale(2.0)
+
+    def _set_lengthscale(self, value: torch.Tensor | float) -> None:
+        value = torch.as_tensor(value, dtype=self.raw_edit_lengthscale.dtype).expand(1)
+        self.initialize(
+            raw_edit_lengthscale=self.raw_edit_lengthscale_constraint.inverse_transform(value)
+        )
+
+    @property
+    def edit_lengthscale(self) -> torch.Tensor:
+        return self.raw_edit_lengthscale_constraint.transform(self.raw_edit_lengthscale)
+
+    def psd_guaranteed_for(self, archs: Sequence[Architecture]) -> bool:
+        return all(a.vocabulary.name in self._hamming_vocabularies for a in archs)
+
+    def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        d = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))[..., 0]
+        d = torch.as_tensor(d, dtype=like.dtype, device=like.device)
+        return torch.exp(-d / self.edit_lengthscale.to(like))
+
+
+class WLKernel(ArchitectureKernel):
+    r"""The Weisfeiler-Lehman subtree kernel of NAS-BOWL (Ru et al., ICLR 2021).
+
+    .. math::
+        k(a, b) = \frac{\langle \phi_h(a), \phi_h(b) \rangle}{\|\phi_h(a)\| \|\phi_h(b)\|}
+
+    with :math:`\phi_h` the counts of WL subtree labels up to depth ``h``; PSD as an
+    inner product. Wrap it in a ``ScaleKernel`` for an output scale; set ``h`` per fit
+    with :func:`~bonas.kernels.wl.select_wl_depth`.
+
+    Args:
+        registry: Id -> architecture map.
+        h: WL depth.
+    """
+
+    is_psd = True
+
+    def __init__(self, registry: ArchitectureRegistry, h: int = 2, **kwargs: Any) -> None:
+        super().__init__(registry, **kwargs)
+        if h < 0:
+            raise BonasError(f"the WL depth h must be >= 0, got {h}")
+        self.h = h
+        self._features: dict[tuple[int, int], dict[str, float]] = {}
+
+    def _feature(self, arch_id: int) -> dict[str, float]:
+        key = (arch_id, self.h)
+        if key not in self._features:
+            from bonas.kernels.wl import WLFeaturizer
+
+            counts = WLFeaturizer(self.h).features(self.registry[arch_id])
+            norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
+            self._features[key] = {k: v / norm for k, v in counts.items()}
+        return self._features[key]
+
+    def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        rows, cols = [self._feature(i) for i in ids1], [self._feature(j) for j in ids2]
+        vocab = {k: n for n, k in enumerate(sorted(set().union(*rows, *cols)))}
+        a = np.zeros((len(rows), len(vocab)))
+        b = np.zeros((len(cols), len(vocab)))
+        for matrix, feats in ((a, rows), (b, cols)):
+            for r, f in enumerate(feats):
+                for k, v in f.items():
+                    matrix[r, vocab[k]] = v
+        return torch.as_tensor(a @ b.T, dtype=like.dtype, device=like.device)

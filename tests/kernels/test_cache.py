@@ -1,0 +1,91 @@
+"""DistanceCache and ArchitectureRegistry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bonas import Architecture, BonasError
+from bonas.kernels import ArchitectureRegistry, DistanceCache, OTMANNDistance
+from bonas.spaces import CNNSpace, blocked_cnn
+
+
+class CountingDistance:
+    """OTMANN, counting its batched calls and the pairs they contain."""
+
+    def __init__(self) -> None:
+        self.inner = OTMANNDistance()
+        self.calls = 0
+        self.pairs = 0
+
+    @property
+    def num_distances(self) -> int:
+        return self.inner.num_distances
+
+    def pairwise(self, a: list[Architecture], b: list[Architecture] | None = None) -> np.ndarray:
+        self.calls += 1
+        self.pairs += len(a) * len(a if b is None else b)
+        return self.inner.pairwise(a, b)
+
+
+def archs(count: int, seed: int = 0) -> list[Architecture]:
+    rng = np.random.default_rng(seed)
+    return [CNNSpace().sample(rng) for _ in range(count)]
+
+
+def test_each_pair_is_computed_once_in_one_call() -> None:
+    observed, candidates = archs(6, 0), archs(4, 1)
+    distance = CountingDistance()
+    cache = DistanceCache(distance)
+    first = cache.matrix(candidates, observed)
+    assert distance.calls == 1 and cache.misses == 24
+    np.testing.assert_allclose(first, OTMANNDistance().pairwise(candidates, observed))
+    # the transposed request and a repeat are served from the cache
+    np.testing.assert_allclose(cache.matrix(observed, candidates), first.transpose(1, 0, 2))
+    assert distance.calls == 1 and cache.hits == 24
+    # one new candidate: only its row is computed, again in one call
+    cache.matrix([*candidates, *archs(1, 2)], observed)
+    assert distance.calls == 2 and cache.misses == 30
+
+
+def test_self_distance_needs_no_solve() -> None:
+    distance = CountingDistance()
+    cache = DistanceCache(distance)
+    a = blocked_cnn(3, 2, 1)
+    assert cache.matrix([a], [blocked_cnn(3, 2, 1)]).max() == 0.0
+    assert distance.calls == 0
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = DistanceCache(OTMANNDistance(), max_pairs=10)
+    pool = archs(8, 3)
+    cache.matrix(pool[:4], pool[4:])
+    assert len(cache) == 10
+    # the most recently used pairs survive
+    cache.matrix(pool[:1], pool[4:5])
+    cache.matrix(pool[2:3], pool[:2])
+    assert len(cache) == 10
+
+
+def test_retain_keeps_only_what_the_model_needs() -> None:
+    cache = DistanceCache(OTMANNDistance())
+    pool = archs(5, 4)
+    cache.matrix(pool, pool)
+    assert len(cache) == 10
+    dropped = cache.retain(pool[:3])
+    assert dropped == 7 and len(cache) == 3
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(BonasError):
+        DistanceCache(OTMANNDistance(), max_pairs=0)
+
+
+def test_registry_ids() -> None:
+    registry = ArchitectureRegistry()
+    a, b = blocked_cnn(3, 2, 1), blocked_cnn(3, 3, 1)
+    assert registry.add_all([a, b, blocked_cnn(3, 2, 1)]) == [0, 1, 0]
+    assert registry[1] == b and len(registry) == 2 and a in registry
+    with pytest.raises(BonasError, match="unknown architecture id"):
+        registry[5]
+    with pytest.raises(BonasError):
+        registry.add("conv3")  # type: ignore[arg-type]

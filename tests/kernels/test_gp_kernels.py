@@ -1,0 +1,190 @@
+"""Every architecture kernel passes the shared kernel test case; plus kernel specifics."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from gpytorch.kernels import ScaleKernel
+
+from bonas import Architecture, NonPSDWarning
+from bonas.kernels import (
+    ArchitectureRegistry,
+    EditKernel,
+    OTMANNDistance,
+    OTMANNKernel,
+    WLKernel,
+    kernel_is_psd,
+    project_psd,
+)
+from bonas.spaces import CNNSpace, MLPSpace, NB101Space, NB201Space
+
+from ..helpers import samples
+from .kernel_test_case import ArchitectureKernelTestCase
+
+
+class TestOTMANNKernelCNN(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(CNNSpace(), self.num_archs, 0)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> OTMANNKernel:
+        return OTMANNKernel(registry)
+
+
+class TestOTMANNKernelMLP(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(MLPSpace(), self.num_archs, 1)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> OTMANNKernel:
+        kernel = OTMANNKernel(registry)
+        kernel._set("beta_emd", 30.0)  # sharper: exercises the PSD projection
+        return kernel
+
+
+class TestOTMANNKernelNB201(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB201Space(), self.num_archs, 2)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> OTMANNKernel:
+        return OTMANNKernel(registry, distance=OTMANNDistance.for_space(NB201Space()))
+
+
+class TestHammingKernelNB201(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB201Space(), self.num_archs, 3)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> EditKernel:
+        return EditKernel(registry)
+
+
+class TestEditKernelNB101(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB101Space(), self.num_archs, 4)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> EditKernel:
+        return EditKernel(registry)
+
+
+class TestWLKernelCNN(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(CNNSpace(), self.num_archs, 5)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> ScaleKernel:
+        return ScaleKernel(WLKernel(registry, h=2))
+
+
+class TestSumOfKernels(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB201Space(), self.num_archs, 6)
+
+    def create_kernel(self, registry: ArchitectureRegistry):  # type: ignore[no-untyped-def]
+        otmann = OTMANNKernel(registry, distance=OTMANNDistance.for_space(NB201Space()))
+        return otmann + ScaleKernel(WLKernel(registry, h=1))
+
+
+class TestProductOfKernels(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB201Space(), self.num_archs, 7)
+
+    def create_kernel(self, registry: ArchitectureRegistry):  # type: ignore[no-untyped-def]
+        return ScaleKernel(WLKernel(registry, h=2)) * EditKernel(registry)
+
+
+# -- specifics ---------------------------------------------------------------------------
+
+
+def test_psd_declarations() -> None:
+    registry = ArchitectureRegistry()
+    assert not kernel_is_psd(OTMANNKernel(registry))
+    assert kernel_is_psd(WLKernel(registry))
+    assert kernel_is_psd(ScaleKernel(WLKernel(registry)) * WLKernel(registry, h=1))
+    assert not kernel_is_psd(WLKernel(registry) + OTMANNKernel(registry))
+
+
+def test_project_psd_clips_negative_eigenvalues() -> None:
+    bad = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.double)
+    assert torch.linalg.eigvalsh(bad).min() < -0.4
+    fixed, projected = project_psd(bad)
+    assert projected
+    assert torch.linalg.eigvalsh(fixed).min() >= -1e-12
+    good = torch.eye(3, dtype=torch.double)
+    same, projected = project_psd(good)
+    assert not projected and same is good
+
+
+class _ChainDistance:
+    """d(a, b) = 0, d(b, c) = 0, d(a, c) = 50: exp(-d) is then not PSD."""
+
+    def __init__(self, archs: list[Architecture]) -> None:
+        self.index = {a: i for i, a in enumerate(archs)}
+        self.table = np.array([[0.0, 0.0, 50.0], [0.0, 0.0, 0.0], [50.0, 0.0, 0.0]])
+
+    def pairwise(self, a: list[Architecture], b: list[Architecture] | None = None) -> np.ndarray:
+        b = a if b is None else b
+        return self.table[np.ix_([self.index[x] for x in a], [self.index[y] for y in b])]
+
+
+def test_non_psd_gram_is_projected_with_a_warning() -> None:
+    archs = samples(CNNSpace(), 3, 9)
+    registry = ArchitectureRegistry()
+    x = torch.tensor(registry.add_all(archs), dtype=torch.double)[:, None]
+    kernel = EditKernel(registry, distance=_ChainDistance(archs))
+    kernel._set_lengthscale(1.0)
+    with pytest.warns(NonPSDWarning, match="not PSD"):
+        gram = kernel(x).to_dense()
+    assert torch.linalg.eigvalsh(gram.detach()).min() >= -1e-10
+    # cross-covariances are not projected (they are not Gram matrices)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonPSDWarning)
+        cross = kernel(x[:1], x[1:]).to_dense()
+    torch.testing.assert_close(
+        cross, torch.tensor([[1.0, float(np.exp(-50.0))]], dtype=torch.double)
+    )
+
+
+def test_otmann_kernel_matches_nasbots_formula() -> None:
+    archs = samples(CNNSpace(), 4, 10)
+    registry = ArchitectureRegistry()
+    ids = registry.add_all(archs)
+    kernel = OTMANNKernel(registry)
+    kernel._set("alpha", torch.tensor([0.7, 0.3]))
+    kernel._set("beta_lp", torch.tensor([1e-5, 2e-5, 3e-5, 4e-5]))
+    kernel._set("beta_emd", torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    d = OTMANNDistance().pairwise(archs[:2], archs[2:])
+    expected = 0.7 * np.exp(-(d[..., 0::2] * [1e-5, 2e-5, 3e-5, 4e-5]).sum(-1)) + 0.3 * np.exp(
+        -(d[..., 1::2] ** 2 * [1.0, 2.0, 3.0, 4.0]).sum(-1)
+    )
+    x = torch.tensor(ids, dtype=torch.double)[:, None]
+    got = kernel(x[:2], x[2:]).to_dense().detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_otmann_kernel_parameters_stay_in_nasbots_bounds() -> None:
+    kernel = OTMANNKernel(ArchitectureRegistry())
+    for name in ("raw_alpha", "raw_beta_lp", "raw_beta_emd"):
+        getattr(kernel, name).data.fill_(50.0)
+    assert (kernel.beta_lp <= 1e-3 + 1e-12).all() and (kernel.beta_emd <= 100.0 + 1e-9).all()
+    for name in ("raw_beta_lp", "raw_beta_emd"):
+        getattr(kernel, name).data.fill_(-50.0)
+    assert (kernel.beta_lp >= 1e-9).all() and (kernel.beta_emd >= 0.1).all()
+    assert {name for name, *_ in kernel.named_priors()} == {
+        "alpha_prior",
+        "beta_lp_prior",
+        "beta_emd_prior",
+    }
+
+
+def test_kernel_distances_come_from_the_cache() -> None:
+    archs = samples(CNNSpace(), 5, 11)
+    registry = ArchitectureRegistry()
+    x = torch.tensor(registry.add_all(archs), dtype=torch.double)[:, None]
+    kernel = OTMANNKernel(registry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonPSDWarning)
+        kernel(x).to_dense()
+        misses = kernel.cache.misses
+        kernel(x).to_dense()
+    assert misses == 10  # 5 choose 2 pairs, the diagonal needs no solve
+    assert kernel.cache.misses == misses and kernel.cache.hits >= 20
