@@ -20,7 +20,28 @@ from bonas.vocabulary import Vocabulary, get_vocabulary, register_vocabulary
 
 __version__ = "0.1.0"
 
-__all__ = [
+# The BO engine pulls in torch, gpytorch and botorch: load it on first use only, so
+# that working with architectures and spaces stays light.
+_LAZY = {
+    "Optimizer": "bonas.optimizer",
+    "Study": "bonas.study",
+    "StudyError": "bonas.study",
+    "SearchResult": "bonas._search",
+    "search": "bonas._search",
+    "Trial": "bonas.trial",
+    "TrialState": "bonas.trial",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bonas' has no attribute {name!r}")
+
+
+__all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily loaded engine
     "Architecture",
     "BonasError",
     "BonasWarning",
@@ -33,4 +54,11 @@ __all__ = [
     "draw",
     "get_vocabulary",
     "register_vocabulary",
+    "Optimizer",
+    "SearchResult",
+    "Study",
+    "StudyError",
+    "Trial",
+    "TrialState",
+    "search",
 ]

@@ -84,6 +84,11 @@ class ArchitectureRegistry:
     def __len__(self) -> int:
         return len(self._archs)
 
+    def __deepcopy__(self, memo: dict) -> ArchitectureRegistry:
+        # ids are global to a search: a copied model (botorch's fantasies and
+        # conditioning deep-copy it) must keep resolving ids registered later
+        return self
+
     def __contains__(self, arch: object) -> bool:
         return arch in self._ids
 
@@ -121,6 +126,9 @@ class DistanceCache:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def __deepcopy__(self, memo: dict) -> DistanceCache:
+        return self  # shared, like the registry: distances do not depend on the model
 
     @staticmethod
     def _key(a: Architecture, b: Architecture) -> tuple[str, str]:

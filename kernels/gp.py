@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from gpytorch.constraints import GreaterThan, Interval
 from gpytorch.kernels import AdditiveKernel, Kernel, ProductKernel, ScaleKernel
@@ -100,9 +101,32 @@ class ArchitectureKernel(Kernel):
         """The ``(len(ids1), len(ids2))`` covariance of unique ids, dtype/device of ``like``."""
         raise NotImplementedError
 
+    def self_covariance(self, like: torch.Tensor) -> torch.Tensor | None:
+        """``k(a, a)`` if it is the same for every architecture (a scalar), else None."""
+        return None
+
     def psd_guaranteed_for(self, archs: Sequence[Architecture]) -> bool:
         """Whether the Gram matrix of these architectures is PSD without a fix-up."""
         return self.is_psd
+
+    def _pair_values(
+        self, first: torch.Tensor, second: torch.Tensor, like: torch.Tensor
+    ) -> torch.Tensor:
+        """``k(first[i], second[i])`` for 1-d id tensors, computing each distinct pair once."""
+        pairs, inverse = torch.unique(
+            torch.stack([first, second], dim=-1), dim=0, return_inverse=True
+        )
+        same = pairs[:, 0] == pairs[:, 1]
+        constant = self.self_covariance(like)
+        todo = ~same if constant is not None else torch.ones_like(same)
+        parts = [] if constant is None else [(same, constant.expand(int(same.sum())))]
+        for a in torch.unique(pairs[todo, 0]).tolist():
+            mask = todo & (pairs[:, 0] == a)
+            parts.append((mask, self.gram([a], pairs[mask, 1].tolist(), like=like)[0]))
+        # assemble without in-place writes, so gradients reach the hyperparameters
+        index = torch.cat([torch.nonzero(mask).reshape(-1) for mask, _ in parts])
+        values = torch.cat([v.reshape(-1) for _, v in parts])
+        return values[torch.argsort(index)][inverse]
 
     @staticmethod
     def _ids(x: torch.Tensor) -> torch.Tensor:
@@ -126,13 +150,19 @@ class ArchitectureKernel(Kernel):
         if last_dim_is_batch:
             raise BonasError("architecture kernels have no feature dimension to batch over")
         ids1, ids2 = self._ids(x1), self._ids(x2)
+        if diag:
+            first, second = torch.broadcast_tensors(ids1, ids2)
+            return self._pair_values(first.reshape(-1), second.reshape(-1), x1).view(first.shape)
         unique1, inverse1 = torch.unique(ids1, return_inverse=True)
         unique2, inverse2 = torch.unique(ids2, return_inverse=True)
-        gram = self.gram(unique1.tolist(), unique2.tolist(), like=x1)
-        if diag:
-            inverse1, inverse2 = torch.broadcast_tensors(inverse1, inverse2)
-            return gram[inverse1, inverse2]
-        covar = gram[inverse1.unsqueeze(-1), inverse2.unsqueeze(-2)]
+        rows, cols = torch.broadcast_tensors(ids1.unsqueeze(-1), ids2.unsqueeze(-2))
+        if 2 * rows.numel() >= unique1.numel() * unique2.numel():
+            gram = self.gram(unique1.tolist(), unique2.tolist(), like=x1)
+            covar = gram[inverse1.unsqueeze(-1), inverse2.unsqueeze(-2)]
+        else:
+            # few of the unique pairs are needed (botorch's q-batches of single
+            # candidates): compute only those
+            covar = self._pair_values(rows.reshape(-1), cols.reshape(-1), x1).view(rows.shape)
         if (
             ids1.shape == ids2.shape
             and torch.equal(ids1, ids2)
@@ -250,6 +280,9 @@ class OTMANNKernel(ArchitectureKernel):
         """``(P,)``: the inverse scales of the squared emd distances."""
         return self.raw_beta_emd_constraint.transform(self.raw_beta_emd)
 
+    def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
+        return self.alpha.to(like).sum()  # d(a, a) = 0
+
     def distances(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
         """Cached OTMANN distances, ``(len(ids1), len(ids2), D)``."""
         return self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
@@ -330,6 +363,9 @@ class EditKernel(ArchitectureKernel):
     def psd_guaranteed_for(self, archs: Sequence[Architecture]) -> bool:
         return all(a.vocabulary.name in self._hamming_vocabularies for a in archs)
 
+    def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.ones((), dtype=like.dtype, device=like.device)  # d(a, a) = 0
+
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
         d = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))[..., 0]
         d = torch.as_tensor(d, dtype=like.dtype, device=like.device)
@@ -358,25 +394,36 @@ class WLKernel(ArchitectureKernel):
         if h < 0:
             raise BonasError(f"the WL depth h must be >= 0, got {h}")
         self.h = h
-        self._features: dict[tuple[int, int], dict[str, float]] = {}
+        self._features: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._index: dict[str, int] = {}  # WL feature -> column, shared by all depths
 
-    def _feature(self, arch_id: int) -> dict[str, float]:
+    def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.ones((), dtype=like.dtype, device=like.device)  # cosine-normalised
+
+    def _feature(self, arch_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """The architecture's normalised WL feature vector, as sparse (indices, values)."""
         key = (arch_id, self.h)
         if key not in self._features:
             from bonas.kernels.wl import WLFeaturizer
 
             counts = WLFeaturizer(self.h).features(self.registry[arch_id])
-            norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
-            self._features[key] = {k: v / norm for k, v in counts.items()}
+            index = np.array(
+                [self._index.setdefault(k, len(self._index)) for k in counts], dtype=np.int64
+            )
+            values = np.array(list(counts.values()), dtype=float)
+            self._features[key] = (index, values / (np.linalg.norm(values) or 1.0))
         return self._features[key]
 
+    def _matrix(self, ids: Sequence[int]) -> sp.csr_matrix:
+        rows = [self._feature(i) for i in ids]
+        indptr = np.concatenate([[0], np.cumsum([len(r[0]) for r in rows])])
+        return sp.csr_matrix(
+            (np.concatenate([r[1] for r in rows]), np.concatenate([r[0] for r in rows]), indptr),
+            shape=(len(rows), len(self._index)),
+        )
+
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
-        rows, cols = [self._feature(i) for i in ids1], [self._feature(j) for j in ids2]
-        vocab = {k: n for n, k in enumerate(sorted(set().union(*rows, *cols)))}
-        a = np.zeros((len(rows), len(vocab)))
-        b = np.zeros((len(cols), len(vocab)))
-        for matrix, feats in ((a, rows), (b, cols)):
-            for r, f in enumerate(feats):
-                for k, v in f.items():
-                    matrix[r, vocab[k]] = v
-        return torch.as_tensor(a @ b.T, dtype=like.dtype, device=like.device)
+        a, b = self._matrix(ids1), self._matrix(ids2)
+        b.resize(b.shape[0], len(self._index))
+        a.resize(a.shape[0], len(self._index))
+        return torch.as_tensor((a @ b.T).toarray(), dtype=like.dtype, device=like.device)

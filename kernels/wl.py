@@ -31,6 +31,7 @@ import math
 import numbers
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_solve, cholesky
@@ -128,10 +129,8 @@ class WLFeaturizer:
             A ``Counter`` from feature string to count; the counts sum to
             ``(h + 1) * arch.num_layers``.
         """
-        counts: Counter[str] = Counter()
-        for labels in self.iteration_labels(arch, h):
-            counts.update(labels)
-        return counts
+        depth = self.h if h is None else _check_depth(h)
+        return Counter(_cached_features(arch, depth))
 
     def describe(self, feature: str) -> str:
         """The readable subtree behind a feature this featurizer produced.
@@ -370,3 +369,14 @@ def select_wl_depth(
         if scores[h] > scores[best] + 1e-9 * max(1.0, abs(scores[best])):
             best = h
     return (best, scores) if return_scores else best
+
+
+@lru_cache(maxsize=200_000)
+def _cached_features(arch: Architecture, h: int) -> dict[str, int]:
+    """WL feature counts, kept across featurizers and models: a search scores the same
+    candidates (all 15,625 NB201 cells, say) at every iteration. Keyed by architecture
+    equality, so relabelled copies share an entry."""
+    counts: Counter[str] = Counter()
+    for labels in WLFeaturizer(h).iteration_labels(arch, h):
+        counts.update(labels)
+    return dict(counts)

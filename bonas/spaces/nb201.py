@@ -20,6 +20,7 @@ becomes ``ip -> zero -> op``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -211,9 +212,9 @@ class NB201Space(SearchSpace):
         return True
 
     def enumerate(self) -> Iterator[Architecture]:
-        """All 15,625 cells, in lexicographic order of op indices per edge slot."""
-        for ops in itertools.product(NB201_OPS, repeat=len(NB201_EDGES)):
-            yield self.from_ops(ops)
+        """All 15,625 cells, in lexicographic order of op indices per edge slot (built
+        once per process and shared: exhaustive acquisition scoring walks them often)."""
+        return iter(_all_cells())
 
     @property
     def size(self) -> int:
@@ -230,3 +231,9 @@ class NB201Space(SearchSpace):
         # node 1 has one incoming edge, node 2 has two.
         by_indegree = sorted(sums, key=lambda layer: len(arch.predecessors(layer)))
         return {arch.input_layer: 0, by_indegree[0]: 1, by_indegree[1]: 2, arch.output_layer: 3}
+
+
+@functools.cache
+def _all_cells() -> tuple[Architecture, ...]:
+    space = NB201Space()
+    return tuple(space.from_ops(ops) for ops in itertools.product(NB201_OPS, repeat=6))

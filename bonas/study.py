@@ -1,0 +1,299 @@
+"""Durable studies: an :class:`~bonas.optimizer.Optimizer` journaled to SQLite.
+
+Every change of a trial is written, in a transaction, before it is acted on: a trial is
+in the database (with the optimizer state that produced it) before :meth:`Study.ask`
+returns it, and its outcome before :meth:`Study.tell` returns. A study killed at any
+point is resumed by :meth:`Study.load`: complete and failed trials are kept, trials
+that were running are re-queued (the next ``ask`` hands them out again, with their
+numbers), and the saved generator and hyperparameters make the resumed study propose
+what an uninterrupted one would have.
+
+The file uses SQLite's write-ahead log (``journal_mode=WAL``) and the standard library's
+``sqlite3``. Tables: ``meta`` (format, version, the optimizer's configuration),
+``trials`` (one row per trial) and ``optimizer_state`` (one row).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError, SerializationError
+from bonas.optimizer import Optimizer
+from bonas.spaces import get_space
+from bonas.spaces.base import SearchSpace
+from bonas.trial import Trial, TrialState
+
+__all__ = ["Study", "StudyError"]
+
+_FORMAT = "bonas-study"
+_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    number INTEGER PRIMARY KEY,
+    architecture TEXT NOT NULL,
+    budget REAL,
+    state TEXT NOT NULL,
+    value REAL,
+    failure TEXT,
+    worker TEXT,
+    created_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    user_attrs TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 1),
+                                            state TEXT NOT NULL);
+"""
+
+
+class StudyError(BonasError):
+    """A study file is missing, corrupt, not a bonas study, or of another space."""
+
+
+class Study:
+    """An optimizer whose every step is journaled to a SQLite file.
+
+    Use :meth:`create` for a new study and :meth:`load` to resume one.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> study = Study.create("study.db", NB201Space(), seed=0)  # doctest: +SKIP
+        >>> (trial,) = study.ask()                                  # doctest: +SKIP
+        >>> study.tell(trial, 0.9)                                  # doctest: +SKIP
+        >>> Study.load("study.db").trials[0].value                  # doctest: +SKIP
+        0.9
+    """
+
+    def __init__(self, path: Path, optimizer: Optimizer, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.optimizer = optimizer
+        self._db = connection
+        self.requeued: list[int] = []
+
+    # -- opening ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, space: SearchSpace, **optimizer_kwargs: Any) -> Study:
+        """A new study at ``path`` (which must not exist yet)."""
+        path = Path(path)
+        if path.exists():
+            raise StudyError(f"{path} already exists; use Study.load to resume it")
+        optimizer = Optimizer(space, **optimizer_kwargs)
+        db = _connect(path)
+        with db:
+            db.executescript(_SCHEMA)
+            db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("format", _FORMAT), ("version", str(_VERSION)),
+                ("config", json.dumps(optimizer.config())),
+            ])  # fmt: skip
+            db.execute(
+                "INSERT INTO optimizer_state VALUES (1, ?)", (json.dumps(optimizer.state_dict()),)
+            )
+        return cls(path, optimizer, db)
+
+    @classmethod
+    def load(cls, path: str | Path, space: SearchSpace | None = None) -> Study:
+        """Resume the study at ``path``.
+
+        Args:
+            path: The study file.
+            space: The space to search; by default rebuilt from the stored configuration.
+                If given, it must match the stored one.
+
+        Raises:
+            StudyError: If the file is missing, corrupt, not a bonas study, or from
+                another space.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise StudyError(f"no study file at {path}")
+        try:
+            db = _connect(path)
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as err:
+            raise StudyError(f"{path} is not a readable SQLite study ({err})") from None
+        if meta.get("format") != _FORMAT:
+            raise StudyError(f"{path} is not a bonas study (format {meta.get('format')!r})")
+        if meta.get("version") != str(_VERSION):
+            raise StudyError(
+                f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
+            )
+        try:
+            config = json.loads(meta["config"])
+            state = json.loads(db.execute("SELECT state FROM optimizer_state").fetchone()[0])
+            rows = db.execute(
+                "SELECT number, architecture, budget, state, value, failure, worker, "
+                "created_at, started_at, finished_at, user_attrs FROM trials ORDER BY number"
+            ).fetchall()
+        except (KeyError, TypeError, json.JSONDecodeError, sqlite3.DatabaseError) as err:
+            raise StudyError(f"{path} is corrupt: {err}") from None
+        stored_space = get_space(config["space"], **config["space_config"])
+        if space is None:
+            space = stored_space
+        elif space.name != config["space"] or space.config() != config["space_config"]:
+            raise StudyError(
+                f"{path} holds a study of space {config['space']} {config['space_config']}, "
+                f"not {space.name} {space.config()}"
+            )
+        kwargs = {
+            k: config[k]
+            for k in (
+                "seed",
+                "acquisition",
+                "direction",
+                "n_initial",
+                "num_candidates",
+                "refit_every",
+            )
+        }
+        if config["kernel"] != "custom":
+            kwargs["kernel"] = config["kernel"]
+        optimizer = Optimizer(space, **kwargs)
+        study = cls(path, optimizer, db)
+        for row in rows:
+            trial = _trial_from_row(row)
+            if trial.number != len(optimizer.trials):
+                raise StudyError(f"{path} is corrupt: trial numbers are not contiguous")
+            if not trial.state.finished:
+                study.requeued.append(trial.number)
+            optimizer.trials.append(trial)
+        optimizer.load_state_dict(state)
+        return study
+
+    # -- ask / tell -----------------------------------------------------------------
+
+    @property
+    def trials(self) -> list[Trial]:
+        return self.optimizer.trials
+
+    @property
+    def best_trial(self) -> Trial | None:
+        return self.optimizer.best_trial
+
+    def ask(
+        self, n: int = 1, budget: float | None = None, worker: str | None = None
+    ) -> list[Trial]:
+        """Propose ``n`` trials, re-queued ones first; each is stored before it is returned."""
+        handed: list[Trial] = []
+        while self.requeued and len(handed) < n:
+            trial = self.trials[self.requeued.pop(0)]
+            trial.started_at = time.time()
+            trial.worker = worker
+            handed.append(trial)
+        fresh = self.optimizer.ask(n - len(handed), budget) if len(handed) < n else []
+        for trial in fresh:
+            trial.worker = worker
+        with self._db:
+            for trial in handed + fresh:
+                self._write(trial)
+            self._db.execute(
+                "UPDATE optimizer_state SET state = ? WHERE id = 1",
+                (json.dumps(self.optimizer.state_dict()),),
+            )
+        return handed + fresh
+
+    def tell(
+        self,
+        trial: Trial | int,
+        value: float | None = None,
+        *,
+        failed: str | None = None,
+        user_attrs: dict[str, Any] | None = None,
+    ) -> Trial:
+        """Record an outcome (see :meth:`Optimizer.tell`); stored before returning."""
+        record = self.optimizer.tell(trial, value, failed=failed)
+        if user_attrs:
+            record.user_attrs.update(user_attrs)
+        with self._db:
+            self._write(record)
+        return record
+
+    def _write(self, trial: Trial) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                trial.number,
+                trial.architecture.to_json(),
+                trial.budget,
+                trial.state.value,
+                trial.value,
+                trial.failure,
+                trial.worker,
+                trial.created_at,
+                trial.started_at,
+                trial.finished_at,
+                json.dumps(trial.user_attrs),
+            ),
+        )
+
+    # -- results --------------------------------------------------------------------
+
+    def to_dataframe(self):
+        """One row per trial: number, state, value, incumbent, budget, failure, worker,
+        timings and the architecture's JSON."""
+        return trials_dataframe(self.trials, self.optimizer.direction)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def trials_dataframe(trials: Sequence[Trial], direction: str = "maximize"):
+    """A pandas DataFrame of trials, with the running incumbent."""
+    import pandas as pd
+
+    best: float | None = None
+    rows = []
+    for t in trials:
+        if t.usable:
+            better = best is None or (t.value > best if direction == "maximize" else t.value < best)
+            best = t.value if better else best
+        rows.append({
+            "number": t.number, "state": t.state.value, "value": t.value, "incumbent": best,
+            "budget": t.budget, "failure": t.failure, "worker": t.worker,
+            "created_at": t.created_at, "started_at": t.started_at,
+            "finished_at": t.finished_at, "duration": t.duration,
+            "num_layers": t.architecture.num_layers, "architecture": t.architecture.to_json(),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+def _trial_from_row(row: Sequence[Any]) -> Trial:
+    try:
+        architecture = Architecture.from_json(row[1])
+        state = TrialState(row[3])
+        attrs = json.loads(row[10])
+    except (SerializationError, ValueError) as err:
+        raise StudyError(f"trial {row[0]} is corrupt: {err}") from None
+    return Trial(
+        number=int(row[0]),
+        architecture=architecture,
+        budget=row[2],
+        state=state,
+        value=row[4],
+        failure=row[5],
+        worker=row[6],
+        created_at=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        user_attrs=attrs,
+    )

@@ -1,0 +1,221 @@
+"""The GP surrogate over architectures: a botorch ``SingleTaskGP`` on architecture ids.
+
+The model's inputs are ids of an :class:`~bonas.kernels.ArchitectureRegistry`; its
+kernel is a bonas architecture kernel (OTMANN by default for NASBOT's free-form spaces,
+NAS-BOWL's WL kernel for cell spaces). Outcomes are standardised (botorch
+``Standardize``); hyperparameters are fitted by marginal likelihood
+(``fit_gpytorch_mll``), warm-started from the previous fit, every ``refit_every`` new
+observations.
+
+Numerical trouble never ends a search. In order: gpytorch adds growing jitter to a
+failing Cholesky; non-PSD Gram matrices are projected by the kernel (with a
+:class:`~bonas.exceptions.NonPSDWarning`); a fit that still fails, or ends in non-finite
+hyperparameters, is rolled back to the previous hyperparameters with a
+:class:`FitFailedWarning`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.exceptions.warnings import InputDataWarning, OptimizationWarning
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError, BonasWarning
+from bonas.kernels import (
+    ArchitectureRegistry,
+    OTMANNDistance,
+    OTMANNKernel,
+    WLKernel,
+    select_wl_depth,
+)
+
+__all__ = ["FitFailedWarning", "Surrogate", "default_kernel_factory"]
+
+CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts"})
+
+
+class FitFailedWarning(BonasWarning):
+    """Fitting the GP failed; the previous hyperparameters were kept."""
+
+
+KernelFactory = Callable[[ArchitectureRegistry], Kernel]
+
+
+def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
+    """The kernel a space gets by default, or by name (``otmann``, ``wl``).
+
+    ``auto`` is OTMANN (NASBOT) on the free-form CNN/MLP spaces and the WL kernel
+    (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD; the replay
+    benchmarks are where that choice gets checked.
+    """
+    name = kernel
+    if name == "auto":
+        name = "wl" if getattr(space, "name", None) in CELL_SPACES else "otmann"
+    if name == "otmann":
+        return lambda registry: OTMANNKernel(registry, distance=OTMANNDistance.for_space(space))
+    if name == "wl":
+        return lambda registry: ScaleKernel(WLKernel(registry, h=2))
+    raise BonasError(f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl' or a factory")
+
+
+class Surrogate:
+    """Fits and keeps the GP over observed architectures.
+
+    Args:
+        kernel_factory: Builds the kernel from the registry (called once).
+        refit_every: Refit hyperparameters after this many new observations; in between
+            the model is rebuilt on the new data with the last hyperparameters.
+        select_wl_depth_per_fit: For a :class:`WLKernel`, choose ``h`` by marginal
+            likelihood at each fit (NAS-BOWL).
+
+    Example:
+        >>> import numpy as np
+        >>> from bonas.spaces import NB201Space
+        >>> space = NB201Space()
+        >>> archs = [space.sample(np.random.default_rng(i)) for i in range(8)]
+        >>> surrogate = Surrogate(default_kernel_factory(space))
+        >>> model = surrogate.fit(archs, [float(i) for i in range(8)])
+        >>> surrogate.predict(archs[:2])[0].shape
+        (2,)
+    """
+
+    def __init__(
+        self,
+        kernel_factory: KernelFactory,
+        refit_every: int = 1,
+        select_wl_depth_per_fit: bool = True,
+    ) -> None:
+        if refit_every < 1:
+            raise BonasError(f"refit_every must be at least 1, got {refit_every}")
+        self.registry = ArchitectureRegistry()
+        self.kernel = kernel_factory(self.registry)
+        self.refit_every = refit_every
+        self.select_wl_depth_per_fit = select_wl_depth_per_fit
+        self.model: SingleTaskGP | None = None
+        self._hyperparameters: dict[str, torch.Tensor] | None = None
+        self._observations_at_fit = 0
+        self.fits = 0
+        self.failed_fits = 0
+
+    def ids(self, archs: Sequence[Architecture]) -> torch.Tensor:
+        """``(n, 1)`` double tensor of the architectures' ids, registering new ones."""
+        return torch.tensor(self.registry.add_all(archs), dtype=torch.double).unsqueeze(-1)
+
+    def fit(self, archs: Sequence[Architecture], values: Sequence[float]) -> SingleTaskGP:
+        """Build the model on these observations, refitting hyperparameters on schedule.
+
+        Args:
+            archs: Observed architectures (duplicates allowed).
+            values: Their finite objective values (larger is better).
+        """
+        y = np.asarray(values, dtype=float)
+        if len(archs) != y.size or y.size == 0:
+            raise BonasError(f"need one value per architecture, got {len(archs)} and {y.size}")
+        if not np.isfinite(y).all():
+            raise BonasError("the surrogate takes finite values only; failed trials stay out")
+        train_x = self.ids(archs)
+        train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
+        refit = (
+            self._hyperparameters is None
+            or len(archs) - self._observations_at_fit >= self.refit_every
+        )
+        wl = self.kernel.base_kernel if isinstance(self.kernel, ScaleKernel) else self.kernel
+        if refit and self.select_wl_depth_per_fit and isinstance(wl, WLKernel):
+            wl.h = select_wl_depth(list(archs), y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputDataWarning)  # ids are not unit-cube inputs
+            model = SingleTaskGP(
+                train_x, train_y, covar_module=self.kernel, outcome_transform=Standardize(m=1)
+            )
+        model = model.double()
+        if self._hyperparameters is not None:
+            model.load_state_dict(self._hyperparameters, strict=False)
+        if refit:
+            self._fit_hyperparameters(model)
+            self._observations_at_fit = len(archs)
+        model.eval()
+        self.model = model
+        return model
+
+    def _fit_hyperparameters(self, model: SingleTaskGP) -> None:
+        self.fits += 1
+        before = {k: v.detach().clone() for k, v in model.state_dict().items() if _is_hyper(k)}
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OptimizationWarning)
+                warnings.simplefilter("ignore", InputDataWarning)
+                fit_gpytorch_mll(mll)
+            finite = all(torch.isfinite(p).all() for p in model.parameters())
+            if not finite:
+                raise BonasError("the fit ended in non-finite hyperparameters")
+        except Exception as err:  # any failure of the optimiser keeps the search alive
+            self.failed_fits += 1
+            model.load_state_dict(before, strict=False)
+            warnings.warn(
+                f"GP fit failed ({type(err).__name__}: {err}); keeping the previous "
+                "hyperparameters",
+                FitFailedWarning,
+                stacklevel=3,
+            )
+            return
+        self._hyperparameters = {
+            k: v.detach().clone() for k, v in model.state_dict().items() if _is_hyper(k)
+        }
+
+    def hyperparameters(self) -> dict[str, list[float]]:
+        """The current hyperparameters as JSON-compatible lists (for a study's state)."""
+        if self._hyperparameters is None:
+            return {}
+        return {k: v.reshape(-1).tolist() for k, v in self._hyperparameters.items()}
+
+    def load_hyperparameters(self, state: dict[str, list[float]], observations: int) -> None:
+        """Restore :meth:`hyperparameters` output (shapes come from the current model)."""
+        if not state:
+            return
+        reference = {k: v for k, v in self._template_state().items() if _is_hyper(k)}
+        missing = set(state) - set(reference)
+        if missing:
+            raise BonasError(f"unknown hyperparameters in the saved state: {sorted(missing)}")
+        self._hyperparameters = {
+            k: torch.tensor(v, dtype=reference[k].dtype).reshape(reference[k].shape)
+            for k, v in state.items()
+        }
+        self._observations_at_fit = observations
+
+    def _template_state(self) -> dict[str, torch.Tensor]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputDataWarning)
+            template = SingleTaskGP(
+                torch.zeros(2, 1, dtype=torch.double),
+                torch.tensor([[0.0], [1.0]], dtype=torch.double),
+                covar_module=self.kernel,
+                outcome_transform=Standardize(m=1),
+            )
+        return template.state_dict()
+
+    def predict(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of ``f`` at ``archs``, shape ``(n,)`` each."""
+        if self.model is None:
+            raise BonasError("fit the surrogate before predicting")
+        x = self.ids(archs).unsqueeze(-2)  # (n, 1, 1): n independent points
+        with torch.no_grad():
+            posterior = self.model.posterior(x)
+        mean = posterior.mean.reshape(-1).numpy()
+        std = posterior.variance.clamp_min(0.0).sqrt().reshape(-1).numpy()
+        return mean, std
+
+
+def _is_hyper(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1]
+    return leaf.startswith("raw_") and "_constraint" not in name

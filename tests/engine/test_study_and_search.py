@@ -1,0 +1,163 @@
+"""Durable studies, the one-call search, and the surrogate's fallbacks."""
+
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bonas
+from bonas import BonasError, Study, StudyError, TrialState
+from bonas.spaces import CNNSpace, NB201Space
+from bonas.surrogate import FitFailedWarning, Surrogate, default_kernel_factory
+
+from ..helpers import samples
+from .objectives import nb201_score
+
+
+def test_study_round_trip_and_requeue(tmp_path: Path) -> None:
+    path = tmp_path / "study.db"
+    study = Study.create(path, NB201Space(), seed=0, n_initial=2)
+    done = study.ask(2)
+    study.tell(done[0], 1.5)
+    study.tell(done[1], failed="worker died")
+    (running,) = study.ask(1, worker="gpu-0")  # never told: the process "dies" here
+    study.close()
+
+    again = Study.load(path)
+    assert [t.state for t in again.trials] == [
+        TrialState.COMPLETE,
+        TrialState.FAILED,
+        TrialState.RUNNING,
+    ]
+    assert again.trials[1].failure == "worker died"
+    assert again.trials[2].worker == "gpu-0"
+    assert again.best_trial.value == 1.5
+    (requeued,) = again.ask(1)
+    assert requeued.number == running.number and requeued.architecture == running.architecture
+    again.tell(requeued, 2.0)
+    frame = again.to_dataframe()
+    assert list(frame["state"]) == ["complete", "failed", "complete"]
+    assert list(frame["incumbent"]) == [1.5, 1.5, 2.0]
+    assert {"number", "value", "budget", "worker", "duration", "architecture"} <= set(frame)
+
+
+def test_study_errors(tmp_path: Path) -> None:
+    with pytest.raises(StudyError, match="no study file"):
+        Study.load(tmp_path / "missing.db")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StudyError, match="not a readable SQLite"):
+        Study.load(garbage)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+        db.execute("INSERT INTO meta VALUES ('format', 'optuna')")
+    with pytest.raises(StudyError, match="not a bonas study"):
+        Study.load(other)
+    path = tmp_path / "nb201.db"
+    Study.create(path, NB201Space(), seed=0).close()
+    with pytest.raises(StudyError, match="space"):
+        Study.load(path, CNNSpace())
+    with pytest.raises(StudyError, match="already exists"):
+        Study.create(path, NB201Space())
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE optimizer_state SET state = 'not json'")
+    with pytest.raises(StudyError, match="corrupt"):
+        Study.load(path)
+
+
+def test_search_end_to_end_with_workers_and_failures(tmp_path: Path) -> None:
+    space = NB201Space()
+
+    def objective(arch: bonas.Architecture) -> float:
+        ops = space.to_ops(arch)
+        if ops[0] == "none":
+            raise RuntimeError("diverged")
+        return nb201_score(arch)
+
+    result = bonas.search(
+        objective,
+        space,
+        n_trials=10,
+        n_workers=2,
+        seed=1,
+        n_initial=4,
+        storage=tmp_path / "s.db",
+        progress=False,
+    )
+    history = result.history
+    assert len(history) == 10 and set(history["number"]) == set(range(10))
+    assert set(history["worker"]) <= {"worker-0", "worker-1"}
+    failed = history[history["state"] == "failed"]
+    assert all(f.startswith("RuntimeError: diverged") for f in failed["failure"])
+    assert result.best_value == history["value"].max()
+    assert result.best_architecture == result.best_trial.architecture
+    # the same call resumes the stored study and adds trials up to the new total
+    more = bonas.search(objective, space, n_trials=12, storage=tmp_path / "s.db", progress=False)
+    assert len(more.history) == 12
+    assert list(more.history["value"][:10].fillna(-1)) == list(history["value"].fillna(-1))
+
+
+def test_search_records_non_numbers_and_timeouts() -> None:
+    space = NB201Space()
+    calls = []
+
+    def objective(arch: bonas.Architecture) -> object:
+        calls.append(arch)
+        return "accuracy: high" if len(calls) == 1 else float("inf")
+
+    result = bonas.search(objective, space, n_trials=3, n_initial=3, progress=False)
+    failures = list(result.history["failure"])
+    assert failures[0].startswith("the objective returned 'accuracy: high'")
+    assert failures[1] == failures[2] == "non-finite value inf"
+    assert result.best_trial is None
+
+    def slow(arch: bonas.Architecture) -> float:
+        import time
+
+        time.sleep(0.5)
+        return 1.0
+
+    timed = bonas.search(
+        slow, space, n_trials=2, n_initial=2, timeout_per_trial=0.05, progress=False
+    )
+    assert list(timed.history["failure"]) == ["timeout after 0.05s"] * 2
+
+
+def test_surrogate_falls_back_when_fitting_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    space = NB201Space()
+    archs = samples(space, 8, 0)
+    values = [nb201_score(a) for a in archs]
+    surrogate = Surrogate(default_kernel_factory(space))
+    surrogate.fit(archs[:6], values[:6])
+    before = surrogate.hyperparameters()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("L-BFGS blew up")
+
+    monkeypatch.setattr("bonas.surrogate.fit_gpytorch_mll", broken)
+    with pytest.warns(FitFailedWarning, match="L-BFGS blew up"):
+        surrogate.fit(archs, values)
+    assert surrogate.hyperparameters() == before
+    mean, std = surrogate.predict(archs[:2])
+    assert np.isfinite(mean).all() and np.isfinite(std).all()
+
+
+def test_surrogate_handles_duplicates_and_constant_values() -> None:
+    space = NB201Space()
+    archs = samples(space, 4, 1)
+    surrogate = Surrogate(default_kernel_factory(space))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback should be needed
+        surrogate.fit(archs + archs[:2], [1.0] * 6)
+    mean, std = surrogate.predict(archs)
+    np.testing.assert_allclose(mean, 1.0, atol=1e-6)
+    assert (std >= 0).all()
+    with pytest.raises(BonasError, match="finite"):
+        surrogate.fit(archs, [1.0, np.nan, 2.0, 3.0])
+    with pytest.raises(BonasError, match="one value per"):
+        surrogate.fit(archs, [1.0])
