@@ -32,7 +32,7 @@ from bonas.architecture import Architecture
 from bonas.kernels.otmann import OTMANNDistance, reference_distances
 from bonas.spaces import CNNSpace
 
-__all__ = ["cnn_workload", "main", "otmann_benchmark"]
+__all__ = ["ask_benchmark", "cnn_workload", "main", "otmann_benchmark"]
 
 
 def cnn_workload(
@@ -154,6 +154,73 @@ def otmann_benchmark(
     }  # fmt: skip
 
 
+def ask_benchmark(
+    sizes: Sequence[int] = (50, 100, 200, 500),
+    repeats: int = 3,
+    seed: int = 0,
+    spaces: Sequence[str] = ("cnn", "nb201"),
+) -> dict[str, Any]:
+    """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
+
+    CNN space: OTMANN kernel, NASBOT's GA scoring 1,000 candidates per ask. NB201: the
+    default cell kernel (WL), every untried cell scored. Observations are random samples
+    with a synthetic objective; the first ask after telling them (a full fit and the
+    distances to all new candidates) is timed with the following ones.
+    """
+    import tracemalloc
+    import warnings
+
+    from bonas.exceptions import NonPSDWarning
+    from bonas.optimizer import Optimizer
+    from bonas.spaces import get_space
+
+    results: dict[str, Any] = {"benchmark": "ask", "repeats": repeats, "runs": []}
+    for name in spaces:
+        space = get_space(name)
+        for n in sizes:
+            _progress(f"ask: {name} with {n} observations")
+            rng = np.random.default_rng(seed)
+            optimizer = Optimizer(space, seed=seed, n_initial=1, num_candidates=1000)
+            seen: set[Architecture] = set()
+            while len(seen) < n:
+                arch = space.sample(rng)
+                if arch not in seen:
+                    seen.add(arch)
+            for arch in seen:
+                optimizer.add_observation(arch, _synthetic_value(arch))
+            latencies = []
+            tracemalloc.start()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NonPSDWarning)
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    (trial,) = optimizer.ask()
+                    latencies.append(time.perf_counter() - start)
+                    optimizer.tell(trial, _synthetic_value(trial.architecture))
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            results["runs"].append({
+                "space": name, "observations": n, "latencies_s": latencies,
+                "median_s": float(np.median(latencies)), "first_s": latencies[0],
+                "peak_python_memory_mb": peak / 2**20,
+                "max_rss_mb": _max_rss_mb(),
+            })  # fmt: skip
+    results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+    return results
+
+
+def _synthetic_value(arch: Architecture) -> float:
+    width = sum(u or 0 for u in arch.units) / max(arch.num_layers, 1)
+    labels = "".join(arch.labels)
+    return float(np.sqrt(arch.num_layers) + width / 256 + 0.2 * labels.count("conv"))
+
+
+def _max_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _pot_version() -> str:
     import ot
 
@@ -177,7 +244,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="time the baseline on the first N pairs only",
     )
     otmann.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
+    ask = commands.add_parser("ask", help="Optimizer.ask() latency and memory")
+    ask.add_argument("--out", required=True, help="JSON file to write")
+    ask.add_argument("--sizes", default="50,100,200,500")
+    ask.add_argument("--repeats", type=int, default=3)
+    ask.add_argument("--spaces", default="cnn,nb201")
     args = parser.parse_args(argv)
+    if args.benchmark == "ask":
+        result = ask_benchmark(
+            [int(v) for v in args.sizes.split(",")], args.repeats, spaces=args.spaces.split(",")
+        )
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        for run in result["runs"]:
+            print(
+                f"{run['space']:6s} n={run['observations']:4d} median ask "
+                f"{run['median_s']:.2f}s (first {run['first_s']:.2f}s), peak python memory "
+                f"{run['peak_python_memory_mb']:.0f} MB"
+            )
+        return 0
     result = otmann_benchmark(
         args.num_archs, args.num_candidates, args.seed, args.baseline_pairs, args.jobs
     )

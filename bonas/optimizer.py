@@ -168,6 +168,24 @@ class Optimizer:
             record.state, record.value = TrialState.COMPLETE, float(value)
         return record
 
+    def add_observation(
+        self, architecture: Architecture, value: float, budget: float | None = None
+    ) -> Trial:
+        """Record an evaluation made elsewhere (earlier runs, a table) as a complete trial."""
+        if architecture in {t.architecture for t in self.trials}:
+            raise BonasError("this architecture is already a trial of the optimizer")
+        now = time.time()
+        trial = Trial(
+            len(self.trials),
+            architecture,
+            budget,
+            TrialState.RUNNING,
+            created_at=now,
+            started_at=now,
+        )
+        self.trials.append(trial)
+        return self.tell(trial, value)
+
     # -- results -------------------------------------------------------------------
 
     @property

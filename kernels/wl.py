@@ -59,6 +59,9 @@ def _initial_label(label: str, units: int | None, stride: int | None) -> str:
     return text
 
 
+_DESCRIPTIONS: dict[str, str] = {}
+
+
 class WLFeaturizer:
     """Weisfeiler-Lehman subtree features of architectures (NAS-BOWL's ``phi_h``).
 
@@ -79,7 +82,9 @@ class WLFeaturizer:
 
     def __init__(self, h: int = 2) -> None:
         self.h = _check_depth(h)
-        self._descriptions: dict[str, str] = {}
+        # features are content hashes, so their readable forms are shared process-wide
+        # (and survive the feature cache, which skips recomputing them)
+        self._descriptions = _DESCRIPTIONS
 
     def __repr__(self) -> str:
         return f"WLFeaturizer(h={self.h})"
@@ -140,14 +145,14 @@ class WLFeaturizer:
         ``op<-(maxpool3x3<-(ip))`` at iteration 2.
 
         Raises:
-            BonasError: If the feature was not produced by this featurizer.
+            BonasError: If no featurizer of this process produced the feature.
         """
         try:
             return self._descriptions[feature]
         except KeyError:
             raise BonasError(
-                f"unknown WL feature {feature!r}: describe() knows only the features this "
-                "featurizer has produced"
+                f"unknown WL feature {feature!r}: describe() knows only the features WL "
+                "featurizers have produced in this process"
             ) from None
 
     def transform(

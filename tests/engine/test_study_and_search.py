@@ -161,3 +161,20 @@ def test_surrogate_handles_duplicates_and_constant_values() -> None:
         surrogate.fit(archs, [1.0, np.nan, 2.0, 3.0])
     with pytest.raises(BonasError, match="one value per"):
         surrogate.fit(archs, [1.0])
+
+
+def test_plots_and_leave_one_out(tmp_path: Path) -> None:
+    from bonas.plots import leave_one_out, plot_incumbent, plot_predicted_vs_observed
+
+    space = NB201Space()
+    result = bonas.search(nb201_score, space, n_trials=8, n_initial=4, seed=2, progress=False)
+    state_before = result.optimizer.state_dict()
+    observed, mean, std = leave_one_out(result.optimizer)
+    assert observed.shape == mean.shape == std.shape == (8,)
+    assert (std > 0).all() and np.isfinite(mean).all()
+    assert result.optimizer.state_dict() == state_before  # plotting changes nothing
+    for suffix in (".png", ".svg"):
+        assert plot_incumbent(result, tmp_path / f"incumbent{suffix}").stat().st_size > 1000
+        assert plot_predicted_vs_observed(result, tmp_path / f"loo{suffix}").stat().st_size > 1000
+    with pytest.raises(BonasError, match="at least 3"):
+        leave_one_out(bonas.Optimizer(space))

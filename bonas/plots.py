@@ -1,0 +1,132 @@
+"""Plots of a search: the incumbent over trials, and the surrogate's predictions against
+the observations (leave-one-out, with uncertainty bars). PNG or SVG via matplotlib."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bonas.exceptions import BonasError
+from bonas.optimizer import Optimizer
+from bonas.study import trials_dataframe
+
+__all__ = ["leave_one_out", "plot_incumbent", "plot_predicted_vs_observed"]
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _optimizer(source: Any) -> Optimizer:
+    optimizer = getattr(source, "optimizer", source)
+    if not isinstance(optimizer, Optimizer):
+        raise BonasError(
+            f"expected an Optimizer, Study or SearchResult, got {type(source).__name__}"
+        )
+    return optimizer
+
+
+def plot_incumbent(source: Any, path: str | Path) -> Path:
+    """The best value so far against the trial number, with every trial as a dot.
+
+    Args:
+        source: An :class:`~bonas.optimizer.Optimizer`, a Study or a SearchResult.
+        path: ``.png`` or ``.svg`` file to write.
+    """
+    optimizer = _optimizer(source)
+    frame = trials_dataframe(optimizer.trials, optimizer.direction)
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    complete = frame[frame["state"] == "complete"]
+    failed = frame[frame["state"] == "failed"]
+    ax.scatter(complete["number"], complete["value"], s=12, color="#9bb7d4", label="trial")
+    ax.step(frame["number"], frame["incumbent"], where="post", color="#1f4e79", label="incumbent")
+    if len(failed):
+        ax.scatter(
+            failed["number"],
+            [complete["value"].min()] * len(failed),
+            marker="x",
+            color="#c0392b",
+            label="failed",
+        )
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective")
+    ax.set_title(f"incumbent ({optimizer.direction})")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def leave_one_out(optimizer: Optimizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leave-one-out predictions of the fitted GP at the complete trials.
+
+    With ``K`` the training covariance plus noise (standardised outcomes), the LOO mean
+    and variance at point ``i`` are ``y_i - [K^-1 y]_i / [K^-1]_ii`` and ``1 / [K^-1]_ii``
+    (Rasmussen & Williams 2006, eq. 5.12), mapped back to the objective's scale.
+
+    Returns:
+        ``(observed, predicted mean, predicted standard deviation)``, each ``(n,)``.
+    """
+    usable = [t for t in optimizer.trials if t.usable]
+    if len(usable) < 3:
+        raise BonasError(f"leave-one-out needs at least 3 complete trials, got {len(usable)}")
+    sign = 1.0 if optimizer.direction == "maximize" else -1.0
+    observed = np.array([float(t.value) for t in usable])  # type: ignore[arg-type]
+    # a copy, so that plotting never changes what the optimizer proposes next
+    surrogate = copy.deepcopy(optimizer.surrogate)
+    model = surrogate.fit([t.architecture for t in usable], list(sign * observed))
+    x = model.train_inputs[0]
+    y = model.train_targets.detach()
+    with torch.no_grad():
+        covar = model.likelihood(model.forward(x)).covariance_matrix
+        inverse = torch.linalg.inv(covar)
+    precision = inverse.diagonal()
+    centred = y - model.mean_module(x).detach()
+    mean = (y - (inverse @ centred) / precision).numpy()
+    std = (1.0 / precision).sqrt().numpy()
+    scale = model.outcome_transform.stdvs.item()
+    offset = model.outcome_transform.means.item()
+    return observed, sign * (mean * scale + offset), std * scale
+
+
+def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
+    """Leave-one-out GP predictions (with 2-sigma bars) against the observed values."""
+    observed, mean, std = leave_one_out(_optimizer(source))
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.errorbar(
+        observed,
+        mean,
+        yerr=2 * std,
+        fmt="o",
+        ms=3,
+        color="#1f4e79",
+        ecolor="#9bb7d4",
+        label="prediction ± 2σ",
+    )
+    low, high = min(observed.min(), mean.min()), max(observed.max(), mean.max())
+    ax.plot([low, high], [low, high], "--", color="#888888", label="y = x")
+    ax.set_xlabel("observed")
+    ax.set_ylabel("predicted (leave-one-out)")
+    corr = float(np.corrcoef(observed, mean)[0, 1]) if observed.std() > 0 else float("nan")
+    ax.set_title(f"surrogate: Pearson r = {corr:.2f}")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
