@@ -159,6 +159,7 @@ def ask_benchmark(
     repeats: int = 3,
     seed: int = 0,
     spaces: Sequence[str] = ("cnn", "nb201"),
+    out: Path | None = None,
 ) -> dict[str, Any]:
     """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
 
@@ -205,6 +206,8 @@ def ask_benchmark(
                 "peak_python_memory_mb": peak / 2**20,
                 "max_rss_mb": _max_rss_mb(),
             })  # fmt: skip
+            if out is not None:  # written after every run: the large ones take minutes
+                out.write_text(json.dumps(results, indent=2))
     results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
     return results
 

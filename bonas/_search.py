@@ -22,7 +22,7 @@ from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.optimizer import Optimizer
 from bonas.spaces.base import SearchSpace
-from bonas.study import Study, trials_dataframe
+from bonas.study import Study, StudyError, trials_dataframe
 from bonas.trial import Trial
 
 __all__ = ["SearchResult", "search"]
@@ -88,11 +88,21 @@ def search(
     study: Study | None = None
     if storage is not None:
         path = Path(storage)
-        study = (
-            Study.load(path, space)
-            if path.exists()
-            else Study.create(path, space, **optimizer_kwargs)
-        )
+        if path.exists():
+            study = Study.load(path, space)
+            stored = study.optimizer.config()
+            clashes = {
+                k: (stored[k], v)
+                for k, v in optimizer_kwargs.items()
+                if k in stored and stored[k] != v
+            }
+            if clashes:
+                study.close()
+                raise StudyError(
+                    f"{path} was created with other settings (stored, given): {clashes}"
+                )
+        else:
+            study = Study.create(path, space, **optimizer_kwargs)
         driver: Study | _InMemory = study
         optimizer = study.optimizer
     else:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -183,6 +184,7 @@ class OTMANNDistance:
             ``NB201Space().layer_graph``; :meth:`for_space` sets it.
         n_jobs: Worker processes for large :meth:`pairwise` calls (``None``: all cores).
         parallel_threshold: Smallest number of pairs worth spreading over processes.
+        max_profiles: Per-architecture profiles kept for reuse.
 
     Example:
         >>> from bonas.spaces import blocked_cnn, vgg_net
@@ -202,7 +204,8 @@ class OTMANNDistance:
         *,
         preprocess: object | None = None,
         n_jobs: int | None = None,
-        parallel_threshold: int = 20_000,
+        parallel_threshold: int = 4_000,
+        max_profiles: int = 100_000,
     ) -> None:
         label_coeffs, struct_coeffs = tuple(label_coeffs), tuple(struct_coeffs)
         if len(label_coeffs) != len(struct_coeffs) or not label_coeffs:
@@ -222,6 +225,8 @@ class OTMANNDistance:
         self.preprocess = preprocess
         self.n_jobs = n_jobs
         self.parallel_threshold = parallel_threshold
+        self.max_profiles = max_profiles
+        self._profiles: OrderedDict[Architecture, ArchitectureProfile] = OrderedDict()
 
     @classmethod
     def for_space(cls, space: object, **kwargs: object) -> OTMANNDistance:
@@ -245,9 +250,22 @@ class OTMANNDistance:
     # -- profiles --------------------------------------------------------------------
 
     def profile(self, arch: Architecture) -> ArchitectureProfile:
-        """Compute the per-architecture part of OTMANN (masses, labels, path features)."""
+        """The per-architecture part of OTMANN (masses, labels, path features), computed
+        once per architecture and kept (up to ``max_profiles``, least recently used out):
+        a search compares its observed architectures with new candidates every time."""
         if not isinstance(arch, Architecture):
             raise BonasError(f"OTMANN compares Architecture objects, got {type(arch).__name__}")
+        cached = self._profiles.get(arch)
+        if cached is not None:
+            self._profiles.move_to_end(arch)
+            return cached
+        profile = self._compute_profile(arch)
+        self._profiles[arch] = profile
+        if len(self._profiles) > self.max_profiles:
+            self._profiles.popitem(last=False)
+        return profile
+
+    def _compute_profile(self, arch: Architecture) -> ArchitectureProfile:
         if self.preprocess is not None:
             arch = self.preprocess(arch)  # type: ignore[operator]
         costs = get_label_costs(arch.vocabulary.name)

@@ -13,14 +13,16 @@ in/out-degrees and op labels), which identifies a cell in the benchmark's tables
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from bonas.architecture import Architecture
-from bonas.exceptions import BonasError, InvalidArchitectureError, InvalidSpaceError
+from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
 from bonas.spaces.base import SearchSpace
 from bonas.vocabulary import NB101_VOCABULARY
 
@@ -237,23 +239,79 @@ class NB101Space(SearchSpace):
 
     @property
     def size(self) -> int:
-        """423,624 for the default constraints (the NAS-Bench-101 count)."""
-        if (self.max_vertices, self.max_edges) != (7, 9):
-            raise BonasError(
-                "the size of NB101Space is known only for the NAS-Bench-101 constraints "
-                f"(7 vertices, 9 edges), not {self.max_vertices} / {self.max_edges}"
-            )
-        return _NB101_SIZE
+        """423,624 for the default constraints (the NAS-Bench-101 count); for others,
+        counted by enumeration (seconds) and remembered."""
+        if (self.max_vertices, self.max_edges) == (7, 9):
+            return _NB101_SIZE
+        return _count_cells(self.max_vertices, self.max_edges)
 
     def enumerate(self) -> Iterator[Architecture]:
-        """Not offered: the 423,624 cells take hours to generate in Python.
+        """Every cell once, up to isomorphism: by vertex count, then graph shape, then
+        op labelling (423,624 for the defaults; building them all takes minutes)."""
+        for matrix, ops in _cell_specs(self.max_vertices, self.max_edges):
+            yield self.from_spec(matrix, ops)
 
-        Use the cells of a NAS-Bench-101 table instead (``bonas.benchmarks``).
-        """
-        raise BonasError(
-            "NB101Space does not enumerate its 423,624 cells (hours of graph hashing); "
-            "use the cells listed by a NAS-Bench-101 table instead"
-        )
+
+def _cell_specs(max_vertices: int, max_edges: int) -> Iterator[tuple[np.ndarray, list[str]]]:
+    """The pruned specs of all cells, each isomorphism class once.
+
+    Shapes (matrices whose every vertex lies on an input-output path) are de-duplicated
+    by the NB101 hash of the unlabelled graph; each shape's op labellings are reduced
+    to one per orbit of the shape's automorphisms (permutations of the interior vertices
+    that keep the edge set), so that isomorphic labelled cells appear once.
+    """
+    for n in range(2, max_vertices + 1):
+        for edges, matrix in _shapes(n, max_edges):
+            automorphisms = [
+                perm for perm in itertools.permutations(range(1, n - 1))
+                if {(_move(perm, u), _move(perm, v)) for u, v in edges} == edges
+            ]  # fmt: skip
+            for labels in itertools.product(range(len(NB101_OPS)), repeat=n - 2):
+                # keep the labelling that is smallest in its orbit
+                if all(tuple(labels[p - 1] for p in perm) >= labels for perm in automorphisms):
+                    ops = ["input", *(NB101_OPS[i] for i in labels), "output"]
+                    yield matrix, ops
+
+
+def _move(perm: tuple[int, ...], vertex: int) -> int:
+    return perm[vertex - 1] if 0 < vertex <= len(perm) else vertex
+
+
+def _shapes(n: int, max_edges: int) -> Iterator[tuple[set[tuple[int, int]], np.ndarray]]:
+    """Unlabelled cell graphs on ``n`` vertices, one per isomorphism class."""
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    every = (1 << n) - 1
+    seen: set[str] = set()
+    plain = ["input"] + [NB101_OPS[0]] * (n - 2) + ["output"]
+    for k in range(min(max_edges, len(pairs)) + 1):
+        for combo in itertools.combinations(pairs, k):
+            out = [0] * n
+            into = [0] * n
+            for i, j in combo:
+                out[i] |= 1 << j
+                into[j] |= 1 << i
+            forward = 1
+            for v in range(n):
+                if forward >> v & 1:
+                    forward |= out[v]
+            backward = 1 << (n - 1)
+            for v in range(n - 1, -1, -1):
+                if backward >> v & 1:
+                    backward |= into[v]
+            if forward != every or backward != every:
+                continue
+            matrix = np.zeros((n, n), dtype=int)
+            for i, j in combo:
+                matrix[i, j] = 1
+            key = nb101_hash(matrix, plain)
+            if key not in seen:
+                seen.add(key)
+                yield set(combo), matrix
+
+
+@functools.cache
+def _count_cells(max_vertices: int, max_edges: int) -> int:
+    return sum(1 for _ in _cell_specs(max_vertices, max_edges))
 
 
 def _on_path_vertices(matrix: np.ndarray) -> set[int]:

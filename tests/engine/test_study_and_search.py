@@ -99,6 +99,10 @@ def test_search_end_to_end_with_workers_and_failures(tmp_path: Path) -> None:
     # the same call resumes the stored study and adds trials up to the new total
     more = bonas.search(objective, space, n_trials=12, storage=tmp_path / "s.db", progress=False)
     assert len(more.history) == 12
+    with pytest.raises(StudyError, match="other settings"):
+        bonas.search(
+            objective, space, n_trials=12, storage=tmp_path / "s.db", seed=2, progress=False
+        )
     assert list(more.history["value"][:10].fillna(-1)) == list(history["value"].fillna(-1))
 
 

@@ -180,6 +180,28 @@ def test_nb101_bad_specs(matrix: list, ops: list[str], rule: str) -> None:
     assert info.value.rule == rule
 
 
+def test_nb101_enumeration_counts_423624_cells() -> None:
+    from bonas.spaces.nb101 import _count_cells
+
+    assert _count_cells(7, 9) == 423_624  # the NAS-Bench-101 paper's count
+
+
+def test_nb101_small_enumeration_is_complete_and_distinct(shared_data: Path) -> None:
+    space = NB101Space(max_vertices=5)
+    cells = list(space.enumerate())
+    assert len(cells) == len(set(cells)) == space.size
+    assert all(space.contains(c) for c in cells)
+    # every cell of the table with at most 5 vertices is among them
+    enumerated = {space.hash(c) for c in cells}
+    with gzip.open(shared_data / "nas-bench-101" / "nb101_20k_multifidelity.csv.gz", "rt") as fh:
+        small = [
+            row["nb101_hash"]
+            for row in csv.DictReader(fh)
+            if row["has_spec"] == "True" and int(row["num_vertices"]) <= 5
+        ]
+    assert small and set(small) <= enumerated
+
+
 def test_nb101_limits() -> None:
     space = NB101Space()
     full = np.triu(np.ones((7, 7), dtype=int), k=1)

@@ -131,11 +131,7 @@ def test_enumeration_matches_size(space: SearchSpace) -> None:
         with pytest.raises(BonasError):
             _ = space.size
         pytest.skip(f"{type(space).__name__} is not finite")
-    size = space.size
-    if size > 50_000:
-        with pytest.raises(BonasError, match="enumerat"):
-            next(iter(space.enumerate()))
-        pytest.skip(f"{type(space).__name__} has {size} members; not enumerated")
+    assert space.size > 0
     head = list(itertools.islice(space.enumerate(), 300))
     assert len(set(head)) == len(head)
     assert all(space.contains(a) for a in head[:50])
