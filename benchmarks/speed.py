@@ -254,11 +254,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask.add_argument("--spaces", default="cnn,nb201")
     args = parser.parse_args(argv)
     if args.benchmark == "ask":
-        result = ask_benchmark(
-            [int(v) for v in args.sizes.split(",")], args.repeats, spaces=args.spaces.split(",")
-        )
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        result = ask_benchmark(
+            [int(v) for v in args.sizes.split(",")],
+            args.repeats,
+            spaces=args.spaces.split(","),
+            out=Path(args.out),
+        )
         for run in result["runs"]:
             print(
                 f"{run['space']:6s} n={run['observations']:4d} median ask "

@@ -204,7 +204,7 @@ class OTMANNDistance:
         *,
         preprocess: object | None = None,
         n_jobs: int | None = None,
-        parallel_threshold: int = 4_000,
+        parallel_threshold: int = 20_000,
         max_profiles: int = 100_000,
     ) -> None:
         label_coeffs, struct_coeffs = tuple(label_coeffs), tuple(struct_coeffs)
