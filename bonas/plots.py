@@ -26,6 +26,16 @@ def _figure() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, ax: Any, path: str | Path) -> Path:
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _optimizer(source: Any) -> Optimizer:
     optimizer = getattr(source, "optimizer", source)
     if not isinstance(optimizer, Optimizer):
@@ -61,13 +71,7 @@ def plot_incumbent(source: Any, path: str | Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel("objective")
     ax.set_title(f"incumbent ({optimizer.direction})")
-    ax.legend(loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path)
 
 
 def leave_one_out(optimizer: Optimizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,10 +127,4 @@ def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
     ax.set_ylabel("predicted (leave-one-out)")
     corr = float(np.corrcoef(observed, mean)[0, 1]) if observed.std() > 0 else float("nan")
     ax.set_title(f"surrogate: Pearson r = {corr:.2f}")
-    ax.legend(loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path)
