@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from typing import Any
 
 import numpy as np
 
@@ -103,24 +104,23 @@ def _path_features(arch: Architecture, costs: LabelCosts) -> tuple[np.ndarray, n
         [[1.0 if g == "all" or costs.group_of.get(label) == g else 0.0 for g in groups]
          for label in arch.labels]
     )  # fmt: skip
-    k = len(groups)
-    backward = np.zeros((n, k, 3))
-    forward = np.zeros((n, k, 3))
+    backward = _path_lengths(order, arch.predecessors, weight)
+    forward = _path_lengths(order[::-1], arch.successors, weight)
+    return backward.reshape(n, -1), forward.reshape(n, -1)
+
+
+def _path_lengths(order: Sequence[int], neighbours: Any, weight: np.ndarray) -> np.ndarray:
+    """Shortest, longest and mean path lengths, ``(n, groups, 3)``, accumulated along
+    ``order`` from each layer's ``neighbours`` (predecessors: to ip; successors: to op)."""
+    lengths = np.zeros((weight.shape[0], weight.shape[1], 3))
     for layer in order:
-        preds = arch.predecessors(layer)
-        if preds:
-            prev = backward[list(preds)]
-            backward[layer, :, 0] = weight[layer] + prev[:, :, 0].min(axis=0)
-            backward[layer, :, 1] = weight[layer] + prev[:, :, 1].max(axis=0)
-            backward[layer, :, 2] = weight[layer] + prev[:, :, 2].mean(axis=0)
-    for layer in reversed(order):
-        succs = arch.successors(layer)
-        if succs:
-            nxt = forward[list(succs)]
-            forward[layer, :, 0] = weight[layer] + nxt[:, :, 0].min(axis=0)
-            forward[layer, :, 1] = weight[layer] + nxt[:, :, 1].max(axis=0)
-            forward[layer, :, 2] = weight[layer] + nxt[:, :, 2].mean(axis=0)
-    return backward.reshape(n, 3 * k), forward.reshape(n, 3 * k)
+        near = neighbours(layer)
+        if near:
+            prev = lengths[list(near)]
+            lengths[layer, :, 0] = weight[layer] + prev[:, :, 0].min(axis=0)
+            lengths[layer, :, 1] = weight[layer] + prev[:, :, 1].max(axis=0)
+            lengths[layer, :, 2] = weight[layer] + prev[:, :, 2].mean(axis=0)
+    return lengths
 
 
 def solve_transport(
