@@ -1,7 +1,9 @@
 """The ``bonas`` command line.
 
-``bonas demo`` samples architectures from a space, mutates them with the space's
-operators and draws them, writing PNGs and a JSON file of the architectures.
+* ``bonas demo`` samples architectures from a space, mutates them with the space's
+  operators and draws them, writing PNGs and a JSON file of the architectures.
+* ``bonas replay`` runs optimisers against a benchmark table over many seeds and writes
+  JSONL traces, a summary (CSV and markdown) and a regret plot.
 """
 
 from __future__ import annotations
@@ -48,6 +50,26 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from bonas.benchmarks.replay import replay, summary_markdown
+
+    out = Path(args.out or f"replay-{args.benchmark.split('@')[0].replace(':', '-')}")
+    result = replay(
+        args.benchmark,
+        [name.strip() for name in args.optimizers.split(",") if name.strip()],
+        queries=args.queries,
+        seeds=args.seeds,
+        jobs=args.jobs,
+        path=args.data,
+        budget=args.budget,
+        out=out,
+        progress=not args.quiet,
+    )
+    print(summary_markdown(result.summary, title=args.benchmark))
+    print(f"wrote traces/, summary.csv, summary.md and regret.png to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonas", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="bonas-demo", help="output folder")
     demo.set_defaults(handler=_demo)
+
+    rep = commands.add_parser(
+        "replay", help="run optimisers against a benchmark table (simulated time)"
+    )
+    rep.add_argument(
+        "--benchmark",
+        default="nb201:cifar10",
+        help="table spec: nb201:cifar10|cifar100|imagenet16-120, nbgraph:<dataset>, nb101, "
+        "nb301; a file or folder may follow an @",
+    )
+    rep.add_argument("--optimizers", default="bonas,re,ls,rs", help="comma-separated names")
+    rep.add_argument("--queries", type=int, default=150, help="evaluations per run")
+    rep.add_argument("--seeds", type=int, default=20, help="runs per optimizer (seeds 0..n-1)")
+    rep.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    rep.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
+    rep.add_argument("--budget", type=float, default=None, help="fidelity (default: highest)")
+    rep.add_argument("--out", default=None, help="output folder (default: replay-<benchmark>)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(handler=_replay)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The ask/tell optimizer: GP-based Bayesian optimisation over architectures.
+"""The ask/tell optimizers: the shared bookkeeping and GP-based Bayesian optimisation.
 
 Call order::
 
@@ -8,22 +8,29 @@ Call order::
     opt.tell(trials[1], failed="CUDA out of memory")   # recorded, kept out of the GP
     opt.best_trial
 
-The first ``n_initial`` proposals are random samples of the space. After that each
-proposal maximises the acquisition (EI by default) of the GP surrogate over candidates
-from :func:`~bonas.acquisition.make_acquisition_optimizer`; pending trials, and the
-earlier picks of the same batch, are hallucinated (NASBOT), so a batch spreads out.
+:class:`BaseOptimizer` holds what every optimizer shares (the trials, ask/tell, the best
+trial, the seeded generator, the configuration and the restart state); :class:`Optimizer`
+and the baselines of :mod:`bonas.benchmarks.baselines` only decide what to propose.
+
+The first ``n_initial`` proposals of :class:`Optimizer` are random samples of the space.
+After that each proposal maximises the acquisition (EI by default) of the GP surrogate
+over candidates from :func:`~bonas.acquisition.make_acquisition_optimizer`; pending
+trials, and the earlier picks of the same batch, are hallucinated (NASBOT), so a batch
+spreads out.
 
 Everything random comes from the optimizer's own generator (``seed``): the same seed
-and the same answers give the same proposals, and :meth:`state_dict` /
-:meth:`load_state_dict` carry it (with the surrogate's hyperparameters) across a restart.
+and the same answers give the same proposals, and :meth:`~BaseOptimizer.state_dict` /
+:meth:`~BaseOptimizer.load_state_dict` carry it (with the surrogate's hyperparameters)
+across a restart.
 """
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,83 +42,94 @@ from bonas.spaces.base import SearchSpace
 from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory
 from bonas.trial import Trial, TrialState
 
-__all__ = ["Optimizer"]
+__all__ = ["BaseOptimizer", "Optimizer"]
+
+DIRECTIONS = ("maximize", "minimize")
 
 
-class Optimizer:
-    """Bayesian optimisation over a search space, one ask/tell at a time.
+class BaseOptimizer(abc.ABC):
+    """The bookkeeping every ask/tell optimizer shares; subclasses only propose.
+
+    Call order, and who does what::
+
+        opt = SomeOptimizer(space, seed=0, direction="maximize")
+        trials = opt.ask(n, budget)
+            # BaseOptimizer: checks n >= 1, collects ``taken`` (every trial's architecture)
+            # subclass:      opt._propose(n, taken) -> n distinct architectures not in taken
+            # BaseOptimizer: one RUNNING Trial each, numbered after the existing ones
+        opt.tell(trial, value)            # or opt.tell(trial, failed="reason")
+            # BaseOptimizer: COMPLETE, or FAILED (a NaN/inf value too); then
+            # subclass:      opt._on_tell(trial)   (optional hook; does nothing by default)
+        opt.add_observation(arch, value)  # an evaluation made elsewhere, as a complete trial
+        opt.best_trial                    # the best complete trial, earliest among ties
+        opt.config()                      # JSON-able: name, space, seed, direction + options
+        state = opt.state_dict()          # JSON-able: the generator (+ the subclass's state)
+        again = SomeOptimizer(space, seed=0)
+        again.trials = trials_so_far      # e.g. rebuilt from a study file
+        again.load_state_dict(state)      # again now proposes what opt would
+
+    A subclass sets :attr:`name`, implements :meth:`_propose` and :meth:`_options`, and
+    extends :meth:`state_dict` / :meth:`load_state_dict` with whatever its proposals
+    depend on beyond ``self.trials`` and ``self.rng``. It draws every random number from
+    ``self.rng``. Studies save the state right after each ask, so state that must survive
+    a restart is best updated in :meth:`_propose` and derived from the trials' outcomes
+    there, rather than in :meth:`_on_tell`.
 
     Args:
         space: Where architectures come from.
         seed: Seed of the optimizer's own random generator.
-        acquisition: ``ei``, ``logei`` or ``ucb``.
-        kernel: ``auto`` (OTMANN on CNN/MLP spaces, WL on cell spaces), ``otmann``, ``wl``,
-            or a factory ``registry -> gpytorch Kernel``.
         direction: ``maximize`` or ``minimize`` the told values.
-        n_initial: Random proposals before the model takes over.
-        num_candidates: Acquisition evaluations per proposal for the GA.
-        refit_every: Refit GP hyperparameters after this many new observations.
-        exhaustive_limit: Finite spaces up to this size are scored exhaustively.
 
-    Example:
-        >>> from bonas.spaces import NB201Space
-        >>> opt = Optimizer(NB201Space(), seed=0, n_initial=2)
-        >>> for _ in range(3):
-        ...     (trial,) = opt.ask()
-        ...     _ = opt.tell(trial, float(NB201Space().to_string(trial.architecture).count("3x3")))
-        >>> opt.best_trial.state.value
-        'complete'
+    Attributes:
+        space: The search space.
+        seed: The seed.
+        direction: ``maximize`` or ``minimize``.
+        rng: The optimizer's ``numpy.random.Generator``.
+        trials: Every trial so far, ``trials[i].number == i``.
     """
 
-    def __init__(
-        self,
-        space: SearchSpace,
-        *,
-        seed: int = 0,
-        acquisition: str = "ei",
-        kernel: str | KernelFactory = "auto",
-        direction: str = "maximize",
-        n_initial: int = 10,
-        num_candidates: int = 1000,
-        refit_every: int = 1,
-        exhaustive_limit: int = 20_000,
-    ) -> None:
-        if acquisition not in ACQUISITIONS:
-            raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
-        if direction not in ("maximize", "minimize"):
+    #: Short identifier, first key of :meth:`config`.
+    name: ClassVar[str] = "base"
+    #: Random draws :meth:`_random` tries before it enumerates a finite space's rest.
+    max_random_draws: ClassVar[int] = 1000
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, direction: str = "maximize") -> None:
+        if direction not in DIRECTIONS:
             raise BonasError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
-        if n_initial < 1:
-            raise BonasError(f"n_initial must be at least 1, got {n_initial}")
         self.space = space
         self.seed = seed
-        self.acquisition = acquisition
-        self.kernel_name = kernel if isinstance(kernel, str) else "custom"
         self.direction = direction
-        self.n_initial = n_initial
-        self.num_candidates = num_candidates
-        self.refit_every = refit_every
         self.rng = np.random.default_rng(seed)
-        factory = default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
-        self.surrogate = Surrogate(factory, refit_every=refit_every)
-        self.acquisition_optimizer = make_acquisition_optimizer(
-            space, num_evaluations=num_candidates, exhaustive_limit=exhaustive_limit
-        )
         self.trials: list[Trial] = []
+
+    # -- to implement ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _propose(self, n: int, taken: set[Architecture]) -> list[Architecture]:
+        """``n`` distinct architectures, none of them in ``taken`` (every trial's).
+
+        ``taken`` may be extended in place. Raise :class:`BonasError` if fewer than ``n``
+        are left.
+        """
+
+    def _options(self) -> dict[str, Any]:
+        """The subclass's own constructor parameters, for :meth:`config`."""
+        return {}
+
+    def _on_tell(self, trial: Trial) -> None:  # noqa: B027 - an optional hook
+        """Called with the recorded trial at the end of every :meth:`tell`."""
 
     # -- configuration -------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        """What identifies this optimizer's behaviour (kept by studies)."""
+        """What identifies this optimizer's behaviour (kept by studies), JSON-compatible."""
         return {
+            "optimizer": self.name,
             "space": self.space.name,
             "space_config": self.space.config(),
             "seed": self.seed,
-            "acquisition": self.acquisition,
-            "kernel": self.kernel_name,
             "direction": self.direction,
-            "n_initial": self.n_initial,
-            "num_candidates": self.num_candidates,
-            "refit_every": self.refit_every,
+            **self._options(),
         }
 
     # -- ask / tell -----------------------------------------------------------------
@@ -128,11 +146,12 @@ class Optimizer:
         if n < 1:
             raise BonasError(f"ask for at least one trial, got n={n}")
         taken = {t.architecture for t in self.trials}
-        usable = [t for t in self.trials if t.usable]
-        if len(usable) < self.n_initial:
-            archs = self._random(n, taken)
-        else:
-            archs = self._model_based(n, taken, usable)
+        archs = self._propose(n, set(taken))
+        if len(archs) != n or len(set(archs)) != n or any(a in taken for a in archs):
+            raise BonasError(
+                f"{type(self).__name__} proposed {len(archs)} architectures for n={n}, "
+                "not all new and distinct"
+            )
         now = time.time()
         new = []
         for arch in archs:
@@ -166,6 +185,7 @@ class Optimizer:
             record.state, record.failure = TrialState.FAILED, f"non-finite value {value!r}"
         else:
             record.state, record.value = TrialState.COMPLETE, float(value)
+        self._on_tell(record)
         return record
 
     def add_observation(
@@ -194,31 +214,143 @@ class Optimizer:
         usable = [t for t in self.trials if t.usable]
         if not usable:
             return None
-        sign = 1.0 if self.direction == "maximize" else -1.0
-        return max(usable, key=lambda t: (sign * float(t.value), -t.number))  # type: ignore[arg-type]
+        return max(usable, key=lambda t: (self._signed(t), -t.number))
 
-    # -- proposals -----------------------------------------------------------------
+    def _signed(self, trial: Trial) -> float:
+        """The trial's value, negated when minimising: larger is always better."""
+        sign = 1.0 if self.direction == "maximize" else -1.0
+        return sign * float(trial.value)  # type: ignore[arg-type]
+
+    # -- helpers for subclasses ------------------------------------------------------
 
     def _random(self, n: int, taken: set[Architecture]) -> list[Architecture]:
+        """``n`` uniform samples of the space, distinct and not in ``taken`` (extended)."""
         chosen: list[Architecture] = []
         for _ in range(n):
-            for _attempt in range(1000):
-                arch = self.space.sample(self.rng)
-                if arch not in taken:
-                    break
-            else:
-                raise BonasError(
-                    f"found no untried architecture in 1000 draws from {type(self.space).__name__}"
-                )
+            arch = self._random_unseen(taken)
             taken.add(arch)
             chosen.append(arch)
         return chosen
 
+    def _random_unseen(self, taken: set[Architecture]) -> Architecture:
+        """One uniform sample not in ``taken``: rejection sampling, and for a finite space
+        whose rest is hard to hit, a uniform pick among its enumerated untried members.
+
+        Raises:
+            BonasError: If every architecture of a finite space is taken, or an infinite
+                space gave only taken ones in :attr:`max_random_draws` draws.
+        """
+        for _attempt in range(self.max_random_draws):
+            arch = self.space.sample(self.rng)
+            if arch not in taken:
+                return arch
+        if self.space.is_finite:
+            rest = [arch for arch in self.space.enumerate() if arch not in taken]
+            if rest:
+                return rest[int(self.rng.integers(len(rest)))]
+            raise BonasError(
+                f"every one of the {self.space.size} architectures of {self.space!r} has been tried"
+            )
+        raise BonasError(
+            f"found no untried architecture in {self.max_random_draws} draws from "
+            f"{type(self.space).__name__}"
+        )
+
+    # -- state ---------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a restart needs beyond the trials (JSON-compatible): the generator."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (after restoring :attr:`trials`).
+
+        Raises:
+            BonasError: If ``state`` is malformed.
+        """
+        try:
+            self.rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise BonasError(f"the optimizer state is malformed: {err}") from None
+
+
+class Optimizer(BaseOptimizer):
+    """Bayesian optimisation over a search space, one ask/tell at a time.
+
+    Args:
+        space: Where architectures come from.
+        seed: Seed of the optimizer's own random generator.
+        acquisition: ``ei``, ``logei`` or ``ucb``.
+        kernel: ``auto`` (OTMANN on CNN/MLP spaces, WL on cell spaces), ``otmann``, ``wl``,
+            or a factory ``registry -> gpytorch Kernel``.
+        direction: ``maximize`` or ``minimize`` the told values.
+        n_initial: Random proposals before the model takes over.
+        num_candidates: Acquisition evaluations per proposal for the GA.
+        refit_every: Refit GP hyperparameters after this many new observations.
+        exhaustive_limit: Finite spaces up to this size are scored exhaustively.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> opt = Optimizer(NB201Space(), seed=0, n_initial=2)
+        >>> for _ in range(3):
+        ...     (trial,) = opt.ask()
+        ...     _ = opt.tell(trial, float(NB201Space().to_string(trial.architecture).count("3x3")))
+        >>> opt.best_trial.state.value
+        'complete'
+    """
+
+    name = "bonas"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        acquisition: str = "ei",
+        kernel: str | KernelFactory = "auto",
+        direction: str = "maximize",
+        n_initial: int = 10,
+        num_candidates: int = 1000,
+        refit_every: int = 1,
+        exhaustive_limit: int = 20_000,
+    ) -> None:
+        if acquisition not in ACQUISITIONS:
+            raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
+        super().__init__(space, seed=seed, direction=direction)
+        if n_initial < 1:
+            raise BonasError(f"n_initial must be at least 1, got {n_initial}")
+        self.acquisition = acquisition
+        self.kernel_name = kernel if isinstance(kernel, str) else "custom"
+        self.n_initial = n_initial
+        self.num_candidates = num_candidates
+        self.refit_every = refit_every
+        factory = default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
+        self.surrogate = Surrogate(factory, refit_every=refit_every)
+        self.acquisition_optimizer = make_acquisition_optimizer(
+            space, num_evaluations=num_candidates, exhaustive_limit=exhaustive_limit
+        )
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "acquisition": self.acquisition,
+            "kernel": self.kernel_name,
+            "n_initial": self.n_initial,
+            "num_candidates": self.num_candidates,
+            "refit_every": self.refit_every,
+        }
+
+    # -- proposals -----------------------------------------------------------------
+
+    def _propose(self, n: int, taken: set[Architecture]) -> list[Architecture]:
+        usable = [t for t in self.trials if t.usable]
+        if len(usable) < self.n_initial:
+            return self._random(n, taken)
+        return self._model_based(n, taken, usable)
+
     def _model_based(
         self, n: int, taken: set[Architecture], usable: list[Trial]
     ) -> list[Architecture]:
-        sign = 1.0 if self.direction == "maximize" else -1.0
-        values = [sign * float(t.value) for t in usable]  # type: ignore[arg-type]
+        values = [self._signed(t) for t in usable]
         model = self.surrogate.fit([t.architecture for t in usable], values)
         pending = [t.architecture for t in self.trials if not t.state.finished]
         best_f = max(values)
@@ -252,7 +384,7 @@ class Optimizer:
             getattr(self.surrogate.kernel, "base_kernel", self.surrogate.kernel), "h", None
         )
         return {
-            "rng": self.rng.bit_generator.state,
+            **super().state_dict(),
             "hyperparameters": self.surrogate.hyperparameters(),
             "observations_at_fit": self.surrogate._observations_at_fit,
             "wl_depth": wl,
@@ -260,8 +392,8 @@ class Optimizer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output."""
+        super().load_state_dict(state)
         try:
-            self.rng.bit_generator.state = state["rng"]
             self.surrogate.load_hyperparameters(
                 state["hyperparameters"], int(state["observations_at_fit"])
             )

@@ -33,6 +33,7 @@ from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, BonasWarning
 from bonas.kernels import (
     ArchitectureRegistry,
+    EditKernel,
     OTMANNDistance,
     OTMANNKernel,
     WLKernel,
@@ -52,7 +53,7 @@ KernelFactory = Callable[[ArchitectureRegistry], Kernel]
 
 
 def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
-    """The kernel a space gets by default, or by name (``otmann``, ``wl``).
+    """The kernel a space gets by default, or by name (``otmann``, ``wl``, ``edit``).
 
     ``auto`` is OTMANN (NASBOT) on the free-form CNN/MLP spaces and the WL kernel
     (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD; the replay
@@ -65,7 +66,11 @@ def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
         return lambda registry: OTMANNKernel(registry, distance=OTMANNDistance.for_space(space))
     if name == "wl":
         return lambda registry: ScaleKernel(WLKernel(registry, h=2))
-    raise BonasError(f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl' or a factory")
+    if name == "edit":
+        return lambda registry: ScaleKernel(EditKernel(registry))
+    raise BonasError(
+        f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl', 'edit' or a factory"
+    )
 
 
 class Surrogate:

@@ -1,25 +1,30 @@
 """The conformance suite every optimizer passes (like optuna's testing/pytest_samplers):
 determinism by seed, no duplicate proposals, failures handled, tell errors, resume.
 
-An optimizer joins by adding a factory to ``OPTIMIZERS``: ``factory(seed) -> optimizer``
-with ``ask(n)``, ``tell(trial, value, failed=...)``, ``trials``, ``best_trial``,
-``state_dict()`` and ``load_state_dict()``.
+An optimizer joins by adding a factory to ``OPTIMIZERS``: ``factory(seed) -> optimizer``,
+a :class:`~bonas.optimizer.BaseOptimizer` (``ask(n)``, ``tell(trial, value, failed=...)``,
+``trials``, ``best_trial``, ``config()``, ``state_dict()`` and ``load_state_dict()``).
+The suite uses that interface only. The baselines run with small populations so that
+five steps reach their evolution / local-search phase.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Callable
 
 import pytest
 
 from bonas import BonasError, Optimizer, TrialState
+from bonas.benchmarks.baselines import LocalSearch, RandomSearch, RegularizedEvolution
+from bonas.optimizer import BaseOptimizer
 from bonas.spaces import CNNSpace, NB201Space
 
 from .objectives import cnn_score, nb201_score
 
-OPTIMIZERS: dict[str, tuple[Callable[[int], Optimizer], Callable]] = {
+OPTIMIZERS: dict[str, tuple[Callable[[int], BaseOptimizer], Callable]] = {
     "bonas-nb201-ei": (lambda seed: Optimizer(NB201Space(), seed=seed, n_initial=3), nb201_score),
     "bonas-nb201-ucb": (
         lambda seed: Optimizer(NB201Space(), seed=seed, n_initial=3, acquisition="ucb"),
@@ -31,16 +36,35 @@ OPTIMIZERS: dict[str, tuple[Callable[[int], Optimizer], Callable]] = {
         ),
         cnn_score,
     ),
+    "rs-nb201": (lambda seed: RandomSearch(NB201Space(), seed=seed), nb201_score),
+    "re-nb201": (
+        lambda seed: RegularizedEvolution(
+            NB201Space(), seed=seed, population_size=3, sample_size=2
+        ),
+        nb201_score,
+    ),
+    "ls-nb201": (lambda seed: LocalSearch(NB201Space(), seed=seed, num_init=3), nb201_score),
+    "rs-cnn": (lambda seed: RandomSearch(CNNSpace(max_num_layers=20), seed=seed), cnn_score),
+    "re-cnn": (
+        lambda seed: RegularizedEvolution(
+            CNNSpace(max_num_layers=20), seed=seed, population_size=3, sample_size=2
+        ),
+        cnn_score,
+    ),
+    "ls-cnn": (
+        lambda seed: LocalSearch(CNNSpace(max_num_layers=20), seed=seed, num_init=3, num_mutants=3),
+        cnn_score,
+    ),
 }
 STEPS = 5
 
 
 @pytest.fixture(params=sorted(OPTIMIZERS))
-def case(request: pytest.FixtureRequest) -> tuple[Callable[[int], Optimizer], Callable]:
+def case(request: pytest.FixtureRequest) -> tuple[Callable[[int], BaseOptimizer], Callable]:
     return OPTIMIZERS[request.param]
 
 
-def run(optimizer: Optimizer, objective: Callable, steps: int = STEPS) -> list[str]:
+def run(optimizer: BaseOptimizer, objective: Callable, steps: int = STEPS) -> list[str]:
     proposals = []
     for _ in range(steps):
         (trial,) = optimizer.ask()
@@ -121,6 +145,35 @@ def test_resume_from_state_proposes_what_an_uninterrupted_run_would(case) -> Non
     resumed.trials = trials
     resumed.load_state_dict(state)
     assert run(resumed, objective, 2) == expected
+
+
+@pytest.mark.filterwarnings("ignore::bonas.NonPSDWarning")
+def test_resume_with_pending_trials_through_json(case) -> None:
+    """A restart while a batch is out: state and config survive JSON, the pending trials
+    are told after the restart, and the resumed optimizer goes on as the original."""
+    factory, objective = case
+    original = factory(11)
+    run(original, objective, 2)
+    out = original.ask(3)
+    original.tell(out[1], objective(out[1].architecture))
+    state = json.loads(json.dumps(original.state_dict()))
+    assert json.loads(json.dumps(original.config())) == json.loads(json.dumps(factory(11).config()))
+    trials = copy.deepcopy(original.trials)
+
+    resumed = factory(11)
+    resumed.trials = trials
+    resumed.load_state_dict(state)
+    for optimizer in (original, resumed):
+        optimizer.tell(out[0].number, objective(out[0].architecture))
+        optimizer.tell(out[2].number, failed="lost")
+    assert [t.architecture for t in resumed.ask(2)] == [t.architecture for t in original.ask(2)]
+
+
+def test_config_names_the_optimizer(case) -> None:
+    factory, _ = case
+    config = factory(0).config()
+    assert isinstance(config["optimizer"], str) and config["seed"] == 0
+    assert config["direction"] == "maximize"
 
 
 def test_bad_state_is_a_clear_error(case) -> None:

@@ -1,0 +1,397 @@
+"""Baseline optimizers with the ask/tell interface of :class:`bonas.Optimizer`.
+
+Random search, regularized evolution and local search, the three baselines that NAS
+benchmarks compare against (NASLib's ``rs``, ``re`` and ``ls``), over any
+:class:`~bonas.spaces.base.SearchSpace`. They share :class:`~bonas.optimizer.BaseOptimizer`
+with the GP optimizer: ``ask(n)`` / ``tell`` / ``add_observation`` / ``best_trial`` /
+``config()`` / ``state_dict()``, with pending trials and batches, failed trials recorded
+and kept out, and never an architecture proposed twice.
+
+Every one draws its random numbers from its own generator only, and decides in
+:meth:`ask` from the outcomes known at that time (a pending trial counts as not yet
+evaluated), so the same seed and the same answers give the same proposals, and an
+optimizer rebuilt from the trials and :meth:`state_dict` proposes what the original
+would have.
+
+Use :func:`make_optimizer` to build one by name::
+
+    opt = make_optimizer("re", NB201Space(), seed=0, population_size=30)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError
+from bonas.optimizer import BaseOptimizer, Optimizer
+from bonas.spaces.base import SearchSpace
+from bonas.trial import Trial
+
+__all__ = ["BASELINES", "LocalSearch", "RandomSearch", "RegularizedEvolution", "make_optimizer"]
+
+
+class RandomSearch(BaseOptimizer):
+    """Uniform random samples of the space, never an architecture already tried.
+
+    Each proposal is drawn uniformly from the architectures no trial holds yet (rejection
+    sampling; a finite space whose untried rest is rarely hit is enumerated instead), so
+    random search covers a finite space exactly once and then raises.
+
+    Reference:
+        Li, L. and Talwalkar, A. "Random Search and Reproducibility for Neural
+        Architecture Search." UAI 2019. arXiv:1902.07638.
+
+    Args:
+        space: Where architectures come from.
+        seed: Seed of the optimizer's own random generator.
+        direction: ``maximize`` or ``minimize`` the told values.
+
+    Raises:
+        BonasError: From :meth:`ask`, once every architecture of a finite space is a trial.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> opt = RandomSearch(NB201Space(), seed=0)
+        >>> trials = opt.ask(3)
+        >>> len({t.architecture for t in trials}), opt.config()["optimizer"]
+        (3, 'rs')
+    """
+
+    name = "rs"
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, direction: str = "maximize") -> None:
+        super().__init__(space, seed=seed, direction=direction)
+
+    def _propose(self, n: int, taken: set[Architecture]) -> list[Architecture]:
+        return self._random(n, taken)
+
+
+class RegularizedEvolution(BaseOptimizer):
+    """Regularized (aging) evolution: mutate the winner of a tournament, the oldest dies.
+
+    The population is the last ``population_size`` complete trials in the order they
+    were told (aging: when a new one completes, the oldest leaves, however good it was);
+    failed trials never enter it. Until it is full, proposals are uniform random samples;
+    pending trials count toward those, so a batch asked at the start is random only up to
+    ``population_size`` trials in all. After that each proposal draws ``sample_size``
+    members uniformly with replacement (Real et al.'s tournament), takes the best as the
+    parent, and proposes ``space.mutate(parent)`` -- one neighbour step on cell spaces.
+    The population is fixed during an ask, so every member of a batch has its own
+    tournament. A mutant that is already a trial is redrawn; after
+    :attr:`mutation_tries` draws (or if the parent has no valid mutant) a random untried
+    architecture is proposed instead.
+
+    The defaults are NASLib's NAS-Bench-201 settings.
+
+    Reference:
+        Real, E., Aggarwal, A., Huang, Y. and Le, Q. V. "Regularized Evolution for Image
+        Classifier Architecture Search." AAAI 2019. arXiv:1802.01548.
+
+    Args:
+        space: Where architectures come from.
+        seed: Seed of the optimizer's own random generator.
+        direction: ``maximize`` or ``minimize`` the told values.
+        population_size: Complete trials kept alive (``P``).
+        sample_size: Tournament size (``S``), at most ``population_size``.
+
+    Raises:
+        BonasError: On sizes below 1 or ``sample_size > population_size``.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> space = NB201Space()
+        >>> opt = RegularizedEvolution(space, seed=0, population_size=4, sample_size=2)
+        >>> for _ in range(6):
+        ...     (trial,) = opt.ask()
+        ...     _ = opt.tell(trial, float(space.to_string(trial.architecture).count("3x3")))
+        >>> [t.number for t in opt.population]
+        [2, 3, 4, 5]
+        >>> any(trial.architecture in space.neighbours(t.architecture) for t in opt.trials[:4])
+        True
+    """
+
+    name = "re"
+    #: Mutations of one parent drawn before a random untried architecture is proposed.
+    mutation_tries: int = 100
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        direction: str = "maximize",
+        population_size: int = 30,
+        sample_size: int = 10,
+    ) -> None:
+        super().__init__(space, seed=seed, direction=direction)
+        if not 1 <= sample_size <= population_size:
+            raise BonasError(
+                "need 1 <= sample_size <= population_size, got "
+                f"sample_size={sample_size}, population_size={population_size}"
+            )
+        self.population_size = population_size
+        self.sample_size = sample_size
+
+    def _options(self) -> dict[str, Any]:
+        return {"population_size": self.population_size, "sample_size": self.sample_size}
+
+    @property
+    def population(self) -> list[Trial]:
+        """The living members, oldest first: the last ``population_size`` complete trials
+        in the order they completed (ties, and trials without a finish time, by number)."""
+        complete = [t for t in self.trials if t.usable]
+        complete.sort(
+            key=lambda t: (
+                t.finished_at if t.finished_at is not None else float("-inf"),
+                t.number,
+            )
+        )
+        return complete[-self.population_size :]
+
+    def _propose(self, n: int, taken: set[Architecture]) -> list[Architecture]:
+        population = self.population
+        # complete and pending trials fill the population; failed ones leave a place
+        filling = sum(1 for t in self.trials if t.usable or not t.state.finished)
+        chosen: list[Architecture] = []
+        for _ in range(n):
+            if filling < self.population_size or not population:
+                arch = self._random_unseen(taken)
+                filling += 1
+            else:
+                arch = self._child(self.tournament(population), taken)
+            taken.add(arch)
+            chosen.append(arch)
+        return chosen
+
+    def tournament(self, population: list[Trial]) -> Trial:
+        """The best of ``sample_size`` members drawn uniformly with replacement (the
+        first drawn among equals); uses the optimizer's generator."""
+        picks = self.rng.integers(len(population), size=self.sample_size)
+        contenders = [population[int(i)] for i in picks]
+        return max(contenders, key=self._signed)
+
+    def _child(self, parent: Trial, taken: set[Architecture]) -> Architecture:
+        for _ in range(self.mutation_tries):
+            try:
+                child = self.space.mutate(parent.architecture, self.rng)
+            except BonasError:  # no valid mutant (say, an isolated subset member)
+                break
+            if child not in taken:
+                return child
+        return self._random_unseen(taken)
+
+
+class LocalSearch(BaseOptimizer):
+    """Local search (best-improvement hill climbing with random restarts), as in NASLib.
+
+    1. The first ``num_init`` trials are uniform random samples.
+    2. The best complete one becomes the *centre*; its neighbours
+       (:meth:`~bonas.spaces.base.SearchSpace.neighbours`) are proposed one by one in a
+       random order.
+    3. When they are exhausted, the search moves to the best complete trial of the current
+       run (the centre, every neighbour evaluated since the run began, and neighbours
+       that were already trials) if it is strictly better than the centre, and goes to 2.
+    4. Otherwise the centre is a local optimum: a random untried architecture is proposed
+       and becomes the centre of a new run (it is the centre whatever its value), and
+       the search goes on with its neighbours (2).
+
+    This is NASLib's ``ls`` optimizer (White et al.): the centre moves only after its
+    whole neighbourhood has been evaluated, to the best one found, not at the first
+    improvement. Neighbours that are already trials are not proposed again; their known
+    values still count.
+
+    Batches and pending trials: decisions are made at :meth:`ask` time from the complete
+    trials; a pending neighbour counts as not (yet) better. A later-completing neighbour
+    still counts for the next move while its run lasts, but is forgotten by a restart.
+
+    Spaces without finite neighbourhoods (``neighbours`` raises, e.g.
+    :class:`~bonas.spaces.CNNSpace`): the neighbourhood is the distinct results of
+    ``num_mutants`` draws of ``space.mutate(centre)``.
+
+    Reference:
+        White, C., Nolen, S. and Savani, Y. "Exploring the Loss Landscape in Neural
+        Architecture Search." UAI 2021 (first as "Local Search is State of the Art for
+        NAS Benchmarks", 2020). arXiv:2005.02960.
+
+    Args:
+        space: Where architectures come from.
+        seed: Seed of the optimizer's own random generator.
+        direction: ``maximize`` or ``minimize`` the told values.
+        num_init: Random trials before the first centre is chosen.
+        num_mutants: Mutation draws that stand for the neighbourhood on spaces without a
+            finite one.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> space = NB201Space()
+        >>> opt = LocalSearch(space, seed=0, num_init=3)
+        >>> for _ in range(4):
+        ...     (trial,) = opt.ask()
+        ...     _ = opt.tell(trial, float(space.to_string(trial.architecture).count("3x3")))
+        >>> centre = opt.trials[opt.centre].architecture
+        >>> trial.architecture in space.neighbours(centre)
+        True
+    """
+
+    name = "ls"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        direction: str = "maximize",
+        num_init: int = 10,
+        num_mutants: int = 20,
+    ) -> None:
+        super().__init__(space, seed=seed, direction=direction)
+        if num_init < 1 or num_mutants < 1:
+            raise BonasError(
+                f"num_init and num_mutants must be at least 1, got {num_init}, {num_mutants}"
+            )
+        self.num_init = num_init
+        self.num_mutants = num_mutants
+        #: Trial number of the current centre (None before the first one).
+        self.centre: int | None = None
+        # trial numbers of the current run (None: still the initial random phase)
+        self._run: list[int] | None = None
+        # the centre's neighbours not yet proposed, in proposal order
+        self._queue: list[Architecture] = []
+
+    def _options(self) -> dict[str, Any]:
+        return {"num_init": self.num_init, "num_mutants": self.num_mutants}
+
+    def _propose(self, n: int, taken: set[Architecture]) -> list[Architecture]:
+        numbers = {t.architecture: t.number for t in self.trials}
+        chosen: list[Architecture] = []
+        for _ in range(n):
+            number = len(self.trials) + len(chosen)
+            if number < self.num_init:
+                arch = self._random_unseen(taken)
+            else:
+                arch = self._step(number, taken, numbers)
+            taken.add(arch)
+            numbers[arch] = number
+            chosen.append(arch)
+        return chosen
+
+    def _step(
+        self, number: int, taken: set[Architecture], numbers: dict[Architecture, int]
+    ) -> Architecture:
+        """The proposal that will be trial ``number``; updates centre, run and queue."""
+        if self._run is None:
+            self._run = list(range(number))  # the initial random trials are the first run
+        # each move is to a strictly better trial, so this ends
+        while True:
+            while self._queue:
+                arch = self._queue.pop(0)
+                if arch not in taken:
+                    self._run.append(number)
+                    return arch
+            best = self._run_best()
+            centre = self._trial(self.centre)
+            if best is not None and (
+                centre is None or not centre.usable or self._signed(best) > self._signed(centre)
+            ):
+                self._set_centre(best.number, best.architecture, taken, numbers)
+                continue
+            arch = self._random_unseen(taken)  # a local optimum: restart
+            self._run = [number]
+            self._set_centre(number, arch, taken | {arch}, numbers)
+            return arch
+
+    def _set_centre(
+        self,
+        number: int,
+        arch: Architecture,
+        taken: set[Architecture],
+        numbers: dict[Architecture, int],
+    ) -> None:
+        self.centre = number
+        queue = []
+        for neighbour in dict.fromkeys(self._neighbourhood(arch)):
+            if neighbour in taken:
+                if neighbour in numbers and numbers[neighbour] not in self._run:
+                    self._run.append(numbers[neighbour])  # evaluated before: its value counts
+            else:
+                queue.append(neighbour)
+        self._queue = queue
+
+    def _neighbourhood(self, arch: Architecture) -> list[Architecture]:
+        """The neighbours in a random order, or ``num_mutants`` mutation draws."""
+        try:
+            neighbours = self.space.neighbours(arch)
+        except BonasError:
+            mutants = []
+            for _ in range(self.num_mutants):
+                try:
+                    mutants.append(self.space.mutate(arch, self.rng))
+                except BonasError:  # no valid mutant
+                    break
+            return mutants
+        order = self.rng.permutation(len(neighbours))
+        return [neighbours[int(i)] for i in order]
+
+    def _trial(self, number: int | None) -> Trial | None:
+        if number is None or number >= len(self.trials):
+            return None
+        return self.trials[number]
+
+    def _run_best(self) -> Trial | None:
+        members = [self._trial(i) for i in self._run or []]
+        usable = [t for t in members if t is not None and t.usable]
+        if not usable:
+            return None
+        return max(usable, key=lambda t: (self._signed(t), -t.number))
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator, the centre, the run and the neighbours still to propose."""
+        return {
+            **super().state_dict(),
+            "centre": self.centre,
+            "run": self._run,
+            "queue": [arch.to_json() for arch in self._queue],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        try:
+            centre = None if state["centre"] is None else int(state["centre"])
+            run = None if state["run"] is None else [int(i) for i in state["run"]]
+            queue = [Architecture.from_json(text) for text in state["queue"]]
+        except (KeyError, TypeError, ValueError, BonasError) as err:
+            raise BonasError(f"the optimizer state is malformed: {err}") from None
+        self.centre, self._run, self._queue = centre, run, queue
+
+
+#: The baselines by name.
+BASELINES: dict[str, type[BaseOptimizer]] = {
+    "rs": RandomSearch,
+    "re": RegularizedEvolution,
+    "ls": LocalSearch,
+}
+
+
+def make_optimizer(name: str, space: SearchSpace, *, seed: int, **options: Any) -> BaseOptimizer:
+    """An optimizer by name: a baseline of :data:`BASELINES` or ``"bonas"`` (the GP one).
+
+    Args:
+        name: ``bonas``, ``rs``, ``re`` or ``ls``.
+        space: The search space.
+        seed: Seed of the optimizer's generator.
+        **options: Constructor keywords of that optimizer (``direction``,
+            ``population_size``, ``n_initial``...).
+
+    Raises:
+        BonasError: On an unknown name (the message lists the known ones).
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> make_optimizer("ls", NB201Space(), seed=1, num_init=5).config()["num_init"]
+        5
+    """
+    known: dict[str, type[BaseOptimizer]] = {"bonas": Optimizer, **BASELINES}
+    if name not in known:
+        raise BonasError(f"unknown optimizer {name!r}; known: {', '.join(sorted(known))}")
+    return known[name](space, seed=seed, **options)

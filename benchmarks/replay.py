@@ -1,0 +1,487 @@
+"""Replays: optimisers against a benchmark table, many seeds, simulated wall-clock.
+
+A replay asks an optimiser for one architecture at a time, answers from a
+:class:`~bonas.benchmarks.tables.Table` instead of training, and records, per query,
+the answer, the incumbent (the best validation value so far), its regret against the
+table's optimum, the simulated wall-clock (the sum of the table's training times) and the
+optimiser's own overhead in seconds.
+
+Call order::
+
+    result = replay("nb201:cifar10", ["bonas", "re", "ls", "rs"], queries=150, seeds=20,
+                    jobs=2, out="replay-nb201")
+    result.traces        # one row per (optimizer, seed, query)
+    result.summary       # mean and standard error at 10, 25, 50, 100 and 150 queries
+    result.plot("regret.png")
+
+With ``out``, every run appends to ``out/traces/<optimizer>-seed<k>.jsonl`` as it goes and
+keeps the optimiser's state beside it, so a killed replay started again with the same
+arguments goes on where it stopped and gives the same traces as an uninterrupted one.
+The same command line: ``bonas replay --benchmark nb201:cifar10 --optimizers bonas,re
+--queries 150 --seeds 20 --jobs 2 --out DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bonas.architecture import Architecture
+from bonas.benchmarks.tables import Table, TableError
+from bonas.exceptions import BonasError
+from bonas.trial import Trial, TrialState
+
+__all__ = [
+    "CHECKPOINTS",
+    "ReplayResult",
+    "plot_replay",
+    "replay",
+    "run_replay",
+    "summarize",
+    "summary_markdown",
+]
+
+#: The query counts at which the summary reports regret and test value.
+CHECKPOINTS = (10, 25, 50, 100, 150)
+
+TRACE_COLUMNS = (
+    "optimizer",
+    "seed",
+    "query",
+    "architecture",
+    "state",
+    "value",
+    "test_value",
+    "train_time",
+    "incumbent",
+    "incumbent_test",
+    "regret",
+    "sim_time",
+    "overhead_s",
+    "failure",
+)
+
+
+def _run_name(optimizer: str, seed: int) -> str:
+    return f"{optimizer}-seed{seed:03d}"
+
+
+def _read_trace(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise BonasError(f"{path}: line {number} is not valid JSON") from None
+    return records
+
+
+def _restore(
+    optimizer: Any, records: list[dict[str, Any]], trace_path: Path, state_path: Path
+) -> list[dict[str, Any]]:
+    """Give ``optimizer`` the traced trials and the state saved after them.
+
+    The trace line is written before the state, so a run killed in between has one line
+    more than its state: that query is dropped from the trace and done again.
+    """
+    try:
+        state = json.loads(state_path.read_text())
+        saved = int(state["queries"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BonasError(f"cannot resume from {state_path}: {err}") from None
+    if len(records) < saved:
+        raise BonasError(
+            f"{state_path} was saved after {saved} queries but {trace_path} holds only "
+            f"{len(records)}"
+        )
+    if len(records) > saved:
+        records = records[:saved]
+        trace_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    trials = []
+    for number, record in enumerate(records):
+        trial = Trial(number, Architecture.from_json(record["architecture"]), record["budget"])
+        if record["state"] == TrialState.COMPLETE.value:
+            trial.state, trial.value = TrialState.COMPLETE, float(record["value"])
+        else:
+            trial.state, trial.failure = TrialState.FAILED, record["failure"]
+        trials.append(trial)
+    optimizer.trials = trials
+    optimizer.load_state_dict(state["optimizer"])
+    return records
+
+
+def _table(benchmark: str | Table, path: str | None) -> Table:
+    if isinstance(benchmark, Table):
+        return benchmark
+    from bonas.benchmarks.tables import load_table
+
+    return load_table(benchmark, path)
+
+
+def run_replay(
+    benchmark: str | Table,
+    optimizer: str,
+    seed: int,
+    queries: int,
+    *,
+    path: str | None = None,
+    budget: float | None = None,
+    out: str | Path | None = None,
+    optimizer_options: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One optimiser, one seed: ``queries`` table lookups, as trace records.
+
+    Args:
+        benchmark: A table, or its spec for :func:`~bonas.benchmarks.tables.load_table`.
+        optimizer: ``bonas``, ``re``, ``ls`` or ``rs``.
+        seed: The optimiser's seed.
+        queries: How many architectures to evaluate.
+        path: The table's file or folder, where the spec needs one.
+        budget: The fidelity to query; ``None`` for the table's highest.
+        out: A folder to append the trace to (``traces/``) and to resume from.
+        optimizer_options: Keyword arguments of the optimiser's constructor.
+
+    Returns:
+        One dict per query, with the keys of ``TRACE_COLUMNS`` plus ``budget``.
+    """
+    from bonas.benchmarks.baselines import make_optimizer
+
+    table = _table(benchmark, path)
+    opt = make_optimizer(
+        optimizer, table.space, seed=seed, direction="maximize", **dict(optimizer_options or {})
+    )
+    trace_path = state_path = None
+    records: list[dict[str, Any]] = []
+    if out is not None:
+        folder = Path(out) / "traces"
+        folder.mkdir(parents=True, exist_ok=True)
+        trace_path = folder / f"{_run_name(optimizer, seed)}.jsonl"
+        state_path = folder / f"{_run_name(optimizer, seed)}.state.json"
+        records = _read_trace(trace_path)
+        if records and not state_path.exists():
+            raise BonasError(f"{trace_path} has {len(records)} queries but no state file")
+        if records:
+            records = _restore(opt, records, trace_path, state_path)[:queries]
+    incumbent = records[-1]["incumbent"] if records else -math.inf
+    incumbent_test = records[-1]["incumbent_test"] if records else None
+    sim_time = records[-1]["sim_time"] if records else 0.0
+    for query in range(len(records) + 1, queries + 1):
+        started = time.perf_counter()
+        (trial,) = opt.ask()
+        overhead = time.perf_counter() - started
+        record: dict[str, Any] = {
+            "optimizer": optimizer,
+            "seed": seed,
+            "query": query,
+            "architecture": trial.architecture.to_json(),
+            "budget": budget,
+        }
+        try:
+            result = table.query(trial.architecture, budget)
+        except TableError as err:
+            started = time.perf_counter()
+            opt.tell(trial, failed=str(err))
+            overhead += time.perf_counter() - started
+            record.update(state="failed", value=None, test_value=None, train_time=0.0)
+            record["failure"] = str(err)
+        else:
+            started = time.perf_counter()
+            opt.tell(trial, result.value)
+            overhead += time.perf_counter() - started
+            record.update(
+                state="complete",
+                value=result.value,
+                test_value=result.test_value,
+                train_time=result.train_time,
+                failure=None,
+            )
+            sim_time += result.train_time
+            if result.value > incumbent:
+                incumbent, incumbent_test = result.value, result.test_value
+        record.update(
+            incumbent=None if incumbent == -math.inf else incumbent,
+            incumbent_test=incumbent_test,
+            regret=None if incumbent == -math.inf else table.optimum - incumbent,
+            sim_time=sim_time,
+            overhead_s=overhead,
+        )
+        records.append(record)
+        if trace_path is not None and state_path is not None:
+            with trace_path.open("a") as stream:
+                stream.write(json.dumps(record) + "\n")
+            state = {"queries": query, "optimizer": opt.state_dict()}
+            partial = state_path.with_suffix(".tmp")
+            partial.write_text(json.dumps(state))
+            partial.replace(state_path)
+    return records
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@dataclass
+class ReplayResult:
+    """What :func:`replay` returns.
+
+    Attributes:
+        benchmark: The table spec.
+        optimum: The table's optimum, against which regret is computed.
+        traces: One row per (optimizer, seed, query), columns ``TRACE_COLUMNS``.
+        summary: :func:`summarize` of the traces.
+        out: The output folder, if any.
+    """
+
+    benchmark: str
+    optimum: float
+    traces: pd.DataFrame
+    summary: pd.DataFrame
+    out: Path | None = None
+
+    def plot(self, path: str | Path) -> Path:
+        """Regret against queries and against simulated time; see :func:`plot_replay`."""
+        return plot_replay(self.traces, path, title=self.benchmark)
+
+
+def replay(
+    benchmark: str | Table,
+    optimizers: Sequence[str] = ("bonas", "re", "ls", "rs"),
+    *,
+    queries: int = 150,
+    seeds: int | Sequence[int] = 20,
+    jobs: int = 1,
+    path: str | None = None,
+    budget: float | None = None,
+    out: str | Path | None = None,
+    optimizer_options: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = True,
+) -> ReplayResult:
+    """Replay each optimiser with each seed against a table.
+
+    Args:
+        benchmark: A table, or its spec, e.g. ``nb201:cifar10`` or ``nbgraph:cora``. A
+            spec is loaded once per process; a table is sent to each process.
+        optimizers: Names for :func:`~bonas.benchmarks.baselines.make_optimizer`.
+        queries: Architectures evaluated per run.
+        seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
+        jobs: Runs in parallel processes; 1 runs them in this process.
+        path: The table's file or folder, where the spec needs one.
+        budget: The fidelity to query; ``None`` for the table's highest.
+        out: Folder for traces, ``summary.csv``, ``summary.md`` and ``regret.png``;
+            a replay into a folder that holds part of its runs goes on from there.
+        optimizer_options: Per optimiser name, keyword arguments of its constructor.
+        progress: Show a progress bar.
+
+    Returns:
+        The traces and their summary.
+
+    Example:
+        >>> result = replay("nb201:cifar10", ["rs"], queries=10, seeds=2, progress=False)
+        >>> sorted(result.summary["queries"].unique().tolist())
+        [10]
+    """
+    from tqdm.auto import tqdm
+
+    from bonas.benchmarks.baselines import make_optimizer
+
+    if queries < 1:
+        raise BonasError(f"queries must be at least 1, got {queries}")
+    if jobs < 1:
+        raise BonasError(f"jobs must be at least 1, got {jobs}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list or not optimizers:
+        raise BonasError("a replay needs at least one optimizer and one seed")
+    table = _table(benchmark, path)
+    title = benchmark if isinstance(benchmark, str) else table.name
+    options = {name: dict((optimizer_options or {}).get(name, {})) for name in optimizers}
+    for name in optimizers:  # fail on a bad name or option before starting any process
+        make_optimizer(name, table.space, seed=0, **options[name])
+    runs = [(name, seed) for name in optimizers for seed in seed_list]
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    bar = tqdm(total=len(runs), desc=f"replay {title}", unit="run", disable=not progress)
+    common = {"path": path, "budget": budget, "out": out}
+    if jobs == 1:
+        for name, seed in runs:
+            results[name, seed] = run_replay(
+                benchmark, name, seed, queries, optimizer_options=options[name], **common
+            )
+            bar.update()
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(threads,),
+        ) as pool:
+            futures = {
+                pool.submit(
+                    run_replay,
+                    benchmark,
+                    name,
+                    seed,
+                    queries,
+                    optimizer_options=options[name],
+                    **common,
+                ): (name, seed)
+                for name, seed in runs
+            }
+            for future in as_completed(futures):
+                name, seed = futures[future]
+                try:
+                    results[name, seed] = future.result()
+                except BonasError as err:
+                    raise BonasError(f"run {name} seed {seed} failed: {err}") from err
+                bar.update()
+    bar.close()
+    rows = [record for run in runs for record in results[run]]
+    traces = pd.DataFrame(rows, columns=[*TRACE_COLUMNS, "budget"])
+    summary = summarize(traces)
+    folder = None
+    if out is not None:
+        folder = Path(out)
+        summary.to_csv(folder / "summary.csv", index=False)
+        (folder / "summary.md").write_text(summary_markdown(summary, title=title))
+        plot_replay(traces, folder / "regret.png", title=title)
+    return ReplayResult(title, table.optimum, traces, summary, folder)
+
+
+def _mean_se(values: pd.Series) -> tuple[float, float]:
+    data = values.dropna().to_numpy(dtype=float)
+    if data.size == 0:
+        return math.nan, math.nan
+    se = float(data.std(ddof=1) / math.sqrt(data.size)) if data.size > 1 else 0.0
+    return float(data.mean()), se
+
+
+def summarize(traces: pd.DataFrame, checkpoints: Sequence[int] = CHECKPOINTS) -> pd.DataFrame:
+    """Mean ± standard error over seeds of regret and of the incumbent's test value.
+
+    Args:
+        traces: :attr:`ReplayResult.traces`.
+        checkpoints: Query counts to report; those beyond the runs' length are left out.
+
+    Returns:
+        One row per (optimizer, queries): ``regret_mean``, ``regret_se``, ``test_mean``,
+        ``test_se``, ``sim_time_mean``, ``overhead_s_mean`` (per query, up to there) and
+        ``seeds``.
+    """
+    rows = []
+    longest = int(traces["query"].max()) if len(traces) else 0
+    for name, runs in traces.groupby("optimizer", sort=False):
+        for checkpoint in [c for c in checkpoints if c <= longest]:
+            at = runs[runs["query"] == checkpoint]
+            upto = runs[runs["query"] <= checkpoint]
+            regret_mean, regret_se = _mean_se(at["regret"])
+            test_mean, test_se = _mean_se(at["incumbent_test"])
+            rows.append(
+                {
+                    "optimizer": name,
+                    "queries": checkpoint,
+                    "regret_mean": regret_mean,
+                    "regret_se": regret_se,
+                    "test_mean": test_mean,
+                    "test_se": test_se,
+                    "sim_time_mean": float(at["sim_time"].mean()),
+                    "overhead_s_mean": float(upto["overhead_s"].mean()),
+                    "seeds": int(at["seed"].nunique()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def summary_markdown(summary: pd.DataFrame, title: str = "") -> str:
+    """Markdown tables of :func:`summarize`: regret, then incumbent test value."""
+    lines = [f"# Replay {title}".rstrip(), ""]
+    checkpoints = sorted(summary["queries"].unique()) if len(summary) else []
+    for metric, label in (("regret", "Regret"), ("test", "Incumbent's test value")):
+        lines += [f"## {label} (mean ± standard error over seeds)", ""]
+        header = "| optimizer | seeds | " + " | ".join(f"{q} queries" for q in checkpoints)
+        lines += [header + " | overhead s/query |", "|---" * (len(checkpoints) + 3) + "|"]
+        for name, rows in summary.groupby("optimizer", sort=False):
+            cells = []
+            for checkpoint in checkpoints:
+                row = rows[rows["queries"] == checkpoint]
+                mean = float(row[f"{metric}_mean"].iloc[0]) if len(row) else math.nan
+                se = float(row[f"{metric}_se"].iloc[0]) if len(row) else math.nan
+                cells.append("n/a" if math.isnan(mean) else f"{mean:.4g} ± {se:.2g}")
+            overhead = float(rows["overhead_s_mean"].iloc[-1])
+            seeds = int(rows["seeds"].max())
+            lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {overhead:.3g} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _band(ax: Any, x: np.ndarray, curves: np.ndarray, label: str) -> None:
+    counts = np.sum(~np.isnan(curves), axis=0)
+    mean = np.nanmean(np.where(counts > 0, curves, 0.0), axis=0)
+    std = np.nanstd(np.where(counts > 0, curves, 0.0), axis=0, ddof=0)
+    se = std / np.sqrt(np.maximum(counts, 1))
+    keep = counts > 0
+    (line,) = ax.plot(x[keep], mean[keep], label=label)
+    ax.fill_between(
+        x[keep], (mean - se)[keep], (mean + se)[keep], color=line.get_color(), alpha=0.2
+    )
+
+
+def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Mean regret ± standard error against queries (left) and simulated time (right).
+
+    Args:
+        traces: :attr:`ReplayResult.traces`.
+        path: ``.png`` or ``.svg`` file to write.
+        title: Put above the plots.
+    """
+    from bonas.plots import _figure
+
+    plt = _figure()
+    fig, (by_query, by_time) = plt.subplots(1, 2, figsize=(11, 4))
+    complete = traces[traces["regret"].notna()]
+    times = complete["sim_time"][complete["sim_time"] > 0]
+    grid = np.geomspace(times.min(), times.max(), 200) if len(times) else np.array([0.0, 1.0])
+    for name, runs in traces.groupby("optimizer", sort=False):
+        width = int(runs["query"].max())
+        per_query, per_time = [], []
+        for _, run in runs.groupby("seed"):
+            regret = np.full(width, np.nan)
+            regret[run["query"].to_numpy() - 1] = run["regret"].to_numpy(dtype=float)
+            per_query.append(regret)
+            finished = run["sim_time"].to_numpy(dtype=float)
+            index = np.searchsorted(finished, grid, side="right") - 1
+            per_time.append(
+                np.where(index >= 0, run["regret"].to_numpy(dtype=float)[index], np.nan)
+            )
+        _band(by_query, np.arange(1, width + 1), np.array(per_query), str(name))
+        _band(by_time, grid, np.array(per_time), str(name))
+    by_query.set_xlabel("queries")
+    by_time.set_xlabel("simulated training time (s)")
+    by_time.set_xscale("log")
+    for ax in (by_query, by_time):
+        ax.set_ylabel("regret (table optimum − incumbent)")
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

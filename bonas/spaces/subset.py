@@ -1,0 +1,96 @@
+"""A search space restricted to a finite set of architectures, e.g. the rows of a table.
+
+Replays on a benchmark table may only propose what the table can answer. NAS-Bench-101's
+public table, for instance, holds 10,266 of the space's 423,624 cells with their specs.
+:class:`SubsetSpace` wraps the full space: it samples uniformly from the members and
+mutates with the full space's operators, redrawing mutants until one is a member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from bonas.architecture import Architecture
+from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
+from bonas.spaces.base import SearchSpace
+
+__all__ = ["SubsetSpace"]
+
+
+class SubsetSpace(SearchSpace):
+    """The members of ``architectures``, with ``base``'s constraints and operators.
+
+    Args:
+        base: The full space; every member must belong to it.
+        architectures: The members (duplicates are merged, the first order is kept).
+        label: A name for the subset in :meth:`config`, e.g. the table's name.
+
+    Raises:
+        InvalidSpaceError: If there are no members, or one is not in ``base``.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> base = NB201Space()
+        >>> members = [base.from_string(s) for s in (
+        ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|",
+        ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
+        ... )]
+        >>> space = SubsetSpace(base, members, label="two")
+        >>> space.size, space.mutate(members[0], 0) == members[1]
+        (2, True)
+    """
+
+    vocabulary = None  # type: ignore[assignment]  # set per instance from ``base``
+
+    def __init__(
+        self, base: SearchSpace, architectures: Iterable[Architecture], label: str = "subset"
+    ) -> None:
+        members = list(dict.fromkeys(architectures))
+        if not members:
+            raise InvalidSpaceError(f"SubsetSpace {label!r} needs at least one architecture")
+        for index, arch in enumerate(members):
+            if not base.contains(arch):
+                raise InvalidSpaceError(
+                    f"architecture {index} of subset {label!r} is not in {base!r}"
+                )
+        self.base = base
+        self.label = label
+        self.name = base.name  # type: ignore[misc]  # kernels are chosen by the family
+        self.vocabulary = base.vocabulary  # type: ignore[misc]
+        self.members = tuple(members)
+        self._member_set = frozenset(members)
+
+    def config(self) -> dict[str, Any]:
+        return {"base": self.base.config(), "subset": self.label, "size": len(self.members)}
+
+    def validate(self, arch: Architecture) -> None:
+        self.base.validate(arch)
+        if arch not in self._member_set:
+            raise InvalidArchitectureError(
+                "subset", f"the architecture is not one of the {len(self.members)} of {self.label!r}"
+            )
+
+    def _sample(self, rng: Any) -> Architecture:
+        return self.members[int(rng.integers(len(self.members)))]
+
+    def _propose_mutant(self, arch: Architecture, rng: Any) -> Architecture:
+        # a non-member is rejected by validate() and redrawn by SearchSpace.mutate
+        return self.base._propose_mutant(arch, rng)
+
+    def neighbours(self, arch: Architecture) -> list[Architecture]:
+        return [n for n in self.base.neighbours(arch) if n in self._member_set]
+
+    @property
+    def is_finite(self) -> bool:
+        return True
+
+    def enumerate(self) -> Iterator[Architecture]:
+        return iter(self.members)
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def __contains__(self, arch: object) -> bool:
+        return arch in self._member_set

@@ -1,0 +1,155 @@
+"""The replay harness: traces, determinism, resume, summary, plots and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bonas import BonasError
+from bonas.architecture import Architecture
+from bonas.benchmarks.replay import (
+    CHECKPOINTS,
+    TRACE_COLUMNS,
+    replay,
+    run_replay,
+    summarize,
+    summary_markdown,
+)
+from bonas.benchmarks.tables import Table, TableResult
+from bonas.spaces import NB201Space
+from bonas.spaces.subset import SubsetSpace
+
+from ..engine.objectives import nb201_score
+
+
+class ScoreTable(Table):
+    """300 NB201 cells answered by a known score; training time grows with the score."""
+
+    name = "score:nb201-300"
+    fidelities = (200.0,)
+
+    def __init__(self) -> None:
+        base = NB201Space()
+        members = list(base.enumerate())[::52][:300]
+        self.space = SubsetSpace(base, members, label="score-300")
+        self.values = {arch: nb201_score(arch) for arch in members}
+        self.optimum = max(self.values.values())
+        self.test_optimum = None
+
+    def _query(self, arch: Architecture, budget: float, seed: int | None) -> TableResult:
+        value = self.values[arch]
+        return TableResult(value, value - 0.5, 10.0 * (1 + value), budget)
+
+
+@pytest.fixture(scope="module")
+def table() -> ScoreTable:
+    return ScoreTable()
+
+
+def _without_overhead(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "overhead_s"} for r in records]
+
+
+@pytest.mark.parametrize("optimizer", ["rs", "re", "ls"])
+def test_trace_records_incumbent_regret_and_simulated_time(table, optimizer) -> None:
+    records = run_replay(table, optimizer, seed=3, queries=12)
+    assert [r["query"] for r in records] == list(range(1, 13))
+    assert set(TRACE_COLUMNS) <= set(records[0])
+    values = [r["value"] for r in records]
+    assert [r["incumbent"] for r in records] == list(np.maximum.accumulate(values))
+    for r in records:
+        assert r["regret"] == pytest.approx(table.optimum - r["incumbent"])
+        assert r["regret"] >= 0
+        arch = Architecture.from_json(r["architecture"])
+        assert r["value"] == table.values[arch]
+        assert r["overhead_s"] >= 0
+    # the incumbent's test value is the test value of the query that set the incumbent
+    best = int(np.argmax(values))
+    assert records[-1]["incumbent_test"] == records[best]["test_value"]
+    times = np.cumsum([r["train_time"] for r in records])
+    assert [r["sim_time"] for r in records] == pytest.approx(list(times))
+    assert len({r["architecture"] for r in records}) == 12
+
+
+def test_same_seed_same_trace_and_other_seed_differs(table) -> None:
+    first = _without_overhead(run_replay(table, "re", seed=1, queries=10))
+    assert _without_overhead(run_replay(table, "re", seed=1, queries=10)) == first
+    assert _without_overhead(run_replay(table, "re", seed=2, queries=10)) != first
+
+
+@pytest.mark.filterwarnings("ignore::bonas.NonPSDWarning")
+def test_resume_gives_the_uninterrupted_trace(table, tmp_path: Path) -> None:
+    options = {"n_initial": 4}
+    whole = run_replay(table, "bonas", 0, 7, optimizer_options=options)
+    out = tmp_path / "run"
+    run_replay(table, "bonas", 0, 3, out=out, optimizer_options=options)
+    trace = out / "traces" / "bonas-seed000.jsonl"
+    # killed after the 4th trace line was written but before its state was saved
+    with trace.open("a") as stream:
+        stream.write(json.dumps(whole[3]) + "\n")
+    resumed = run_replay(table, "bonas", 0, 7, out=out, optimizer_options=options)
+    assert _without_overhead(resumed) == _without_overhead(whole)
+    on_disk = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert _without_overhead(on_disk) == _without_overhead(whole)
+    # a finished run is read back, not run again
+    again = run_replay(table, "bonas", 0, 7, out=out, optimizer_options=options)
+    assert [r["overhead_s"] for r in again] == [r["overhead_s"] for r in on_disk]
+
+
+def test_trace_without_state_is_a_clear_error(table, tmp_path: Path) -> None:
+    run_replay(table, "rs", 0, 2, out=tmp_path)
+    (tmp_path / "traces" / "rs-seed000.state.json").unlink()
+    with pytest.raises(BonasError, match="no state file"):
+        run_replay(table, "rs", 0, 4, out=tmp_path)
+
+
+def test_replay_writes_summary_markdown_and_plot(table, tmp_path: Path) -> None:
+    result = replay(table, ["rs", "re"], queries=25, seeds=3, out=tmp_path, progress=False)
+    assert len(result.traces) == 2 * 3 * 25
+    summary = result.summary
+    assert sorted(summary["queries"].unique()) == [10, 25]
+    assert set(summary["seeds"]) == {3}
+    # mean and standard error by hand
+    at = result.traces[(result.traces["optimizer"] == "re") & (result.traces["query"] == 25)]
+    regrets = at["regret"].to_numpy(dtype=float)
+    row = summary[(summary["optimizer"] == "re") & (summary["queries"] == 25)].iloc[0]
+    assert row["regret_mean"] == pytest.approx(regrets.mean())
+    assert row["regret_se"] == pytest.approx(regrets.std(ddof=1) / math.sqrt(3))
+    assert row["test_mean"] == pytest.approx(at["incumbent_test"].mean())
+    on_disk = pd.read_csv(tmp_path / "summary.csv")
+    assert on_disk["regret_mean"].to_numpy() == pytest.approx(summary["regret_mean"].to_numpy())
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "| re | 3 |" in markdown and "25 queries" in markdown
+    png = tmp_path / "regret.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tmp_path / "traces").glob("*.jsonl")) == [
+        f"{name}-seed{k:03d}.jsonl" for name in ("re", "rs") for k in range(3)
+    ]
+
+
+def test_summary_leaves_out_checkpoints_beyond_the_runs(table) -> None:
+    traces = pd.DataFrame(run_replay(table, "rs", 0, 12))
+    assert summarize(traces)["queries"].tolist() == [10]
+    assert CHECKPOINTS == (10, 25, 50, 100, 150)
+    assert "n/a" not in summary_markdown(summarize(traces))
+
+
+def test_parallel_jobs_give_the_serial_traces(table) -> None:
+    serial = replay(table, ["rs", "ls"], queries=6, seeds=2, jobs=1, progress=False)
+    parallel = replay(table, ["rs", "ls"], queries=6, seeds=2, jobs=2, progress=False)
+    columns = [c for c in serial.traces.columns if c != "overhead_s"]
+    pd.testing.assert_frame_equal(serial.traces[columns], parallel.traces[columns])
+
+
+def test_bad_arguments(table) -> None:
+    with pytest.raises(BonasError, match="queries"):
+        replay(table, ["rs"], queries=0, seeds=1, progress=False)
+    with pytest.raises(BonasError, match="jobs"):
+        replay(table, ["rs"], queries=5, seeds=1, jobs=0, progress=False)
+    with pytest.raises(BonasError, match="known"):
+        replay(table, ["nope"], queries=5, seeds=1, progress=False)
