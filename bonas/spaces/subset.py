@@ -32,10 +32,8 @@ class SubsetSpace(SearchSpace):
     Example:
         >>> from bonas.spaces import NB201Space
         >>> base = NB201Space()
-        >>> members = [base.from_string(s) for s in (
-        ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|",
-        ...     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|",
-        ... )]
+        >>> stem = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|none~1|"
+        >>> members = [base.from_string(stem + last) for last in ("none~2|", "skip_connect~2|")]
         >>> space = SubsetSpace(base, members, label="two")
         >>> space.size, space.mutate(members[0], 0) == members[1]
         (2, True)
@@ -68,7 +66,8 @@ class SubsetSpace(SearchSpace):
         self.base.validate(arch)
         if arch not in self._member_set:
             raise InvalidArchitectureError(
-                "subset", f"the architecture is not one of the {len(self.members)} of {self.label!r}"
+                "subset",
+                f"the architecture is not one of the {len(self.members)} of {self.label!r}",
             )
 
     def _sample(self, rng: Any) -> Architecture:
