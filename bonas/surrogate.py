@@ -68,9 +68,7 @@ def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
         return lambda registry: ScaleKernel(WLKernel(registry, h=2))
     if name == "edit":
         return lambda registry: ScaleKernel(EditKernel(registry))
-    raise BonasError(
-        f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl', 'edit' or a factory"
-    )
+    raise BonasError(f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl', 'edit' or a factory")
 
 
 class Surrogate:
