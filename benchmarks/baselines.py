@@ -206,7 +206,9 @@ class LocalSearch(BaseOptimizer):
     still counts for the next move while its run lasts, but is forgotten by a restart.
 
     Spaces without finite neighbourhoods (``neighbours`` raises, e.g.
-    :class:`~bonas.spaces.CNNSpace`): the neighbourhood is the distinct results of
+    :class:`~bonas.spaces.CNNSpace`), and centres with no neighbour in the space (a table
+    :class:`~bonas.spaces.subset.SubsetSpace` such as NB101's public rows, where a mutant
+    is the nearest member instead): the neighbourhood is the distinct results of
     ``num_mutants`` draws of ``space.mutate(centre)``.
 
     Reference:
@@ -219,8 +221,8 @@ class LocalSearch(BaseOptimizer):
         seed: Seed of the optimizer's own random generator.
         direction: ``maximize`` or ``minimize`` the told values.
         num_init: Random trials before the first centre is chosen.
-        num_mutants: Mutation draws that stand for the neighbourhood on spaces without a
-            finite one.
+        num_mutants: Mutation draws that stand for the neighbourhood where the space lists
+            none.
 
     Example:
         >>> from bonas.spaces import NB201Space
@@ -323,13 +325,15 @@ class LocalSearch(BaseOptimizer):
         try:
             neighbours = self.space.neighbours(arch)
         except BonasError:
-            mutants = []
+            neighbours = []
+        if not neighbours:
+            mutants: list[Architecture] = []
             for _ in range(self.num_mutants):
                 try:
                     mutants.append(self.space.mutate(arch, self.rng))
                 except BonasError:  # no valid mutant
                     break
-            return mutants
+            return list(dict.fromkeys(mutants))
         order = self.rng.permutation(len(neighbours))
         return [neighbours[int(i)] for i in order]
 

@@ -288,6 +288,8 @@ class Optimizer(BaseOptimizer):
         num_candidates: Acquisition evaluations per proposal for the GA.
         refit_every: Refit GP hyperparameters after this many new observations.
         exhaustive_limit: Finite spaces up to this size are scored exhaustively.
+        warping: ``copula`` (the default) models the values' normal scores
+            (:func:`~bonas.surrogate.copula_warp`); ``none`` models the values.
 
     Example:
         >>> from bonas.spaces import NB201Space
@@ -313,6 +315,7 @@ class Optimizer(BaseOptimizer):
         num_candidates: int = 1000,
         refit_every: int = 1,
         exhaustive_limit: int = 20_000,
+        warping: str = "copula",
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
@@ -325,7 +328,8 @@ class Optimizer(BaseOptimizer):
         self.num_candidates = num_candidates
         self.refit_every = refit_every
         factory = default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
-        self.surrogate = Surrogate(factory, refit_every=refit_every)
+        self.warping = warping
+        self.surrogate = Surrogate(factory, refit_every=refit_every, warping=warping)
         self.acquisition_optimizer = make_acquisition_optimizer(
             space, num_evaluations=num_candidates, exhaustive_limit=exhaustive_limit
         )
@@ -337,6 +341,7 @@ class Optimizer(BaseOptimizer):
             "n_initial": self.n_initial,
             "num_candidates": self.num_candidates,
             "refit_every": self.refit_every,
+            "warping": self.warping,
         }
 
     # -- proposals -----------------------------------------------------------------
@@ -353,7 +358,7 @@ class Optimizer(BaseOptimizer):
         values = [self._signed(t) for t in usable]
         model = self.surrogate.fit([t.architecture for t in usable], values)
         pending = [t.architecture for t in self.trials if not t.state.finished]
-        best_f = max(values)
+        best_f = float(np.max(self.surrogate.train_targets))  # on the GP's (warped) scale
         best_first = [usable[i].architecture for i in np.argsort(values)[::-1]]
         registry = self.surrogate.registry
         conditioned = hallucinate(model, registry.add_all(pending))

