@@ -430,11 +430,11 @@ def summary_markdown(summary: pd.DataFrame, title: str = "") -> str:
 
 
 def _band(ax: Any, x: np.ndarray, curves: np.ndarray, label: str) -> None:
-    counts = np.sum(~np.isnan(curves), axis=0)
-    mean = np.nanmean(np.where(counts > 0, curves, 0.0), axis=0)
-    std = np.nanstd(np.where(counts > 0, curves, 0.0), axis=0, ddof=0)
-    se = std / np.sqrt(np.maximum(counts, 1))
-    keep = counts > 0
+    # only where every seed has a value, so that the mean is over the same runs throughout
+    keep = ~np.isnan(curves).any(axis=0)
+    full = np.where(keep, curves, 0.0)
+    mean = full.mean(axis=0)
+    se = full.std(axis=0, ddof=1) / np.sqrt(len(curves)) if len(curves) > 1 else 0.0 * mean
     (line,) = ax.plot(x[keep], mean[keep], label=label)
     ax.fill_between(
         x[keep], (mean - se)[keep], (mean + se)[keep], color=line.get_color(), alpha=0.2
@@ -443,6 +443,9 @@ def _band(ax: Any, x: np.ndarray, curves: np.ndarray, label: str) -> None:
 
 def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """Mean regret ± standard error against queries (left) and simulated time (right).
+
+    The time axis starts when every seed's first evaluation has finished; the regret axis
+    is linear below 1e-3 and logarithmic above, so that a regret of 0 shows.
 
     Args:
         traces: :attr:`ReplayResult.traces`.
@@ -476,6 +479,7 @@ def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path
     for ax in (by_query, by_time):
         ax.set_ylabel("regret (table optimum − incumbent)")
         ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylim(bottom=0.0)
         ax.grid(alpha=0.3)
         ax.legend(loc="best")
     fig.suptitle(title)
