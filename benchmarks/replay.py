@@ -452,7 +452,7 @@ def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path
         path: ``.png`` or ``.svg`` file to write.
         title: Put above the plots.
     """
-    from bonas.plots import _figure
+    from bonas.plots import _figure, _save
 
     plt = _figure()
     fig, (by_query, by_time) = plt.subplots(1, 2, figsize=(11, 4))
@@ -481,11 +481,5 @@ def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_ylim(bottom=0.0)
         ax.grid(alpha=0.3)
-        ax.legend(loc="best")
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, by_query, by_time, path=path)

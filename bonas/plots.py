@@ -26,8 +26,10 @@ def _figure() -> Any:
     return plt
 
 
-def _save(plt: Any, fig: Any, ax: Any, path: str | Path) -> Path:
-    ax.legend(loc="best")
+def _save(plt: Any, fig: Any, *axes: Any, path: str | Path) -> Path:
+    """Legends on ``axes``, then the figure to ``path`` (PNG or SVG by suffix)."""
+    for ax in axes:
+        ax.legend(loc="best")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,7 @@ def plot_incumbent(source: Any, path: str | Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel("objective")
     ax.set_title(f"incumbent ({optimizer.direction})")
-    return _save(plt, fig, ax, path)
+    return _save(plt, fig, ax, path=path)
 
 
 def leave_one_out(optimizer: Optimizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,4 +136,4 @@ def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
     ax.set_ylabel(f"predicted (leave-one-out){scale}")
     corr = float(np.corrcoef(observed, mean)[0, 1]) if observed.std() > 0 else float("nan")
     ax.set_title(f"surrogate: Pearson r = {corr:.2f}")
-    return _save(plt, fig, ax, path)
+    return _save(plt, fig, ax, path=path)
