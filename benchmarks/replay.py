@@ -70,6 +70,7 @@ TRACE_COLUMNS = (
     "sim_time",
     "overhead_s",
     "failure",
+    "budget",
 )
 
 
@@ -157,7 +158,7 @@ def run_replay(
         optimizer_options: Keyword arguments of the optimiser's constructor.
 
     Returns:
-        One dict per query, with the keys of ``TRACE_COLUMNS`` plus ``budget``.
+        One dict per query, with the keys of ``TRACE_COLUMNS``.
     """
     from bonas.benchmarks.baselines import make_optimizer
 
@@ -194,15 +195,9 @@ def run_replay(
         try:
             result = table.query(trial.architecture, budget)
         except TableError as err:
-            started = time.perf_counter()
-            opt.tell(trial, failed=str(err))
-            overhead += time.perf_counter() - started
             record.update(state="failed", value=None, test_value=None, train_time=0.0)
             record["failure"] = str(err)
         else:
-            started = time.perf_counter()
-            opt.tell(trial, result.value)
-            overhead += time.perf_counter() - started
             record.update(
                 state="complete",
                 value=result.value,
@@ -213,6 +208,12 @@ def run_replay(
             sim_time += result.train_time
             if result.value > incumbent:
                 incumbent, incumbent_test = result.value, result.test_value
+        started = time.perf_counter()
+        if record["failure"] is None:
+            opt.tell(trial, record["value"])
+        else:
+            opt.tell(trial, failed=record["failure"])
+        overhead += time.perf_counter() - started
         record.update(
             incumbent=None if incumbent == -math.inf else incumbent,
             incumbent_test=incumbent_test,
@@ -352,7 +353,7 @@ def replay(
                 bar.update()
     bar.close()
     rows = [record for run in runs for record in results[run]]
-    traces = pd.DataFrame(rows, columns=[*TRACE_COLUMNS, "budget"])
+    traces = pd.DataFrame(rows, columns=list(TRACE_COLUMNS))
     summary = summarize(traces)
     folder = None
     if out is not None:
