@@ -71,6 +71,7 @@ TRACE_COLUMNS = (
     "overhead_s",
     "failure",
     "budget",
+    "cost",
 )
 
 
@@ -163,8 +164,10 @@ def run_replay(
     from bonas.benchmarks.baselines import make_optimizer
 
     table = _table(benchmark, path)
+    direction = getattr(table, "direction", "maximize")
+    sign = 1.0 if direction == "maximize" else -1.0  # so that larger is better below
     opt = make_optimizer(
-        optimizer, table.space, seed=seed, direction="maximize", **dict(optimizer_options or {})
+        optimizer, table.space, seed=seed, direction=direction, **dict(optimizer_options or {})
     )
     trace_path = state_path = None
     records: list[dict[str, Any]] = []
@@ -178,7 +181,8 @@ def run_replay(
             raise BonasError(f"{trace_path} has {len(records)} queries but no state file")
         if records:
             records = _restore(opt, records, trace_path, state_path)[:queries]
-    incumbent = records[-1]["incumbent"] if records else -math.inf
+    last = records[-1]["incumbent"] if records else None
+    incumbent = -math.inf if last is None else sign * last
     incumbent_test = records[-1]["incumbent_test"] if records else None
     sim_time = records[-1]["sim_time"] if records else 0.0
     for query in range(len(records) + 1, queries + 1):
@@ -195,7 +199,7 @@ def run_replay(
         try:
             result = table.query(trial.architecture, budget)
         except TableError as err:
-            record.update(state="failed", value=None, test_value=None, train_time=0.0)
+            record.update(state="failed", value=None, test_value=None, train_time=0.0, cost=None)
             record["failure"] = str(err)
         else:
             record.update(
@@ -203,11 +207,12 @@ def run_replay(
                 value=result.value,
                 test_value=result.test_value,
                 train_time=result.train_time,
+                cost=result.cost,
                 failure=None,
             )
             sim_time += result.train_time
-            if result.value > incumbent:
-                incumbent, incumbent_test = result.value, result.test_value
+            if sign * result.value > incumbent:
+                incumbent, incumbent_test = sign * result.value, result.test_value
         started = time.perf_counter()
         if record["failure"] is None:
             opt.tell(trial, record["value"])
@@ -215,9 +220,9 @@ def run_replay(
             opt.tell(trial, failed=record["failure"])
         overhead += time.perf_counter() - started
         record.update(
-            incumbent=None if incumbent == -math.inf else incumbent,
+            incumbent=None if incumbent == -math.inf else sign * incumbent,
             incumbent_test=incumbent_test,
-            regret=None if incumbent == -math.inf else table.optimum - incumbent,
+            regret=None if incumbent == -math.inf else sign * table.optimum - incumbent,
             sim_time=sim_time,
             overhead_s=overhead,
         )
@@ -476,9 +481,14 @@ def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path
         _band(by_time, grid, np.array(per_time), str(name))
     by_query.set_xlabel("queries")
     by_time.set_xlabel("simulated training time (s)")
-    by_time.set_xscale("log")
+    if len(times):
+        by_time.set_xscale("log")
+    else:
+        by_time.text(
+            0.5, 0.5, "the table records no training time", ha="center", transform=by_time.transAxes
+        )
     for ax in (by_query, by_time):
-        ax.set_ylabel("regret (table optimum − incumbent)")
+        ax.set_ylabel("regret (distance from the table optimum)")
         ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_ylim(bottom=0.0)
         ax.grid(alpha=0.3)

@@ -2,8 +2,9 @@
 
 * ``bonas demo`` samples architectures from a space, mutates them with the space's
   operators and draws them, writing PNGs and a JSON file of the architectures.
-* ``bonas replay`` runs optimisers against a benchmark table over many seeds and writes
-  JSONL traces, a summary (CSV and markdown) and a regret plot.
+* ``bonas replay`` runs optimisers against a benchmark table (a built-in one, or the
+  user's own CSV/Parquet file with ``--table``) over many seeds and writes JSONL traces,
+  a summary (CSV and markdown) and a regret plot.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,12 +52,52 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_TABLE_FIELDS = (
+    "arch_column",
+    "arch_format",
+    "ops_column",
+    "objective",
+    "test_column",
+    "train_time_column",
+    "cost_column",
+    "budgets",
+    "budget_column",
+    "seed_column",
+    "missing",
+    "duplicates",
+    "name",
+)
+
+
+def _user_table(args: argparse.Namespace) -> object:
+    from bonas.benchmarks.tables import RowsDroppedWarning, UserTable
+
+    fields = {name: getattr(args, name) for name in _TABLE_FIELDS}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RowsDroppedWarning)
+        table = UserTable.from_file(args.table, args.describe, **fields)
+    for warning in caught:
+        print(f"bonas: warning: {warning.message}", file=sys.stderr)
+    return table
+
+
 def _replay(args: argparse.Namespace) -> int:
     from bonas.benchmarks.replay import replay, summary_markdown
 
-    out = Path(args.out or f"replay-{args.benchmark.split('@')[0].replace(':', '-')}")
+    if args.table:
+        if args.benchmark or args.data:
+            raise BonasError("give either --table (a file of your own) or --benchmark/--data")
+        benchmark = _user_table(args)
+        stem = Path(args.table).name.split(".")[0]
+    else:
+        if args.describe or any(getattr(args, name) for name in _TABLE_FIELDS):
+            raise BonasError("the table description flags need --table FILE")
+        benchmark = args.benchmark or "nb201:cifar10"
+        stem = benchmark.split("@")[0].replace(":", "-")
+    out = Path(args.out or f"replay-{stem}")
+    title = benchmark if isinstance(benchmark, str) else benchmark.name  # type: ignore[attr-defined]
     result = replay(
-        args.benchmark,
+        benchmark,  # type: ignore[arg-type]
         [name.strip() for name in args.optimizers.split(",") if name.strip()],
         queries=args.queries,
         seeds=args.seeds,
@@ -65,7 +107,7 @@ def _replay(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.quiet,
     )
-    print(summary_markdown(result.summary, title=args.benchmark))
+    print(summary_markdown(result.summary, title=title))
     print(f"wrote traces/, summary.csv, summary.md and regret.png to {out}")
     return 0
 
@@ -87,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--benchmark",
-        default="nb201:cifar10",
-        help="table spec: nb201:cifar10|cifar100|imagenet16-120, nbgraph:<dataset>, nb101, "
-        "nb301; a file or folder may follow an @",
+        default=None,
+        help="table spec: nb201:cifar10 (the default), nb201:cifar100|imagenet16-120, "
+        "nbgraph:<dataset>, nb101, nb301; a file or folder may follow an @",
     )
     rep.add_argument("--optimizers", default="bonas,re,ls,rs", help="comma-separated names")
     rep.add_argument("--queries", type=int, default=150, help="evaluations per run")
@@ -99,6 +141,47 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--budget", type=float, default=None, help="fidelity (default: highest)")
     rep.add_argument("--out", default=None, help="output folder (default: replay-<benchmark>)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    own = rep.add_argument_group(
+        "your own table", "replay on a CSV, CSV.gz or Parquet file instead of --benchmark"
+    )
+    own.add_argument("--table", default=None, help="the table file")
+    own.add_argument(
+        "--describe", default=None, help="a TOML or JSON file of the fields below (flags win)"
+    )
+    own.add_argument("--arch-column", default=None, help="the architecture column")
+    own.add_argument(
+        "--arch-format",
+        default=None,
+        choices=["cell-string", "adjacency", "node-link"],
+        help="cell strings |op~0|+|op~0|op~1|..., adjacency+ops (NB101), or JSON node-link",
+    )
+    own.add_argument("--ops-column", default=None, help="adjacency format: the ops column")
+    own.add_argument(
+        "--objective",
+        default=None,
+        help="COLUMN:max|min; COLUMN may be a comma list of per-budget columns or a template "
+        "such as val_e{budget} or val_s{seed}",
+    )
+    own.add_argument("--test-column", default=None, help="test values (column or template)")
+    own.add_argument("--train-time-column", default=None, help="training seconds per row")
+    own.add_argument("--cost-column", default=None, help="any cost to record per query")
+    own.add_argument("--budgets", default=None, help="budgets of comma-listed columns, in order")
+    own.add_argument("--budget-column", default=None, help="long format: each row's budget")
+    own.add_argument("--seed-column", default=None, help="long format: each row's seed")
+    own.add_argument(
+        "--missing",
+        default=None,
+        choices=["restrict", "fail", "error"],
+        help="queries outside the table: search the table only (default), count them as "
+        "failed, or stop with an error",
+    )
+    own.add_argument(
+        "--duplicates",
+        default=None,
+        choices=["error", "mean", "first"],
+        help="same architecture, different values: refuse (default) or aggregate",
+    )
+    own.add_argument("--name", default=None, help="the table's name in plots and summaries")
     rep.set_defaults(handler=_replay)
     return parser
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import abc
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -161,6 +161,39 @@ class BaseOptimizer(abc.ABC):
             self.trials.append(trial)
             new.append(trial)
         return new
+
+    def propose(
+        self, n: int, taken: Iterable[Architecture], observations: Sequence[Trial]
+    ) -> list[Architecture]:
+        """Propose as if ``observations`` were the trials so far, recording nothing.
+
+        For schedulers that keep the trials themselves: BOHB, for one, models only the
+        results at one budget and must avoid every architecture started at any budget.
+        :attr:`trials` is left as it was; :attr:`rng` moves on as an :meth:`ask` would.
+
+        Args:
+            n: How many architectures.
+            taken: Architectures not to propose (every one started anywhere).
+            observations: The trials to decide from, numbered ``0 .. len - 1``.
+
+        Returns:
+            ``n`` distinct architectures, none in ``taken``.
+
+        Raises:
+            BonasError: If fewer than ``n`` untaken architectures are left.
+        """
+        if n < 1:
+            raise BonasError(f"propose at least one architecture, got n={n}")
+        taken = set(taken) | {t.architecture for t in observations}
+        saved = self.trials
+        self.trials = list(observations)
+        try:
+            archs = self._propose(n, set(taken))
+        finally:
+            self.trials = saved
+        if len(archs) != n or len(set(archs)) != n or any(a in taken for a in archs):
+            raise BonasError(f"{type(self).__name__} proposed taken or repeated architectures")
+        return archs
 
     def tell(
         self, trial: Trial | int, value: float | None = None, *, failed: str | None = None

@@ -42,7 +42,10 @@ from bonas.kernels import (
 
 __all__ = ["WARPINGS", "FitFailedWarning", "Surrogate", "copula_warp", "default_kernel_factory"]
 
-CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts"})
+CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts", "cell"})
+# Spaces whose layer vocabulary has no OTMANN label costs (a user's table of free-form
+# graphs): WL needs none.
+_WL_SPACES = CELL_SPACES | {"graph"}
 
 
 WARPINGS = ("none", "copula")
@@ -84,12 +87,13 @@ def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
     """The kernel a space gets by default, or by name (``otmann``, ``wl``, ``edit``).
 
     ``auto`` is OTMANN (NASBOT) on the free-form CNN/MLP spaces and the WL kernel
-    (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD; the replay
-    benchmarks are where that choice gets checked.
+    (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD (the replay
+    benchmarks are where that choice gets checked), and on a user table's free-form
+    ``graph`` space, whose labels have no OTMANN costs.
     """
     name = kernel
     if name == "auto":
-        name = "wl" if getattr(space, "name", None) in CELL_SPACES else "otmann"
+        name = "wl" if getattr(space, "name", None) in _WL_SPACES else "otmann"
     if name == "otmann":
         return lambda registry: OTMANNKernel(registry, distance=OTMANNDistance.for_space(space))
     if name == "wl":

@@ -7,6 +7,7 @@ spec                   class                      source
 ``nb101``              :class:`NB101Table`        a CSV (``nb101@PATH``)
 ``nbgraph:<dataset>``  :class:`NBGraphTable`      ``nas-bench-graph`` package
 ``nb301``              :class:`NB301Table`        YAHPO's ONNX surrogate (``nb301@DIR``)
+(a user's file)        :class:`UserTable`         CSV, CSV.gz or Parquet + a description
 =====================  =========================  ======================================
 
 The optional packages (``pip install 'bonas[tables]'``) are imported only when a table
@@ -20,19 +21,29 @@ from bonas.benchmarks.tables.nb201 import NB201_DATASETS, NB201Table
 from bonas.benchmarks.tables.nb301 import NB301_OPTIMUM, NB301Table
 from bonas.benchmarks.tables.nbgraph import NBGRAPH_DATASETS, NBGraphTable
 from bonas.benchmarks.tables.registry import TABLES, clear_cache, load_table
+from bonas.benchmarks.tables.user import (
+    ArchitectureNotInTableError,
+    RowsDroppedWarning,
+    TableDescription,
+    UserTable,
+)
 
 __all__ = [
     "NB201_DATASETS",
     "NB301_OPTIMUM",
     "NBGRAPH_DATASETS",
     "TABLES",
+    "ArchitectureNotInTableError",
     "NB101Table",
     "NB201Table",
     "NB301Table",
     "NBGraphTable",
+    "RowsDroppedWarning",
     "Table",
+    "TableDescription",
     "TableError",
     "TableResult",
+    "UserTable",
     "clear_cache",
     "load_table",
 ]

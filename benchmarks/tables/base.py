@@ -11,9 +11,10 @@ Call order, as the replay harness uses a table::
     table.optimum, table.test_optimum            # for regret
 
 Values are the table's validation metric (larger is better: accuracies in percent or
-in [0, 1] as the table stores them); ``test_value`` is ``None`` where the table has no
-test split at that fidelity. ``train_time`` is the seconds the table records for one
-training run at that budget, the simulated wall-clock of a replay.
+in [0, 1] as the table stores them; a user's table may say ``direction="minimize"``);
+``test_value`` is ``None`` where the table has no test split at that fidelity.
+``train_time`` is the seconds the table records for one training run at that budget, the
+simulated wall-clock of a replay.
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ class TableResult:
         test_value: Test value at ``budget``, or ``None`` where the table has none.
         train_time: Seconds of training the table records for this budget.
         budget: The fidelity answered (epochs, in the table's unit).
+        cost: Any other per-evaluation cost the table records (a user's table may name
+            one), or ``None``.
     """
 
     value: float
     test_value: float | None
     train_time: float
     budget: float
+    cost: float | None = None
 
 
 class Table(abc.ABC):
@@ -65,6 +69,8 @@ class Table(abc.ABC):
             table keeps one value per architecture and budget.
         optimum: The best validation value at the highest fidelity (mean over seeds).
         test_optimum: The best test value at the highest fidelity, or ``None``.
+        direction: ``maximize`` (every built-in table), or ``minimize`` for a user's
+            table of errors or losses; optima, incumbents and regrets follow it.
     """
 
     name: str
@@ -73,6 +79,7 @@ class Table(abc.ABC):
     seeds: int = 1
     optimum: float
     test_optimum: float | None = None
+    direction: str = "maximize"
 
     def query(
         self, arch: Architecture, budget: float | None = None, seed: int | None = None

@@ -1,6 +1,9 @@
 """Search spaces: where architectures come from and how they are perturbed.
 
 * :class:`CNNSpace`, :class:`MLPSpace`: NASBOT's free-form spaces (Kandasamy et al. 2018).
+* :class:`CellSpace`: NAS-Bench-201-style cells over any ops and node count.
+* :class:`GraphSpace`: free-form DAGs of layers over any vocabulary.
+* :class:`SubsetSpace`: a finite set of another space's architectures (a table's rows).
 * :class:`NB201Space`: NAS-Bench-201 cells (15,625).
 * :class:`NB101Space`: NAS-Bench-101 cells (423,624), with the official hash.
 * :class:`NBGraphSpace`: NAS-Bench-Graph GNN architectures.
@@ -8,7 +11,9 @@
 """
 
 from bonas.spaces.base import SearchSpace
+from bonas.spaces.cell import CellSpace
 from bonas.spaces.darts import DARTS_OPS, DARTSSpace
+from bonas.spaces.graph import GraphSpace
 from bonas.spaces.nasbot import (
     MUTATION_STEP_PROBS,
     PRIMITIVE_MASSES,
@@ -25,6 +30,7 @@ from bonas.spaces.nasbot import (
 from bonas.spaces.nb101 import NB101_OPS, NB101Space, nb101_hash
 from bonas.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space
 from bonas.spaces.nbgraph import NBGRAPH_LINKS, NBGRAPH_OPS, NBGRAPH_PROTEINS_OPS, NBGraphSpace
+from bonas.spaces.subset import SubsetSpace
 
 __all__ = [
     "DARTS_OPS",
@@ -37,13 +43,16 @@ __all__ = [
     "NBGRAPH_PROTEINS_OPS",
     "PRIMITIVE_MASSES",
     "CNNSpace",
+    "CellSpace",
     "DARTSSpace",
+    "GraphSpace",
     "MLPSpace",
     "NASBOTSpace",
     "NB101Space",
     "NB201Space",
     "NBGraphSpace",
     "SearchSpace",
+    "SubsetSpace",
     "blocked_cnn",
     "blocked_mlp",
     "get_space",
@@ -58,6 +67,8 @@ _SPACES: dict[str, type[SearchSpace]] = {
     "cnn": CNNSpace,
     "mlp": MLPSpace,
     "nb201": NB201Space,
+    "cell": CellSpace,
+    "graph": GraphSpace,
     "nb101": NB101Space,
     "nbgraph": NBGraphSpace,
     "darts": DARTSSpace,

@@ -24,7 +24,7 @@ import numpy as np
 from bonas.architecture import Architecture
 from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
 from bonas.spaces.base import SearchSpace
-from bonas.vocabulary import NB101_VOCABULARY
+from bonas.vocabulary import NB101_VOCABULARY, Vocabulary, register_vocabulary
 
 __all__ = ["NB101_OPS", "NB101Space", "nb101_hash"]
 
@@ -32,11 +32,11 @@ NB101_OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
 _NB101_SIZE = 423_624  # unique cells, NAS-Bench-101 paper (Ying et al. 2019), section 2.2
 
 
-def nb101_hash(matrix: np.ndarray, ops: Sequence[str]) -> str:
+def nb101_hash(matrix: np.ndarray, ops: Sequence[str], op_names: Sequence[str] = NB101_OPS) -> str:
     """The official NAS-Bench-101 hash of a pruned cell.
 
     Vertices start with MD5 of ``(out_degree, in_degree, label)`` where the label is
-    -1 for the input, -2 for the output and the op's index in :data:`NB101_OPS`
+    -1 for the input, -2 for the output and the op's index in ``op_names``
     otherwise; then, once per vertex, each vertex hash becomes the MD5 of its sorted
     in-neighbour hashes, its sorted out-neighbour hashes and itself; the fingerprint is
     the MD5 of the sorted vertex hashes.
@@ -44,13 +44,16 @@ def nb101_hash(matrix: np.ndarray, ops: Sequence[str]) -> str:
     Args:
         matrix: ``(n, n)`` 0/1 upper-triangular adjacency of the pruned cell.
         ops: ``n`` labels, ``"input"`` first and ``"output"`` last.
+        op_names: The space's op list (:data:`NB101_OPS`, whose order the official
+            hash assumes).
 
     Returns:
         The 32-character hex digest.
     """
     matrix = np.asarray(matrix, dtype=int)
     n = matrix.shape[0]
-    labels = [-1] + [NB101_OPS.index(op) for op in ops[1:-1]] + [-2]
+    op_names = list(op_names)
+    labels = [-1] + [op_names.index(op) for op in ops[1:-1]] + [-2]
     in_degrees = matrix.sum(axis=0).tolist()
     out_degrees = matrix.sum(axis=1).tolist()
     hashes = [
@@ -79,6 +82,9 @@ class NB101Space(SearchSpace):
     Args:
         max_vertices: Most vertices in a cell, input and output included (NB101: 7).
         max_edges: Most edges in a cell (NB101: 9).
+        ops: The ops an inner vertex may hold; NB101's three by default. Other ops (a
+            user's table of cells, say) get a vocabulary of their own, registered under
+            a name derived from the ops.
 
     Mutation flips one edge, changes one op, or (below ``max_vertices``) inserts a new
     op vertex on an existing edge; :meth:`neighbours` lists every valid result.
@@ -94,17 +100,30 @@ class NB101Space(SearchSpace):
     name = "nb101"
     vocabulary = NB101_VOCABULARY
 
-    def __init__(self, max_vertices: int = 7, max_edges: int = 9) -> None:
+    def __init__(
+        self, max_vertices: int = 7, max_edges: int = 9, ops: Sequence[str] = NB101_OPS
+    ) -> None:
         if max_vertices < 2 or max_edges < 1:
             raise InvalidSpaceError(
                 f"NB101Space needs max_vertices >= 2 and max_edges >= 1, got "
                 f"max_vertices={max_vertices}, max_edges={max_edges}"
             )
+        ops = tuple(str(op) for op in ops)
+        if not ops or len(set(ops)) != len(ops):
+            raise InvalidSpaceError(f"NB101Space needs distinct ops, got {list(ops)}")
+        reserved = sorted(set(ops) & {"ip", "op", "input", "output"})
+        if reserved:
+            raise InvalidSpaceError(f"ops {reserved} are reserved for the input and output")
         self.max_vertices = max_vertices
         self.max_edges = max_edges
+        self.ops = ops
+        self.vocabulary = _dag_vocabulary(ops)  # type: ignore[misc]
 
     def config(self) -> dict[str, Any]:
-        return {"max_vertices": self.max_vertices, "max_edges": self.max_edges}
+        config: dict[str, Any] = {"max_vertices": self.max_vertices, "max_edges": self.max_edges}
+        if self.ops != NB101_OPS:
+            config["ops"] = list(self.ops)
+        return config
 
     # -- conversions -------------------------------------------------------------
 
@@ -130,11 +149,11 @@ class NB101Space(SearchSpace):
             raise InvalidArchitectureError(
                 "nb101-spec", f"ops must start with 'input' and end with 'output', got {ops}"
             )
-        bad = [i for i, op in enumerate(ops[1:-1], start=1) if op not in NB101_OPS]
+        bad = [i for i, op in enumerate(ops[1:-1], start=1) if op not in self.ops]
         if bad:
             raise InvalidArchitectureError(
                 "vocabulary",
-                f"vertices {bad} have ops {[ops[i] for i in bad]} outside {list(NB101_OPS)}",
+                f"vertices {bad} have ops {[ops[i] for i in bad]} outside {list(self.ops)}",
                 tuple(bad),
             )
         keep = _on_path_vertices(mat)
@@ -147,7 +166,7 @@ class NB101Space(SearchSpace):
         labels = ["ip" if v == 0 else "op" if v == n - 1 else ops[v] for v in keep_list]
         edges = [(index[u], index[v]) for u in keep_list for v in keep_list if mat[u, v]]
         m = len(labels)
-        return Architecture(labels, [None] * m, edges, [None] * m, NB101_VOCABULARY)
+        return Architecture(labels, [None] * m, edges, [None] * m, self.vocabulary)
 
     def to_spec(self, arch: Architecture) -> tuple[np.ndarray, list[str]]:
         """The pruned NB101 spec of a cell: ``(matrix, ops)`` in topological order."""
@@ -168,7 +187,7 @@ class NB101Space(SearchSpace):
 
     def hash(self, arch: Architecture) -> str:
         """The official NAS-Bench-101 hash of a cell (the tables' ``nb101_hash`` key)."""
-        return nb101_hash(*self.to_spec(arch))
+        return nb101_hash(*self.to_spec(arch), op_names=self.ops)
 
     # -- SearchSpace ----------------------------------------------------------------
 
@@ -189,7 +208,8 @@ class NB101Space(SearchSpace):
         # NAS-Bench-101's own sampler: a uniform random DAG over max_vertices and ops.
         n = self.max_vertices
         matrix = np.triu(rng.integers(2, size=(n, n)), k=1)
-        ops = ["input"] + [NB101_OPS[i] for i in rng.integers(3, size=n - 2)] + ["output"]
+        picks = rng.integers(len(self.ops), size=n - 2)
+        ops = ["input", *(self.ops[i] for i in picks), "output"]
         return self.from_spec(matrix, ops)
 
     def _mutations(self, arch: Architecture) -> Iterator[tuple[np.ndarray, list[str]]]:
@@ -201,12 +221,12 @@ class NB101Space(SearchSpace):
                 flipped[u, v] = 1 - flipped[u, v]
                 yield flipped, ops
         for v in range(1, n - 1):
-            for op in NB101_OPS:
+            for op in self.ops:
                 if op != ops[v]:
                     yield matrix, [*ops[:v], op, *ops[v + 1 :]]
         if n < self.max_vertices:
             for u, v in zip(*np.nonzero(matrix), strict=True):
-                for op in NB101_OPS:
+                for op in self.ops:
                     # the new vertex sits at position v, shifting later vertices down.
                     grown = np.insert(np.insert(matrix, v, 0, axis=0), v, 0, axis=1)
                     grown[u, v + 1] = 0
@@ -241,18 +261,20 @@ class NB101Space(SearchSpace):
     def size(self) -> int:
         """423,624 for the default constraints (the NAS-Bench-101 count); for others,
         counted by enumeration (seconds) and remembered."""
-        if (self.max_vertices, self.max_edges) == (7, 9):
+        if (self.max_vertices, self.max_edges, self.ops) == (7, 9, NB101_OPS):
             return _NB101_SIZE
-        return _count_cells(self.max_vertices, self.max_edges)
+        return _count_cells(self.max_vertices, self.max_edges, self.ops)
 
     def enumerate(self) -> Iterator[Architecture]:
         """Every cell once, up to isomorphism: by vertex count, then graph shape, then
         op labelling (423,624 for the defaults; building them all takes minutes)."""
-        for matrix, ops in _cell_specs(self.max_vertices, self.max_edges):
+        for matrix, ops in _cell_specs(self.max_vertices, self.max_edges, self.ops):
             yield self.from_spec(matrix, ops)
 
 
-def _cell_specs(max_vertices: int, max_edges: int) -> Iterator[tuple[np.ndarray, list[str]]]:
+def _cell_specs(
+    max_vertices: int, max_edges: int, op_names: tuple[str, ...] = NB101_OPS
+) -> Iterator[tuple[np.ndarray, list[str]]]:
     """The pruned specs of all cells, each isomorphism class once.
 
     Shapes (matrices whose every vertex lies on an input-output path) are de-duplicated
@@ -266,10 +288,10 @@ def _cell_specs(max_vertices: int, max_edges: int) -> Iterator[tuple[np.ndarray,
                 perm for perm in itertools.permutations(range(1, n - 1))
                 if {(_move(perm, u), _move(perm, v)) for u, v in edges} == edges
             ]  # fmt: skip
-            for labels in itertools.product(range(len(NB101_OPS)), repeat=n - 2):
+            for labels in itertools.product(range(len(op_names)), repeat=n - 2):
                 # keep the labelling that is smallest in its orbit
                 if all(tuple(labels[p - 1] for p in perm) >= labels for perm in automorphisms):
-                    ops = ["input", *(NB101_OPS[i] for i in labels), "output"]
+                    ops = ["input", *(op_names[i] for i in labels), "output"]
                     yield matrix, ops
 
 
@@ -310,8 +332,18 @@ def _shapes(n: int, max_edges: int) -> Iterator[tuple[set[tuple[int, int]], np.n
 
 
 @functools.cache
-def _count_cells(max_vertices: int, max_edges: int) -> int:
-    return sum(1 for _ in _cell_specs(max_vertices, max_edges))
+def _count_cells(max_vertices: int, max_edges: int, op_names: tuple[str, ...] = NB101_OPS) -> int:
+    return sum(1 for _ in _cell_specs(max_vertices, max_edges, op_names))
+
+
+def _dag_vocabulary(ops: tuple[str, ...]) -> Vocabulary:
+    if ops == NB101_OPS:
+        return NB101_VOCABULARY
+    # named by a digest of the sorted ops, so every process building a space over these
+    # ops, in any order, agrees
+    labels = tuple(sorted(ops))
+    digest = hashlib.sha1("\0".join(labels).encode()).hexdigest()[:12]
+    return register_vocabulary(Vocabulary(f"dag-{digest}", ("ip", "op", *labels)))
 
 
 def _on_path_vertices(matrix: np.ndarray) -> set[int]:

@@ -5,13 +5,17 @@ public table, for instance, holds 10,266 of the space's 423,624 cells with their
 :class:`SubsetSpace` wraps the full space: it samples uniformly from the members; a
 mutant is a uniformly drawn member one mutation away from the parent or, where there is
 none, two mutations away, or else the end of the shortest random walk of the full
-space's mutations that ends on a member.
+space's mutations that ends on a member. Where the full space lists no neighbourhoods
+(free-form graphs), the ``nearest`` members by Weisfeiler-Lehman features (NAS-BOWL's
+``phi_2`` counts, Euclidean distance) are its neighbours and mutants.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, InvalidArchitectureError, InvalidSpaceError
@@ -50,6 +54,9 @@ class SubsetSpace(SearchSpace):
     max_tries: int = 3
     #: Architectures whose nearest members are remembered.
     cache_size: int = 50_000
+    #: Where the full space lists no neighbourhoods: how many members nearest by WL
+    #: features count as neighbours.
+    nearest: int = 10
 
     def __init__(
         self, base: SearchSpace, architectures: Iterable[Architecture], label: str = "subset"
@@ -69,6 +76,7 @@ class SubsetSpace(SearchSpace):
         self.members = tuple(members)
         self._member_set = frozenset(members)
         self._nearby_cache: dict[Architecture, list[Architecture] | None] = {}
+        self._wl_index: tuple[Any, Any, dict[str, int]] | None = None
 
     def config(self) -> dict[str, Any]:
         return {"base": self.base.config(), "subset": self.label, "size": len(self.members)}
@@ -86,8 +94,8 @@ class SubsetSpace(SearchSpace):
 
     def _propose_mutant(self, arch: Architecture, rng: Any) -> Architecture:
         nearby = self._nearest_members(arch)
-        if nearby is None:  # the full space lists no neighbours: draw its mutants
-            return self.base._propose_mutant(arch, rng)
+        if nearby is None:  # the full space lists no neighbours: the nearest by WL
+            nearby = self._wl_nearest(arch)
         if nearby:
             return nearby[int(rng.integers(len(nearby)))]
         # No member within two mutations: walks of the full space's mutations from the
@@ -123,7 +131,48 @@ class SubsetSpace(SearchSpace):
         return self._nearby_cache[arch]
 
     def neighbours(self, arch: Architecture) -> list[Architecture]:
-        return [n for n in self.base.neighbours(arch) if n in self._member_set]
+        """The members one mutation away; where the full space lists no neighbourhoods,
+        the :attr:`nearest` members by WL features."""
+        try:
+            ring = self.base.neighbours(arch)
+        except BonasError:
+            return self._wl_nearest(arch)
+        return [n for n in ring if n in self._member_set]
+
+    def _wl_nearest(self, arch: Architecture) -> list[Architecture]:
+        """The :attr:`nearest` other members closest to ``arch`` in WL feature space
+        (ties in member order)."""
+        from scipy import sparse
+
+        from bonas.kernels.wl import WLFeaturizer
+
+        featurizer = WLFeaturizer(h=2)
+        if self._wl_index is None:
+            columns: dict[str, int] = {}
+            rows, cols, vals = [], [], []
+            for i, member in enumerate(self.members):
+                for feature, count in featurizer.features(member).items():
+                    rows.append(i)
+                    cols.append(columns.setdefault(feature, len(columns)))
+                    vals.append(float(count))
+            matrix = sparse.csr_matrix(
+                (vals, (rows, cols)), shape=(len(self.members), len(columns))
+            )
+            norms = np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel()
+            self._wl_index = (matrix, norms, columns)
+        matrix, norms, columns = self._wl_index
+        query = np.zeros(matrix.shape[1])
+        extra = 0.0  # features no member has still count towards the distance
+        for feature, count in featurizer.features(arch).items():
+            j = columns.get(feature)
+            if j is None:
+                extra += float(count) ** 2
+            else:
+                query[j] = count
+        distances = norms - 2.0 * (matrix @ query) + float(query @ query) + extra
+        order = np.argsort(distances, kind="stable")
+        found = [self.members[i] for i in order[: self.nearest + 1] if self.members[i] != arch]
+        return found[: self.nearest]
 
     @property
     def is_finite(self) -> bool:

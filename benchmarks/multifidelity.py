@@ -1,0 +1,466 @@
+"""Multi-fidelity replays: schedulers against a table with fidelities, in simulated time.
+
+:func:`simulate` drives a :class:`~bonas.schedulers.Scheduler` with ``workers`` simulated
+workers against a :class:`~bonas.benchmarks.tables.Table`: each job takes the table's
+training time for its budget, less the time of the budget it resumes from (a promoted
+architecture continues from its checkpoint), and the clock is the time at which each
+job finishes. The incumbent is the best value at the top budget, and its regret is
+measured against the table's optimum, as in :mod:`bonas.benchmarks.replay`.
+
+Call order::
+
+    records = run_multifidelity("nb101@nb101.csv.gz", "bohb", "bonas", seed=0,
+                                max_time=1e5, eta=3)
+    frame = sweep("nb101@...", schedulers=["hyperband"], searchers=["rs"],
+                  etas=[2, 3], min_budgets=[4, 12], max_budgets=[108], seeds=5,
+                  max_time=1e5, out="sweep-nb101")      # table + regret-vs-budget plot
+
+``bonas sweep`` is the command line of :func:`sweep`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bonas.benchmarks.tables import Table, TableError
+from bonas.exceptions import BonasError
+from bonas.schedulers import Scheduler, SchedulerExhausted, hyperband_budgets, make_scheduler
+
+__all__ = [
+    "MF_COLUMNS",
+    "plot_sweep",
+    "run_multifidelity",
+    "simulate",
+    "snap_budgets",
+    "sweep",
+]
+
+MF_COLUMNS = (
+    "job",
+    "architecture",
+    "budget",
+    "resume_from",
+    "bracket",
+    "rung",
+    "state",
+    "value",
+    "test_value",
+    "cost",
+    "sim_time",
+    "incumbent",
+    "incumbent_test",
+    "regret",
+    "overhead_s",
+    "worker",
+    "failure",
+)
+
+
+def simulate(
+    table: Table,
+    scheduler: Scheduler,
+    *,
+    workers: int = 1,
+    max_time: float | None = None,
+    max_jobs: int | None = None,
+    continuation: bool = True,
+) -> list[dict[str, Any]]:
+    """Run ``scheduler`` against ``table`` until the simulated clock or job count is spent.
+
+    Args:
+        table: Answers each job (``table.query(arch, budget)``).
+        scheduler: Decides the jobs; its rung budgets must be fidelities of the table.
+        workers: Simulated workers running jobs side by side.
+        max_time: Stop starting jobs at this simulated time; jobs that would finish
+            later are not counted.
+        max_jobs: Start at most this many jobs.
+        continuation: Charge a promoted job only the time from its checkpoint's budget
+            (``False``: the full training time, as if retrained from scratch).
+
+    Returns:
+        One dict per finished job, in the order they finish, keys :data:`MF_COLUMNS`.
+
+    Raises:
+        BonasError: If neither stop is given, a rung budget is not a table fidelity, or
+            the scheduler waits with no job running.
+    """
+    if max_time is None and max_jobs is None:
+        raise BonasError("simulate needs max_time or max_jobs, or it would never stop")
+    if workers < 1:
+        raise BonasError(f"workers must be at least 1, got {workers}")
+    missing = [b for b in scheduler.budgets if b not in table.fidelities]
+    if missing:
+        raise BonasError(
+            f"rung budgets {missing} are not fidelities of {table.name} "
+            f"{list(table.fidelities)}; see snap_budgets"
+        )
+    sign = 1.0 if getattr(table, "direction", "maximize") == "maximize" else -1.0
+    top = scheduler.budgets[-1]
+    now, started, sequence = 0.0, 0, itertools.count()
+    running: list[tuple[float, int, Any, dict[str, Any]]] = []
+    free = list(range(workers))
+    records: list[dict[str, Any]] = []
+    incumbent, incumbent_test = -math.inf, None
+    exhausted = False
+    while True:
+        while free and not exhausted:
+            if max_jobs is not None and started >= max_jobs:
+                break
+            if max_time is not None and now >= max_time:
+                break
+            clock = time.perf_counter()
+            try:
+                job = scheduler.next_job()
+            except SchedulerExhausted:
+                exhausted = True
+                break
+            overhead = time.perf_counter() - clock
+            if job is None:
+                break
+            started += 1
+            record: dict[str, Any] = {
+                "job": job.id,
+                "architecture": job.architecture.to_json(),
+                "budget": job.budget,
+                "resume_from": job.resume_from,
+                "bracket": job.bracket,
+                "rung": job.rung,
+                "overhead_s": overhead,
+                "worker": free[0],
+            }
+            try:
+                result = table.query(job.architecture, job.budget)
+                cost = result.train_time
+                if continuation and job.resume_from is not None:
+                    cost -= table.query(job.architecture, job.resume_from).train_time
+            except TableError as err:
+                record.update(state="failed", value=None, test_value=None, cost=0.0)
+                record["failure"] = str(err)
+            else:
+                record.update(
+                    state="complete",
+                    value=result.value,
+                    test_value=result.test_value,
+                    cost=max(0.0, cost),
+                    failure=None,
+                )
+            heapq.heappush(running, (now + record["cost"], next(sequence), job, record))
+            free.pop(0)
+        if not running:
+            if (
+                not exhausted
+                and (max_jobs is None or started < max_jobs)
+                and (max_time is None or now < max_time)
+            ):
+                raise BonasError(f"{scheduler.name} waits for results with no job running")
+            break
+        finish, _, job, record = heapq.heappop(running)
+        if max_time is not None and finish > max_time:
+            break
+        now = finish
+        free.append(record["worker"])
+        free.sort()
+        clock = time.perf_counter()
+        if record["state"] == "complete":
+            scheduler.report(job, record["value"])
+            if job.budget == top and sign * record["value"] > incumbent:
+                incumbent, incumbent_test = sign * record["value"], record["test_value"]
+        else:
+            scheduler.report(job, failed=record["failure"])
+        record["overhead_s"] += time.perf_counter() - clock
+        found = incumbent != -math.inf
+        record.update(
+            sim_time=now,
+            incumbent=sign * incumbent if found else None,
+            incumbent_test=incumbent_test,
+            regret=sign * table.optimum - incumbent if found else None,
+        )
+        records.append(record)
+    return records
+
+
+def snap_budgets(budgets: Sequence[float], fidelities: Sequence[float]) -> tuple[float, ...]:
+    """Each budget moved to the table fidelity nearest on a log scale, duplicates merged.
+
+    Example:
+        >>> snap_budgets((1.21, 3.63, 10.9, 32.7, 98.0), range(1, 99))
+        (1.0, 4.0, 11.0, 33.0, 98.0)
+    """
+    levels = np.asarray(sorted(float(f) for f in fidelities))
+    snapped = [float(levels[np.argmin(np.abs(np.log(levels) - math.log(b)))]) for b in budgets]
+    return tuple(sorted(set(snapped)))
+
+
+def _table(benchmark: str | Table, path: str | None) -> Table:
+    if isinstance(benchmark, Table):
+        return benchmark
+    from bonas.benchmarks.tables import load_table
+
+    return load_table(benchmark, path)
+
+
+def run_multifidelity(
+    benchmark: str | Table,
+    scheduler: str,
+    searcher: str,
+    seed: int,
+    *,
+    path: str | None = None,
+    eta: float = 3.0,
+    min_budget: float | None = None,
+    max_budget: float | None = None,
+    workers: int = 1,
+    max_time: float | None = None,
+    max_jobs: int | None = None,
+    continuation: bool = True,
+    scheduler_options: Mapping[str, Any] | None = None,
+    searcher_options: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """One scheduler and searcher, one seed, against a table's fidelities.
+
+    The rung budgets are :func:`~bonas.schedulers.hyperband_budgets` of ``min_budget``
+    (the table's lowest fidelity by default), ``max_budget`` (its highest) and ``eta``,
+    snapped to the table's fidelities by :func:`snap_budgets`.
+
+    Returns:
+        :func:`simulate`'s records, each with ``scheduler``, ``searcher``, ``seed``,
+        ``eta``, ``min_budget`` and ``max_budget`` added.
+    """
+    from bonas.benchmarks.baselines import make_optimizer
+
+    table = _table(benchmark, path)
+    low = table.fidelities[0] if min_budget is None else float(min_budget)
+    high = table.fidelities[-1] if max_budget is None else float(max_budget)
+    budgets = snap_budgets(hyperband_budgets(low, high, eta), table.fidelities)
+    direction = getattr(table, "direction", "maximize")
+    if searcher == "ls":
+        raise BonasError("local search keeps its own walk; schedulers take bonas, re or rs")
+    optimizer = make_optimizer(
+        searcher, table.space, seed=seed, direction=direction, **dict(searcher_options or {})
+    )
+    options = {"seed": seed, "eta": eta, **dict(scheduler_options or {})}
+    chosen = make_scheduler(scheduler, optimizer, budgets=budgets, **options)
+    records = simulate(
+        table,
+        chosen,
+        workers=workers,
+        max_time=max_time,
+        max_jobs=max_jobs,
+        continuation=continuation,
+    )
+    label = {
+        "scheduler": scheduler,
+        "searcher": searcher,
+        "seed": seed,
+        "eta": eta,
+        "min_budget": budgets[0],
+        "max_budget": budgets[-1],
+    }
+    return [{**label, **record} for record in records]
+
+
+def _final(records: list[dict[str, Any]]) -> dict[str, Any]:
+    last = records[-1] if records else {}
+    return {
+        "regret": last.get("regret"),
+        "incumbent_test": last.get("incumbent_test"),
+        "total_budget": float(sum(r["cost"] for r in records)),
+        "sim_time": last.get("sim_time", 0.0),
+        "jobs": len(records),
+        "architectures": len({r["architecture"] for r in records}),
+        "overhead_s": float(sum(r["overhead_s"] for r in records)),
+    }
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def sweep(
+    benchmark: str | Table,
+    *,
+    schedulers: Sequence[str] = ("hyperband",),
+    searchers: Sequence[str] = ("rs",),
+    etas: Sequence[float] = (3.0,),
+    min_budgets: Sequence[float | None] = (None,),
+    max_budgets: Sequence[float | None] = (None,),
+    seeds: int | Sequence[int] = 5,
+    max_time: float | None = None,
+    max_jobs: int | None = None,
+    workers: int = 1,
+    jobs: int = 1,
+    path: str | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Hyperband budget sweeps: every combination of the grids, with several seeds.
+
+    Args:
+        benchmark: A table with fidelities, or its spec (``nb101@FILE``, ``nb301@DIR``,
+            ``nb201:cifar10@CSV`` for 12/200 epochs, a :class:`UserTable`...).
+        schedulers, searchers: Names for :func:`run_multifidelity`.
+        etas, min_budgets, max_budgets: The grids (``None``: the table's lowest or
+            highest fidelity).
+        seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
+        max_time, max_jobs: Each run's stop (simulated seconds, or jobs started).
+        workers: Simulated workers per run.
+        jobs: Runs in parallel processes.
+        path: The table's file, where the spec needs one.
+        out: Folder for ``sweep.csv``, ``sweep.md``, ``regret_vs_budget.png`` and
+            ``records.csv`` (every job of every run).
+        progress: Show a progress bar.
+
+    Returns:
+        One row per run: the grid point, the seed, the final regret and incumbent test
+        value, the total training time spent, jobs and architectures evaluated.
+    """
+    from tqdm.auto import tqdm
+
+    table = _table(benchmark, path)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    grid = list(itertools.product(schedulers, searchers, etas, min_budgets, max_budgets, seed_list))
+    if not grid:
+        raise BonasError("a sweep needs at least one value in every grid and one seed")
+    common = {"path": path, "workers": workers, "max_time": max_time, "max_jobs": max_jobs}
+    runs: dict[int, list[dict[str, Any]]] = {}
+    bar = tqdm(total=len(grid), desc=f"sweep {table.name}", unit="run", disable=not progress)
+
+    def arguments(point: tuple) -> tuple[tuple, dict[str, Any]]:
+        scheduler, searcher, eta, low, high, seed = point
+        return (benchmark, scheduler, searcher, seed), {
+            "eta": eta,
+            "min_budget": low,
+            "max_budget": high,
+            **common,
+        }
+
+    if jobs == 1:
+        for index, point in enumerate(grid):
+            args, kwargs = arguments(point)
+            runs[index] = run_multifidelity(*args, **kwargs)
+            bar.update()
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(threads,),
+        ) as pool:
+            futures = {}
+            for index, point in enumerate(grid):
+                args, kwargs = arguments(point)
+                futures[pool.submit(run_multifidelity, *args, **kwargs)] = index
+            for future in as_completed(futures):
+                runs[futures[future]] = future.result()
+                bar.update()
+    bar.close()
+    rows = []
+    for index, point in enumerate(grid):
+        scheduler, searcher, eta, _, _, seed = point
+        records = runs[index]
+        budgets = (records[0]["min_budget"], records[0]["max_budget"]) if records else (None,) * 2
+        rows.append(
+            {
+                "scheduler": scheduler,
+                "searcher": searcher,
+                "eta": eta,
+                "min_budget": budgets[0],
+                "max_budget": budgets[1],
+                "seed": seed,
+                **_final(records),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(folder / "sweep.csv", index=False)
+        every = [{"run": i, **r} for i in sorted(runs) for r in runs[i]]
+        pd.DataFrame(every).to_csv(folder / "records.csv", index=False)
+        (folder / "sweep.md").write_text(sweep_markdown(frame, title=table.name))
+        plot_sweep(frame, folder / "regret_vs_budget.png", title=table.name)
+    return frame
+
+
+def _grouped(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = ["scheduler", "searcher", "eta", "min_budget", "max_budget"]
+    stats = frame.groupby(keys, sort=False, dropna=False).agg(
+        regret_mean=("regret", "mean"),
+        regret_se=(
+            "regret",
+            lambda s: s.std(ddof=1) / math.sqrt(s.count()) if s.count() > 1 else 0,
+        ),
+        total_budget_mean=("total_budget", "mean"),
+        jobs_mean=("jobs", "mean"),
+        seeds=("seed", "nunique"),
+    )
+    return stats.reset_index()
+
+
+def sweep_markdown(frame: pd.DataFrame, title: str = "") -> str:
+    """A markdown table of the sweep: mean ± SE of final regret per grid point."""
+    stats = _grouped(frame)
+    lines = [
+        f"# Hyperband sweep {title}".rstrip(),
+        "",
+        "| scheduler | searcher | eta | budgets | seeds | final regret | training time spent "
+        "(s) | jobs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in stats.iterrows():
+        lines.append(
+            f"| {row['scheduler']} | {row['searcher']} | {row['eta']:g} | "
+            f"{row['min_budget']:g}–{row['max_budget']:g} | {row['seeds']} | "
+            f"{row['regret_mean']:.4g} ± {row['regret_se']:.2g} | "
+            f"{row['total_budget_mean']:.4g} | {row['jobs_mean']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_sweep(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Final regret (mean ± SE over seeds) against total training time spent, one point
+    per grid point, coloured by scheduler and searcher."""
+    from bonas.plots import _figure, _save
+
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    stats = _grouped(frame)
+    for (scheduler, searcher), rows in stats.groupby(["scheduler", "searcher"], sort=False):
+        ax.errorbar(
+            rows["total_budget_mean"],
+            rows["regret_mean"],
+            yerr=rows["regret_se"],
+            fmt="o",
+            capsize=3,
+            label=f"{scheduler} + {searcher}",
+        )
+        for _, row in rows.iterrows():
+            ax.annotate(
+                f"η={row['eta']:g}, {row['min_budget']:g}–{row['max_budget']:g}",
+                (row["total_budget_mean"], row["regret_mean"]),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+            )
+    ax.set_xlabel("total simulated training time spent (s)")
+    ax.set_ylabel("final regret (distance from the table optimum)")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylim(bottom=0.0)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return _save(plt, fig, ax, path=path)

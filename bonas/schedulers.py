@@ -1,0 +1,488 @@
+"""Multi-fidelity schedulers: Hyperband, BOHB and ASHA.
+
+The scheduler decides *when* and *at which budget*; the searcher (any
+:class:`~bonas.optimizer.BaseOptimizer`: the bonas GP, random search, regularised
+evolution) decides *which architecture*; the executor or the replay decides *where*
+(syne-tune's layering). A promoted job names the budget whose checkpoint it continues
+from, so a trainer resumes instead of starting over.
+
+Call order, as an executor with free workers drives a scheduler::
+
+    scheduler = BOHB(Optimizer(space, seed=0), min_budget=4, max_budget=108, eta=3, seed=0)
+    job = scheduler.next_job()       # a Job; None: wait until a running job reports
+    # ... train job.architecture to job.budget, from job.resume_from's checkpoint ...
+    scheduler.report(job, value)     # or scheduler.report(job, failed="reason")
+    scheduler.incumbent              # (architecture, value): the best at the top budget
+
+:meth:`Scheduler.next_job` returns a :class:`Job`, ``None`` when nothing can start until
+a running job reports (synchronous Hyperband at the end of a rung), or raises
+:class:`SchedulerExhausted` once the searcher has no new architecture left. Stopping
+(a time or job budget) is the caller's decision.
+
+References:
+    Li, Jamieson, DeSalvo, Rostamizadeh, Talwalkar. "Hyperband: A Novel Bandit-Based
+    Approach to Hyperparameter Optimization." JMLR 18, 2018.
+    Falkner, Klein, Hutter. "BOHB: Robust and Efficient Hyperparameter Optimization at
+    Scale." ICML 2018.
+    Li, Jamieson, Rostamizadeh, Gonina, Ben-Tzur, Hardt, Recht, Talwalkar. "A System for
+    Massively Parallel Hyperparameter Tuning." MLSys 2020 (ASHA).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError
+from bonas.optimizer import BaseOptimizer
+from bonas.trial import Trial, TrialState
+
+__all__ = [
+    "ASHA",
+    "BOHB",
+    "SCHEDULERS",
+    "Hyperband",
+    "Job",
+    "Scheduler",
+    "SchedulerExhausted",
+    "hyperband_budgets",
+    "make_scheduler",
+]
+
+
+class SchedulerExhausted(BonasError):
+    """The searcher has no architecture left that has not been started."""
+
+
+def hyperband_budgets(min_budget: float, max_budget: float, eta: float) -> tuple[float, ...]:
+    """Hyperband's rung budgets ``max_budget * eta**-k``, ascending, down to ``min_budget``.
+
+    ``s_max = floor(log_eta(max_budget / min_budget))``; the lowest rung is
+    ``max_budget * eta**-s_max`` (at least ``min_budget``).
+
+    Raises:
+        BonasError: If ``eta <= 1`` or the budgets are not ``0 < min_budget <= max_budget``.
+
+    Example:
+        >>> hyperband_budgets(4, 108, 3)
+        (4.0, 12.0, 36.0, 108.0)
+    """
+    if not eta > 1:
+        raise BonasError(f"eta must be above 1, got {eta}")
+    if not 0 < min_budget <= max_budget:
+        raise BonasError(
+            f"budgets need 0 < min_budget <= max_budget, got {min_budget} and {max_budget}"
+        )
+    s_max = math.floor(math.log(max_budget / min_budget, eta) + 1e-9)
+    return tuple(float(max_budget / eta**k) for k in range(s_max, -1, -1))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation the scheduler asks for.
+
+    Attributes:
+        id: The job's number, from 0.
+        architecture: What to evaluate.
+        budget: The budget to train to (epochs, say).
+        resume_from: The budget of this architecture's checkpoint to continue from, or
+            ``None`` to train from scratch.
+        bracket: The Hyperband bracket (``s``), or 0 for ASHA.
+        rung: The rung within the bracket, from 0.
+    """
+
+    id: int
+    architecture: Architecture
+    budget: float
+    resume_from: float | None
+    bracket: int
+    rung: int
+
+
+@dataclass
+class _Result:
+    job: Job
+    value: float | None  # None while running or when failed
+    failure: str | None = None
+    done: bool = False
+
+
+@dataclass
+class _Rung:
+    budget: float
+    size: int  # how many configurations the rung takes (synchronous Hyperband)
+    results: list[_Result] = field(default_factory=list)
+    promoted: set[Architecture] = field(default_factory=set)
+
+
+class Scheduler(abc.ABC):
+    """Base class: jobs, results, the searcher's view of them, and the incumbent.
+
+    Args:
+        searcher: Proposes new architectures (its :meth:`~BaseOptimizer.propose`).
+        budgets: The rung budgets, ascending; the last is the full budget.
+        direction: ``maximize`` or ``minimize``; the searcher's direction by default.
+        random_fraction: Share of new architectures drawn at random instead of by the
+            searcher (BOHB's ``rho``).
+        min_points: The searcher models the highest budget with at least this many
+            results (BOHB: "enough observations"); with none, the one with the most.
+        seed: Seed of the scheduler's own generator (random fraction, ties).
+
+    Attributes:
+        jobs: Every job issued, by id.
+        incumbent: ``(architecture, value)`` of the best result at the top budget, or
+            ``None``.
+    """
+
+    name = "base"
+
+    def __init__(
+        self,
+        searcher: BaseOptimizer,
+        budgets: Sequence[float],
+        *,
+        direction: str | None = None,
+        random_fraction: float = 0.0,
+        min_points: int = 10,
+        seed: int = 0,
+    ) -> None:
+        budgets = tuple(float(b) for b in budgets)
+        if not budgets or any(b <= 0 for b in budgets) or list(budgets) != sorted(set(budgets)):
+            raise BonasError(f"rung budgets must be positive and ascending, got {list(budgets)}")
+        if not 0.0 <= random_fraction <= 1.0:
+            raise BonasError(f"random_fraction must be in [0, 1], got {random_fraction}")
+        if min_points < 1:
+            raise BonasError(f"min_points must be at least 1, got {min_points}")
+        self.searcher = searcher
+        self.budgets = budgets
+        self.direction = direction or searcher.direction
+        self.random_fraction = float(random_fraction)
+        self.min_points = int(min_points)
+        self.rng = np.random.default_rng(seed)
+        self.jobs: list[_Result] = []
+        self._started: set[Architecture] = set()
+        self._best: tuple[Architecture, float] | None = None
+
+    # -- the interface --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def next_job(self) -> Job | None:
+        """The next job to run, or ``None`` if it must wait for a running job's result.
+
+        Raises:
+            SchedulerExhausted: If a new architecture is needed and none is left.
+        """
+
+    def report(self, job: Job, value: float | None = None, *, failed: str | None = None) -> None:
+        """Record a job's result: its value, or ``failed=reason`` (kept out of rankings).
+
+        Raises:
+            BonasError: For an unknown or already reported job, or neither or both of
+                ``value`` and ``failed``.
+        """
+        if not 0 <= job.id < len(self.jobs) or self.jobs[job.id].job != job:
+            raise BonasError(f"job {job.id} was not issued by this scheduler")
+        record = self.jobs[job.id]
+        if record.done:
+            raise BonasError(f"job {job.id} was already reported")
+        if (value is None) == (failed is None):
+            raise BonasError("report a job either a value or failed=reason, not both or neither")
+        record.done = True
+        if failed is None and not math.isfinite(float(value)):  # type: ignore[arg-type]
+            failed = f"non-finite value {value!r}"
+        if failed is not None:
+            record.failure = str(failed)
+            return
+        record.value = float(value)  # type: ignore[arg-type]
+        if job.budget == self.budgets[-1] and (
+            self._best is None or self._better(record.value, self._best[1])
+        ):
+            self._best = (job.architecture, record.value)
+
+    @property
+    def incumbent(self) -> tuple[Architecture, float] | None:
+        """The best ``(architecture, value)`` at the top budget so far."""
+        return self._best
+
+    @property
+    def running(self) -> int:
+        """Jobs issued and not yet reported."""
+        return sum(1 for r in self.jobs if not r.done)
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+    def _key(self, result: _Result) -> float:
+        """Sort key, best first: failed results last."""
+        if result.value is None:
+            return math.inf
+        return -result.value if self.direction == "maximize" else result.value
+
+    def _issue(
+        self, arch: Architecture, budget: float, resume_from: float | None, bracket: int, rung: int
+    ) -> tuple[Job, _Result]:
+        job = Job(len(self.jobs), arch, budget, resume_from, bracket, rung)
+        record = _Result(job, None)
+        self.jobs.append(record)
+        self._started.add(arch)
+        return job, record
+
+    def _new_architecture(self) -> Architecture:
+        """A new architecture from the searcher, modelled on one budget's results (or at
+        random, a ``random_fraction`` of the time)."""
+        draw_random = self.random_fraction > 0 and self.rng.random() < self.random_fraction
+        observations: list[Trial] = []
+        if not draw_random:
+            observations = self._observations(self._model_budget())
+        try:
+            (arch,) = self.searcher.propose(1, self._started, observations)
+        except BonasError as err:
+            raise SchedulerExhausted(f"no new architecture left: {err}") from err
+        return arch
+
+    def _model_budget(self) -> float | None:
+        counts = {b: 0 for b in self.budgets}
+        for record in self.jobs:
+            if record.done and record.value is not None:
+                counts[record.job.budget] += 1
+        enough = [b for b in self.budgets if counts[b] >= self.min_points]
+        if enough:
+            return enough[-1]
+        most = max(counts.values())
+        return None if most == 0 else max(b for b in self.budgets if counts[b] == most)
+
+    def _observations(self, budget: float | None) -> list[Trial]:
+        """The results at ``budget`` as trials (running ones pending), for the searcher."""
+        if budget is None:
+            return []
+        trials = []
+        for record in self.jobs:
+            if record.job.budget != budget or (record.done and record.value is None):
+                continue
+            trial = Trial(len(trials), record.job.architecture, budget)
+            if record.done:
+                trial.state, trial.value = TrialState.COMPLETE, record.value
+            else:
+                trial.state = TrialState.RUNNING
+            trials.append(trial)
+        return trials
+
+    def config(self) -> dict[str, Any]:
+        """What identifies the scheduler's behaviour, JSON-compatible."""
+        return {
+            "scheduler": self.name,
+            "budgets": list(self.budgets),
+            "random_fraction": self.random_fraction,
+            "min_points": self.min_points,
+            "searcher": self.searcher.config(),
+        }
+
+
+class Hyperband(Scheduler):
+    """Synchronous Hyperband: successive halving in brackets, cycled.
+
+    Bracket ``s`` (``s_max`` down to 0) starts ``n = ceil((s_max + 1) / (s + 1) * eta**s)``
+    new architectures at budget ``budgets[s_max - s]``; after each rung the best
+    ``1/eta`` (at least one) go on to the next budget, continuing from their checkpoint.
+    New architectures come from the searcher (random search: Li et al.'s Hyperband).
+
+    Args:
+        searcher: Proposes new architectures.
+        min_budget, max_budget, eta: Give the rung budgets by :func:`hyperband_budgets`.
+        budgets: The rung budgets instead (e.g. a table's fidelities), ascending.
+        brackets: Which brackets ``s`` to run, in order, cycled; all by default.
+        **kwargs: Of :class:`Scheduler`.
+
+    Example:
+        >>> from bonas.benchmarks.baselines import RandomSearch
+        >>> from bonas.spaces import NB201Space
+        >>> hb = Hyperband(RandomSearch(NB201Space(), seed=0), budgets=(12, 200), eta=3)
+        >>> job = hb.next_job()
+        >>> job.budget, job.resume_from, job.bracket
+        (12.0, None, 1)
+    """
+
+    name = "hyperband"
+
+    def __init__(
+        self,
+        searcher: BaseOptimizer,
+        min_budget: float | None = None,
+        max_budget: float | None = None,
+        eta: float = 3.0,
+        *,
+        budgets: Sequence[float] | None = None,
+        brackets: Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if budgets is None:
+            if min_budget is None or max_budget is None:
+                raise BonasError("give min_budget and max_budget, or budgets")
+            budgets = hyperband_budgets(min_budget, max_budget, eta)
+        if not eta > 1:
+            raise BonasError(f"eta must be above 1, got {eta}")
+        super().__init__(searcher, budgets, **kwargs)
+        self.eta = float(eta)
+        self.s_max = len(self.budgets) - 1
+        order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
+        if not order or any(not 0 <= s <= self.s_max for s in order):
+            raise BonasError(f"brackets must be in 0..{self.s_max}, got {brackets}")
+        self.brackets = tuple(order)
+        self._cycle = 0
+        self._rungs: list[_Rung] = []
+        self._rung = 0
+        self._queue: list[tuple[Architecture | None, float | None]] = []
+        self._start_bracket()
+
+    def _bracket_sizes(self, s: int) -> list[int]:
+        n = math.ceil((self.s_max + 1) / (s + 1) * self.eta**s)
+        return [max(1, int(n * self.eta ** (-k))) for k in range(s + 1)]
+
+    @property
+    def bracket(self) -> int:
+        """The bracket ``s`` being run."""
+        return self.brackets[self._cycle % len(self.brackets)]
+
+    def _start_bracket(self) -> None:
+        s = self.bracket
+        sizes = self._bracket_sizes(s)
+        self._rungs = [
+            _Rung(self.budgets[self.s_max - s + k], size) for k, size in enumerate(sizes)
+        ]
+        self._rung = 0
+        # new architectures are proposed when their job starts, so that they use every
+        # result known by then
+        self._queue = [(None, None)] * sizes[0]
+
+    def next_job(self) -> Job | None:
+        while True:
+            if self._queue:
+                arch, resume = self._queue[0]
+                if arch is None:
+                    arch = self._new_architecture()
+                self._queue.pop(0)
+                rung = self._rungs[self._rung]
+                job, record = self._issue(arch, rung.budget, resume, self.bracket, self._rung)
+                rung.results.append(record)
+                return job
+            rung = self._rungs[self._rung]
+            if any(not r.done for r in rung.results):
+                return None  # synchronous: the rung must finish first
+            if self._rung + 1 < len(self._rungs):
+                following = self._rungs[self._rung + 1]
+                ranked = sorted(rung.results, key=self._key)
+                winners = [r for r in ranked if r.value is not None][: following.size]
+                self._rung += 1
+                self._queue = [(r.job.architecture, rung.budget) for r in winners]
+                rung.promoted.update(r.job.architecture for r in winners)
+                if not winners:  # everything failed: the bracket is over
+                    self._cycle += 1
+                    self._start_bracket()
+                continue
+            self._cycle += 1
+            self._start_bracket()
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eta": self.eta, "brackets": list(self.brackets)}
+
+
+class BOHB(Hyperband):
+    """BOHB (Falkner et al. 2018) with the bonas GP in place of its KDE.
+
+    Hyperband's brackets, with new architectures from the GP's acquisition over the
+    results of the highest budget that has at least ``min_points`` of them, and a
+    ``random_fraction`` (BOHB's ``rho = 1/3``) drawn at random.
+
+    Args:
+        searcher: The bonas :class:`~bonas.optimizer.Optimizer` (or any searcher).
+        random_fraction: BOHB's ``rho``; 1/3 by default.
+        **kwargs: Of :class:`Hyperband`.
+    """
+
+    name = "bohb"
+
+    def __init__(
+        self, searcher: BaseOptimizer, *args: Any, random_fraction: float = 1 / 3, **kwargs: Any
+    ) -> None:
+        super().__init__(searcher, *args, random_fraction=random_fraction, **kwargs)
+
+
+class ASHA(Scheduler):
+    """Asynchronous successive halving: no worker ever waits for a rung to fill.
+
+    Whenever a worker is free: starting from the highest rung below the top, an
+    architecture among the best ``1/eta`` of a rung's finished results that has not yet
+    been promoted goes on to the next budget (continuing from its checkpoint); if there
+    is none, a new architecture starts at the lowest budget.
+
+    Args:
+        searcher: Proposes new architectures.
+        min_budget, max_budget, eta, budgets: As for :class:`Hyperband`.
+        **kwargs: Of :class:`Scheduler`.
+    """
+
+    name = "asha"
+
+    def __init__(
+        self,
+        searcher: BaseOptimizer,
+        min_budget: float | None = None,
+        max_budget: float | None = None,
+        eta: float = 3.0,
+        *,
+        budgets: Sequence[float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if budgets is None:
+            if min_budget is None or max_budget is None:
+                raise BonasError("give min_budget and max_budget, or budgets")
+            budgets = hyperband_budgets(min_budget, max_budget, eta)
+        if not eta > 1:
+            raise BonasError(f"eta must be above 1, got {eta}")
+        super().__init__(searcher, budgets, **kwargs)
+        self.eta = float(eta)
+        self._rungs = [_Rung(b, 0) for b in self.budgets]
+
+    def next_job(self) -> Job:
+        for k in range(len(self._rungs) - 2, -1, -1):
+            rung = self._rungs[k]
+            finished = [r for r in rung.results if r.done and r.value is not None]
+            quota = math.floor(sum(1 for r in rung.results if r.done) / self.eta)
+            for result in sorted(finished, key=self._key)[:quota]:
+                arch = result.job.architecture
+                if arch not in rung.promoted:
+                    rung.promoted.add(arch)
+                    job, record = self._issue(arch, self.budgets[k + 1], rung.budget, 0, k + 1)
+                    self._rungs[k + 1].results.append(record)
+                    return job
+        job, record = self._issue(self._new_architecture(), self.budgets[0], None, 0, 0)
+        self._rungs[0].results.append(record)
+        return job
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eta": self.eta}
+
+
+#: The schedulers :func:`make_scheduler` knows, by name.
+SCHEDULERS: dict[str, type[Scheduler]] = {"hyperband": Hyperband, "bohb": BOHB, "asha": ASHA}
+
+
+def make_scheduler(name: str, searcher: BaseOptimizer, **options: Any) -> Scheduler:
+    """A scheduler by name (``hyperband``, ``bohb``, ``asha``) around ``searcher``.
+
+    Raises:
+        BonasError: For an unknown name, listing the known ones.
+    """
+    try:
+        cls = SCHEDULERS[name]
+    except KeyError:
+        raise BonasError(f"unknown scheduler {name!r}; known: {sorted(SCHEDULERS)}") from None
+    return cls(searcher, **options)

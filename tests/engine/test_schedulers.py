@@ -1,0 +1,243 @@
+"""Hyperband, BOHB and ASHA: the conformance every scheduler passes, then each one's rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from bonas import BonasError
+from bonas.benchmarks.baselines import RandomSearch, RegularizedEvolution
+from bonas.optimizer import Optimizer
+from bonas.schedulers import (
+    ASHA,
+    BOHB,
+    Hyperband,
+    Job,
+    Scheduler,
+    SchedulerExhausted,
+    hyperband_budgets,
+    make_scheduler,
+)
+from bonas.spaces import NB201Space
+
+from .objectives import nb201_score
+
+SPACE = NB201Space()
+BUDGETS = (1.0, 3.0, 9.0, 27.0)
+
+
+def _value(job: Job) -> float:
+    """A score that grows with the budget, in the same order at every budget."""
+    return nb201_score(job.architecture) * (1 - 1 / (1 + job.budget))
+
+
+def _searcher(name: str, seed: int = 0):
+    if name == "bonas":
+        return Optimizer(SPACE, seed=seed, n_initial=4, num_candidates=50)
+    if name == "re":
+        return RegularizedEvolution(SPACE, seed=seed, population_size=8, sample_size=3)
+    return RandomSearch(SPACE, seed=seed)
+
+
+FACTORIES = {
+    "hyperband": lambda searcher, seed=0: Hyperband(searcher, budgets=BUDGETS, eta=3, seed=seed),
+    "bohb": lambda searcher, seed=0: BOHB(
+        searcher, budgets=BUDGETS, eta=3, seed=seed, min_points=4
+    ),
+    "asha": lambda searcher, seed=0: ASHA(searcher, budgets=BUDGETS, eta=3, seed=seed),
+}
+
+
+def _drive(scheduler: Scheduler, jobs: int, fail: set[int] = frozenset()) -> list[Job]:
+    """One worker: run each job at once and report it."""
+    done = []
+    for _ in range(jobs):
+        job = scheduler.next_job()
+        assert job is not None  # one worker never leaves a job unreported
+        if job.id in fail:
+            scheduler.report(job, failed="out of memory")
+        else:
+            scheduler.report(job, _value(job))
+        done.append(job)
+    return done
+
+
+# -- conformance: every scheduler with every searcher -------------------------------------
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.mark.parametrize("searcher", ["rs", "re", "bonas"])
+def test_same_seed_same_jobs(name: str, searcher: str) -> None:
+    first = _drive(FACTORIES[name](_searcher(searcher, 1), seed=1), 30)
+    again = _drive(FACTORIES[name](_searcher(searcher, 1), seed=1), 30)
+    assert [(j.architecture, j.budget, j.resume_from) for j in first] == [
+        (j.architecture, j.budget, j.resume_from) for j in again
+    ]
+
+
+def test_budgets_promotions_and_checkpoints(name: str) -> None:
+    scheduler = FACTORIES[name](_searcher("rs"))
+    jobs = _drive(scheduler, 60)
+    seen: dict = {}
+    for job in jobs:
+        assert job.budget in BUDGETS
+        previous = seen.get(job.architecture)
+        if previous is None:
+            assert job.resume_from is None  # a new architecture trains from scratch
+        else:
+            # a promotion continues from the budget it last reached, one rung lower
+            assert job.resume_from == previous
+            assert BUDGETS.index(job.budget) == BUDGETS.index(previous) + 1
+        seen[job.architecture] = job.budget
+    assert any(j.resume_from is not None for j in jobs)
+    assert any(j.budget == BUDGETS[-1] for j in jobs)
+
+
+def test_new_architectures_are_never_repeated(name: str) -> None:
+    jobs = _drive(FACTORIES[name](_searcher("re")), 60)
+    fresh = [j.architecture for j in jobs if j.resume_from is None]
+    assert len(fresh) == len(set(fresh))
+
+
+def test_failed_jobs_are_never_promoted(name: str) -> None:
+    scheduler = FACTORIES[name](_searcher("rs"))
+    failed_ids = set(range(0, 60, 2))
+    jobs = _drive(scheduler, 60, fail=failed_ids)
+    failed = {j.architecture for j in jobs if j.id in failed_ids and j.resume_from is None}
+    promoted = {j.architecture for j in jobs if j.resume_from is not None}
+    assert not failed & promoted
+    assert scheduler.incumbent is None or scheduler.incumbent[0] not in failed
+
+
+def test_incumbent_is_the_best_at_the_top_budget(name: str) -> None:
+    scheduler = FACTORIES[name](_searcher("rs"))
+    jobs = _drive(scheduler, 80)
+    top = [j for j in jobs if j.budget == BUDGETS[-1]]
+    assert top
+    best = max(top, key=_value)
+    assert scheduler.incumbent == (best.architecture, _value(best))
+
+
+def test_reports_are_checked(name: str) -> None:
+    scheduler = FACTORIES[name](_searcher("rs"))
+    job = scheduler.next_job()
+    with pytest.raises(BonasError, match="not both or neither"):
+        scheduler.report(job)
+    scheduler.report(job, 1.0)
+    with pytest.raises(BonasError, match="already reported"):
+        scheduler.report(job, 1.0)
+    stranger = Job(99, job.architecture, 1.0, None, 0, 0)
+    with pytest.raises(BonasError, match="not issued"):
+        scheduler.report(stranger, 1.0)
+
+
+# -- each scheduler's own rules ----------------------------------------------------------
+
+
+def test_hyperband_budgets_follow_the_paper() -> None:
+    assert hyperband_budgets(4, 108, 3) == (4.0, 12.0, 36.0, 108.0)
+    assert hyperband_budgets(1, 81, 3) == (1.0, 3.0, 9.0, 27.0, 81.0)
+    assert hyperband_budgets(10, 20, 3) == (20.0,)
+    with pytest.raises(BonasError, match="eta must be above 1"):
+        hyperband_budgets(1, 10, 1)
+    with pytest.raises(BonasError, match="min_budget <= max_budget"):
+        hyperband_budgets(10, 1, 3)
+
+
+def test_hyperband_brackets_have_the_papers_sizes() -> None:
+    """R = 27, eta = 3 (Li et al. 2018, table 1 with R = 81 less its first bracket)."""
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3)
+    jobs = _drive(scheduler, 27 + 9 + 3 + 1 + 12 + 4 + 1 + 6 + 2 + 4)
+    per = Counter((j.bracket, j.budget) for j in jobs)
+    assert [per[3, b] for b in BUDGETS] == [27, 9, 3, 1]
+    assert [per[2, b] for b in BUDGETS[1:]] == [12, 4, 1]
+    assert [per[1, b] for b in BUDGETS[2:]] == [6, 2]
+    assert per[0, 27.0] == 4
+
+
+def test_hyperband_promotes_the_best_third() -> None:
+    scheduler = Hyperband(RandomSearch(SPACE, seed=2), budgets=BUDGETS, eta=3)
+    jobs = _drive(scheduler, 36)  # the first rung (27) and the second (9)
+    rung0 = sorted(jobs[:27], key=_value, reverse=True)
+    assert {j.architecture for j in jobs[27:36]} == {j.architecture for j in rung0[:9]}
+
+
+def test_synchronous_hyperband_waits_and_asha_does_not() -> None:
+    hyperband = Hyperband(RandomSearch(SPACE, seed=0), budgets=(1.0, 3.0), eta=3)
+    first_rung = [hyperband.next_job() for _ in range(3)]  # bracket s=1 starts 3 at budget 1
+    assert all(j is not None and j.budget == 1.0 for j in first_rung)
+    assert hyperband.next_job() is None  # the rung must finish before its best goes on
+    for job in first_rung:
+        hyperband.report(job, _value(job))
+    assert hyperband.next_job().budget == 3.0
+
+    asha = ASHA(RandomSearch(SPACE, seed=0), budgets=(1.0, 3.0), eta=3)
+    pending = [asha.next_job() for _ in range(20)]  # nothing reported: still new work
+    assert all(j is not None and j.budget == 1.0 for j in pending)
+    for job in pending[:3]:
+        asha.report(job, _value(job))
+    promoted = asha.next_job()  # 3 finished: the best third goes on at once
+    assert promoted.budget == 3.0 and promoted.resume_from == 1.0
+    assert promoted.architecture == max(pending[:3], key=_value).architecture
+
+
+def test_bohb_models_the_highest_budget_with_enough_results() -> None:
+    class Spy(RandomSearch):
+        def propose(self, n, taken, observations):
+            self.seen.append({t.budget for t in observations})
+            return super().propose(n, taken, observations)
+
+    spy = Spy(SPACE, seed=0)
+    spy.seen = []
+    scheduler = BOHB(spy, budgets=BUDGETS, eta=3, min_points=4, random_fraction=0.0)
+    _drive(scheduler, 27 + 9 + 3 + 1 + 12)
+    assert spy.seen[0] == set()  # nothing observed yet: the searcher decides alone
+    assert spy.seen[5] == {1.0}  # five results, all at the lowest budget
+    # after bracket 3 (27 results at budget 1, 9 at 3, 3 at 9, 1 at 27) the highest
+    # budget with at least 4 results is 3: bracket 2's proposals model it
+    assert spy.seen[-1] == {3.0}
+
+
+def test_bohb_draws_a_random_fraction() -> None:
+    calls: Counter = Counter()
+
+    class Count(RandomSearch):
+        def propose(self, n, taken, observations):
+            calls["model" if observations else "random"] += 1
+            return super().propose(n, taken, observations)
+
+    scheduler = BOHB(Count(SPACE, seed=0), budgets=BUDGETS, eta=3, min_points=1, seed=3)
+    _drive(scheduler, 200)
+    share = calls["random"] / sum(calls.values())
+    assert 0.2 < share < 0.5  # rho = 1/3, the first proposal random too
+
+
+def test_a_small_space_runs_out_with_a_clear_error() -> None:
+    from bonas.spaces import CellSpace
+
+    tiny = CellSpace(("a", "b"), nodes=2)  # two cells
+    asha = ASHA(RandomSearch(tiny, seed=0), budgets=(1.0, 3.0), eta=3)
+    for _ in range(2):
+        job = asha.next_job()
+        asha.report(job, 1.0)
+    with pytest.raises(SchedulerExhausted, match="no new architecture left"):
+        asha.next_job()
+
+
+def test_make_scheduler_and_bad_settings() -> None:
+    searcher = RandomSearch(SPACE, seed=0)
+    assert isinstance(make_scheduler("asha", searcher, budgets=BUDGETS), ASHA)
+    assert make_scheduler("bohb", searcher, min_budget=1, max_budget=27).budgets == BUDGETS
+    with pytest.raises(BonasError, match="unknown scheduler 'sha'"):
+        make_scheduler("sha", searcher)
+    with pytest.raises(BonasError, match="ascending"):
+        Hyperband(searcher, budgets=(3.0, 1.0))
+    with pytest.raises(BonasError, match=r"brackets must be in 0\.\.3"):
+        Hyperband(searcher, budgets=BUDGETS, brackets=[4])
+    with pytest.raises(BonasError, match="random_fraction"):
+        BOHB(searcher, budgets=BUDGETS, random_fraction=1.5)
