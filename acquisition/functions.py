@@ -59,9 +59,24 @@ def make_acquisition(name: str, model: Model, best_f: float, t: int) -> Acquisit
     raise BonasError(f"unknown acquisition {name!r}; choose one of {list(ACQUISITIONS)}")
 
 
-def score(acquisition: AcquisitionFunction, ids: Sequence[int], chunk: int = 512) -> np.ndarray:
-    """Acquisition values of single architectures, shape ``(len(ids),)``."""
-    x = torch.tensor(list(ids), dtype=torch.double).reshape(-1, 1, 1)
+def _inputs(ids: Sequence[int], log_budget: float | None) -> torch.Tensor:
+    x = torch.tensor(list(ids), dtype=torch.double).reshape(-1, 1)
+    if log_budget is None:
+        return x
+    return torch.cat([x, torch.full_like(x, float(log_budget))], dim=-1)
+
+
+def score(
+    acquisition: AcquisitionFunction,
+    ids: Sequence[int],
+    chunk: int = 512,
+    log_budget: float | None = None,
+) -> np.ndarray:
+    """Acquisition values of single architectures, shape ``(len(ids),)``.
+
+    ``log_budget``: for a multi-fidelity model, score at this budget's log.
+    """
+    x = _inputs(ids, log_budget).unsqueeze(-2)
     values = []
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk):
@@ -71,11 +86,12 @@ def score(acquisition: AcquisitionFunction, ids: Sequence[int], chunk: int = 512
     return torch.cat(values).numpy()
 
 
-def hallucinate(model: Model, pending_ids: Sequence[int]) -> Model:
-    """The model conditioned on pending points at its own posterior mean (NASBOT)."""
+def hallucinate(model: Model, pending_ids: Sequence[int], log_budget: float | None = None) -> Model:
+    """The model conditioned on pending points at its own posterior mean (NASBOT);
+    ``log_budget``: for a multi-fidelity model, the pending points' budget's log."""
     if not pending_ids:
         return model
-    x = torch.tensor(list(pending_ids), dtype=torch.double).reshape(-1, 1)
+    x = _inputs(pending_ids, log_budget)
     with torch.no_grad():
         mean = model.posterior(x).mean
     return model.condition_on_observations(x, mean)

@@ -23,17 +23,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bonas.benchmarks._parallel import run_calls
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
 from bonas.schedulers import Scheduler, SchedulerExhausted, hyperband_budgets, make_scheduler
@@ -284,12 +282,6 @@ def _final(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _worker_init(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def sweep(
     benchmark: str | Table,
     *,
@@ -336,7 +328,6 @@ def sweep(
     if not grid:
         raise BonasError("a sweep needs at least one value in every grid and one seed")
     common = {"path": path, "workers": workers, "max_time": max_time, "max_jobs": max_jobs}
-    runs: dict[int, list[dict[str, Any]]] = {}
     bar = tqdm(total=len(grid), desc=f"sweep {table.name}", unit="run", disable=not progress)
 
     def arguments(point: tuple) -> tuple[tuple, dict[str, Any]]:
@@ -348,26 +339,14 @@ def sweep(
             **common,
         }
 
-    if jobs == 1:
-        for index, point in enumerate(grid):
-            args, kwargs = arguments(point)
-            runs[index] = run_multifidelity(*args, **kwargs)
-            bar.update()
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(
-            max_workers=jobs,
-            mp_context=get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(threads,),
-        ) as pool:
-            futures = {}
-            for index, point in enumerate(grid):
-                args, kwargs = arguments(point)
-                futures[pool.submit(run_multifidelity, *args, **kwargs)] = index
-            for future in as_completed(futures):
-                runs[futures[future]] = future.result()
-                bar.update()
+    done = run_calls(
+        run_multifidelity,
+        [arguments(point) for point in grid],
+        jobs,
+        describe=lambda i: f"sweep run {grid[i]}",
+        on_done=bar.update,
+    )
+    runs = dict(enumerate(done))
     bar.close()
     rows = []
     for index, point in enumerate(grid):
@@ -397,14 +376,16 @@ def sweep(
     return frame
 
 
+def _standard_error(values: pd.Series) -> float:
+    count = values.count()
+    return float(values.std(ddof=1) / math.sqrt(count)) if count > 1 else 0.0
+
+
 def _grouped(frame: pd.DataFrame) -> pd.DataFrame:
     keys = ["scheduler", "searcher", "eta", "min_budget", "max_budget"]
     stats = frame.groupby(keys, sort=False, dropna=False).agg(
         regret_mean=("regret", "mean"),
-        regret_se=(
-            "regret",
-            lambda s: s.std(ddof=1) / math.sqrt(s.count()) if s.count() > 1 else 0,
-        ),
+        regret_se=("regret", _standard_error),
         total_budget_mean=("total_budget", "mean"),
         jobs_mean=("jobs", "mean"),
         seeds=("seed", "nunique"),
@@ -464,3 +445,138 @@ def plot_sweep(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     ax.grid(alpha=0.3)
     ax.set_title(title)
     return _save(plt, fig, ax, path=path)
+
+
+#: The runs of :func:`goal`: name -> (scheduler, searcher, searcher options).
+GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "bohb+bonas": ("bohb", "bonas", {}),
+    "bohb+bonas-mf": ("bohb", "bonas", {"multi_fidelity": True}),
+    "hyperband+rs": ("hyperband", "rs", {}),
+}
+
+
+def _goal_run(
+    benchmark: str, name: str, seed: int, max_time: float, eta: float
+) -> tuple[str, int, list[dict[str, Any]]]:
+    scheduler, searcher, options = GOAL_RUNS[name]
+    records = run_multifidelity(
+        benchmark, scheduler, searcher, seed, eta=eta, max_time=max_time,
+        searcher_options=options,
+    )  # fmt: skip
+    return name, seed, records
+
+
+def _regret_at(records: list[dict[str, Any]], when: float) -> float:
+    regret = math.nan
+    for record in records:
+        if record["sim_time"] > when:
+            break
+        if record["regret"] is not None:
+            regret = record["regret"]
+    return regret
+
+
+def goal(
+    benchmark: str,
+    reference: str | Path,
+    *,
+    seeds: int = 10,
+    jobs: int = 1,
+    eta: float = 3.0,
+    runs: Sequence[str] = tuple(GOAL_RUNS),
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """The multi-fidelity goal: BOHB with the bonas GP against full-fidelity bonas.
+
+    The target is the mean regret of full-fidelity bonas at 100 queries in ``reference``
+    (a replay's ``summary.csv``), reached in at most a third of its mean simulated
+    training time ``T``. Each of ``runs`` gets ``T / 3`` of simulated time per seed; the
+    JSON gives their mean ± SE regret at ``T/9``, ``2T/9`` and ``T/3``, and whether BOHB
+    meets the target and beats Hyperband with random search at equal time.
+    """
+    summary = pd.read_csv(reference)
+    row = summary[(summary["optimizer"] == "bonas") & (summary["queries"] == 100)]
+    if row.empty:
+        raise BonasError(f"{reference} has no bonas row at 100 queries")
+    target = float(row["regret_mean"].iloc[0])
+    full_time = float(row["sim_time_mean"].iloc[0])
+    budget = full_time / 3
+    tasks = [(benchmark, name, seed, budget, eta) for name in runs for seed in range(seeds)]
+    results: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in runs}
+    started = time.perf_counter()
+    done = run_calls(
+        _goal_run, [(task, {}) for task in tasks], jobs, describe=lambda i: f"goal run {tasks[i]}"
+    )
+    for name, seed, records in done:
+        results[name][seed] = records
+    report: dict[str, Any] = {
+        "benchmark": benchmark,
+        "reference": str(reference),
+        "target_regret": target,
+        "full_fidelity_time_at_100": full_time,
+        "time_budget": budget,
+        "eta": eta,
+        "seeds": seeds,
+        "wall_s": time.perf_counter() - started,
+        "runs": {},
+    }
+    for name in runs:
+        by_seed = [results[name][s] for s in range(seeds)]
+        entry: dict[str, Any] = {}
+        for label, when in (("t_9", budget / 3), ("2t_9", 2 * budget / 3), ("t_3", budget)):
+            values = pd.Series([_regret_at(r, when) for r in by_seed])
+            entry[f"regret_at_{label}_mean"] = float(values.mean())
+            entry[f"regret_at_{label}_se"] = _standard_error(values)
+            entry[f"regret_at_{label}_missing"] = int(values.isna().sum())
+        entry["jobs_mean"] = float(np.mean([len(r) for r in by_seed]))
+        entry["overhead_s_mean"] = float(
+            np.mean([sum(x["overhead_s"] for x in r) for r in by_seed])
+        )
+        report["runs"][name] = entry
+    final = {name: report["runs"][name]["regret_at_t_3_mean"] for name in runs}
+    if "bohb+bonas" in final:
+        report["bohb_meets_target"] = bool(final["bohb+bonas"] <= target)
+        if "hyperband+rs" in final:
+            report["bohb_beats_hyperband_rs"] = bool(final["bohb+bonas"] < final["hyperband+rs"])
+        if "bohb+bonas-mf" in final:
+            report["multi_fidelity_gain"] = final["bohb+bonas"] - final["bohb+bonas-mf"]
+    if out is not None:
+        import json
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bonas.benchmarks.multifidelity goal --benchmark ... --reference ...``."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bonas.benchmarks.multifidelity")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("goal", help="BOHB+bonas vs full-fidelity bonas and HB+RS")
+    run.add_argument("--benchmark", required=True, help="e.g. nb101@FILE or nb301@DIR")
+    run.add_argument("--reference", required=True, help="a full-fidelity replay summary.csv")
+    run.add_argument("--seeds", type=int, default=10)
+    run.add_argument("--jobs", type=int, default=1)
+    run.add_argument("--eta", type=float, default=3.0)
+    run.add_argument("--runs", default=",".join(GOAL_RUNS))
+    run.add_argument("--out", required=True, help="the JSON file to write")
+    args = parser.parse_args(argv)
+    report = goal(
+        args.benchmark,
+        args.reference,
+        seeds=args.seeds,
+        jobs=args.jobs,
+        eta=args.eta,
+        runs=[r for r in args.runs.split(",") if r],
+        out=args.out,
+    )
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bonas.architecture import Architecture
+from bonas.benchmarks._parallel import run_calls
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
 from bonas.trial import Trial, TrialState
@@ -237,12 +235,6 @@ def run_replay(
     return records
 
 
-def _worker_init(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 @dataclass
 class ReplayResult:
     """What :func:`replay` returns.
@@ -320,42 +312,20 @@ def replay(
     for name in optimizers:  # fail on a bad name or option before starting any process
         make_optimizer(name, table.space, seed=0, **options[name])
     runs = [(name, seed) for name in optimizers for seed in seed_list]
-    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     bar = tqdm(total=len(runs), desc=f"replay {title}", unit="run", disable=not progress)
     common = {"path": path, "budget": budget, "out": out}
-    if jobs == 1:
-        for name, seed in runs:
-            results[name, seed] = run_replay(
-                benchmark, name, seed, queries, optimizer_options=options[name], **common
-            )
-            bar.update()
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(
-            max_workers=jobs,
-            mp_context=get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(threads,),
-        ) as pool:
-            futures = {
-                pool.submit(
-                    run_replay,
-                    benchmark,
-                    name,
-                    seed,
-                    queries,
-                    optimizer_options=options[name],
-                    **common,
-                ): (name, seed)
-                for name, seed in runs
-            }
-            for future in as_completed(futures):
-                name, seed = futures[future]
-                try:
-                    results[name, seed] = future.result()
-                except BonasError as err:
-                    raise BonasError(f"run {name} seed {seed} failed: {err}") from err
-                bar.update()
+    calls = [
+        ((benchmark, name, seed, queries), {"optimizer_options": options[name], **common})
+        for name, seed in runs
+    ]
+    done = run_calls(
+        run_replay,
+        calls,
+        jobs,
+        describe=lambda i: f"run {runs[i][0]} seed {runs[i][1]}",
+        on_done=bar.update,
+    )
+    results = dict(zip(runs, done, strict=True))
     bar.close()
     rows = [record for run in runs for record in results[run]]
     traces = pd.DataFrame(rows, columns=list(TRACE_COLUMNS))

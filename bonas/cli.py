@@ -5,6 +5,9 @@
 * ``bonas replay`` runs optimisers against a benchmark table (a built-in one, or the
   user's own CSV/Parquet file with ``--table``) over many seeds and writes JSONL traces,
   a summary (CSV and markdown) and a regret plot.
+* ``bonas sweep`` runs Hyperband/BOHB/ASHA budget sweeps on a table with fidelities over
+  grids of eta and minimum and maximum budgets, and writes a table and a plot of final
+  regret against the training time spent.
 """
 
 from __future__ import annotations
@@ -81,19 +84,23 @@ def _user_table(args: argparse.Namespace) -> object:
     return table
 
 
-def _replay(args: argparse.Namespace) -> int:
-    from bonas.benchmarks.replay import replay, summary_markdown
-
+def _benchmark(args: argparse.Namespace) -> tuple[object, str]:
+    """The table of ``--table`` and its flags, or the ``--benchmark`` spec; and a stem
+    for the default output folder."""
     if args.table:
         if args.benchmark or args.data:
             raise BonasError("give either --table (a file of your own) or --benchmark/--data")
-        benchmark = _user_table(args)
-        stem = Path(args.table).name.split(".")[0]
-    else:
-        if args.describe or any(getattr(args, name) for name in _TABLE_FIELDS):
-            raise BonasError("the table description flags need --table FILE")
-        benchmark = args.benchmark or "nb201:cifar10"
-        stem = benchmark.split("@")[0].replace(":", "-")
+        return _user_table(args), Path(args.table).name.split(".")[0]
+    if args.describe or any(getattr(args, name) for name in _TABLE_FIELDS):
+        raise BonasError("the table description flags need --table FILE")
+    benchmark = args.benchmark or "nb201:cifar10"
+    return benchmark, benchmark.split("@")[0].replace(":", "-")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from bonas.benchmarks.replay import replay, summary_markdown
+
+    benchmark, stem = _benchmark(args)
     out = Path(args.out or f"replay-{stem}")
     title = benchmark if isinstance(benchmark, str) else benchmark.name  # type: ignore[attr-defined]
     result = replay(
@@ -112,37 +119,42 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bonas", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="sample, mutate and draw architectures")
-    demo.add_argument(
-        "--space", default="cnn", choices=["cnn", "mlp", "nb201", "nb101", "nbgraph", "darts"]
-    )
-    demo.add_argument("--count", type=int, default=4, help="how many samples to draw")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--out", default="bonas-demo", help="output folder")
-    demo.set_defaults(handler=_demo)
+def _floats(text: str) -> list[float | None]:
+    return [None if v.strip() in ("", "auto") else float(v) for v in text.split(",")]
 
-    rep = commands.add_parser(
-        "replay", help="run optimisers against a benchmark table (simulated time)"
+
+def _sweep(args: argparse.Namespace) -> int:
+    from bonas.benchmarks.multifidelity import sweep, sweep_markdown
+
+    benchmark, stem = _benchmark(args)
+    if args.max_time is None and args.max_jobs is None:
+        raise BonasError("give each run a stop: --max-time SECONDS (simulated) or --max-jobs N")
+    out = Path(args.out or f"sweep-{stem}")
+    frame = sweep(
+        benchmark,  # type: ignore[arg-type]
+        schedulers=[n.strip() for n in args.schedulers.split(",") if n.strip()],
+        searchers=[n.strip() for n in args.searchers.split(",") if n.strip()],
+        etas=[float(v) for v in args.etas.split(",")],
+        min_budgets=_floats(args.min_budgets),
+        max_budgets=_floats(args.max_budgets),
+        seeds=args.seeds,
+        max_time=args.max_time,
+        max_jobs=args.max_jobs,
+        workers=args.workers,
+        jobs=args.jobs,
+        path=args.data,
+        out=out,
+        progress=not args.quiet,
     )
-    rep.add_argument(
-        "--benchmark",
-        default=None,
-        help="table spec: nb201:cifar10 (the default), nb201:cifar100|imagenet16-120, "
-        "nbgraph:<dataset>, nb101, nb301; a file or folder may follow an @",
-    )
-    rep.add_argument("--optimizers", default="bonas,re,ls,rs", help="comma-separated names")
-    rep.add_argument("--queries", type=int, default=150, help="evaluations per run")
-    rep.add_argument("--seeds", type=int, default=20, help="runs per optimizer (seeds 0..n-1)")
-    rep.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
-    rep.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
-    rep.add_argument("--budget", type=float, default=None, help="fidelity (default: highest)")
-    rep.add_argument("--out", default=None, help="output folder (default: replay-<benchmark>)")
-    rep.add_argument("--quiet", action="store_true", help="no progress bar")
-    own = rep.add_argument_group(
-        "your own table", "replay on a CSV, CSV.gz or Parquet file instead of --benchmark"
+    title = benchmark if isinstance(benchmark, str) else benchmark.name  # type: ignore[attr-defined]
+    print(sweep_markdown(frame, title=title))
+    print(f"wrote sweep.csv, sweep.md, records.csv and regret_vs_budget.png to {out}")
+    return 0
+
+
+def _add_table_flags(parser: argparse.ArgumentParser) -> None:
+    own = parser.add_argument_group(
+        "your own table", "a CSV, CSV.gz or Parquet file instead of --benchmark"
     )
     own.add_argument("--table", default=None, help="the table file")
     own.add_argument(
@@ -182,7 +194,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="same architecture, different values: refuse (default) or aggregate",
     )
     own.add_argument("--name", default=None, help="the table's name in plots and summaries")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bonas", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="sample, mutate and draw architectures")
+    demo.add_argument(
+        "--space", default="cnn", choices=["cnn", "mlp", "nb201", "nb101", "nbgraph", "darts"]
+    )
+    demo.add_argument("--count", type=int, default=4, help="how many samples to draw")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="bonas-demo", help="output folder")
+    demo.set_defaults(handler=_demo)
+
+    rep = commands.add_parser(
+        "replay", help="run optimisers against a benchmark table (simulated time)"
+    )
+    rep.add_argument(
+        "--benchmark",
+        default=None,
+        help="table spec: nb201:cifar10 (the default), nb201:cifar100|imagenet16-120, "
+        "nbgraph:<dataset>, nb101, nb301; a file or folder may follow an @",
+    )
+    rep.add_argument("--optimizers", default="bonas,re,ls,rs", help="comma-separated names")
+    rep.add_argument("--queries", type=int, default=150, help="evaluations per run")
+    rep.add_argument("--seeds", type=int, default=20, help="runs per optimizer (seeds 0..n-1)")
+    rep.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    rep.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
+    rep.add_argument("--budget", type=float, default=None, help="fidelity (default: highest)")
+    rep.add_argument("--out", default=None, help="output folder (default: replay-<benchmark>)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_table_flags(rep)
     rep.set_defaults(handler=_replay)
+
+    swp = commands.add_parser(
+        "sweep", help="Hyperband/BOHB/ASHA budget sweeps on a table with fidelities"
+    )
+    swp.add_argument(
+        "--benchmark",
+        default=None,
+        help="a table with fidelities: nb101@CSV (4/12/36/108 epochs), nb301@DIR (1-98), "
+        "nb201:<dataset>@CSV (12/200); nb201:cifar10 by default",
+    )
+    swp.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
+    swp.add_argument("--schedulers", default="hyperband", help="hyperband, bohb, asha (comma list)")
+    swp.add_argument("--searchers", default="rs", help="rs, re, bonas (comma list)")
+    swp.add_argument("--etas", default="3", help="comma list of eta")
+    swp.add_argument(
+        "--min-budgets", default="auto", help="comma list; auto = the table's lowest fidelity"
+    )
+    swp.add_argument(
+        "--max-budgets", default="auto", help="comma list; auto = the table's highest fidelity"
+    )
+    swp.add_argument("--seeds", type=int, default=5, help="runs per grid point (seeds 0..n-1)")
+    swp.add_argument("--max-time", type=float, default=None, help="simulated seconds per run")
+    swp.add_argument("--max-jobs", type=int, default=None, help="jobs started per run")
+    swp.add_argument("--workers", type=int, default=1, help="simulated workers per run")
+    swp.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    swp.add_argument("--out", default=None, help="output folder (default: sweep-<benchmark>)")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_table_flags(swp)
+    swp.set_defaults(handler=_sweep)
     return parser
 
 

@@ -323,6 +323,15 @@ class Optimizer(BaseOptimizer):
         exhaustive_limit: Finite spaces up to this size are scored exhaustively.
         warping: ``copula`` (the default) models the values' normal scores
             (:func:`~bonas.surrogate.copula_warp`); ``none`` models the values.
+        multi_fidelity: Model every trial's ``(architecture, budget)`` with
+            :class:`~bonas.kernels.ArchitectureBudgetKernel` and score candidates at
+            :attr:`target_budget` (by default the largest budget told), so that cheap
+            results inform the choice at the full budget. Trials without a budget count
+            as at the target budget.
+
+    Attributes:
+        target_budget: The budget a multi-fidelity model proposes for (a scheduler sets
+            its top rung); ``None`` for the largest budget among the trials.
 
     Example:
         >>> from bonas.spaces import NB201Space
@@ -349,6 +358,7 @@ class Optimizer(BaseOptimizer):
         refit_every: int = 1,
         exhaustive_limit: int = 20_000,
         warping: str = "copula",
+        multi_fidelity: bool = False,
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
@@ -362,7 +372,11 @@ class Optimizer(BaseOptimizer):
         self.refit_every = refit_every
         factory = default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
         self.warping = warping
-        self.surrogate = Surrogate(factory, refit_every=refit_every, warping=warping)
+        self.multi_fidelity = bool(multi_fidelity)
+        self.target_budget: float | None = None
+        self.surrogate = Surrogate(
+            factory, refit_every=refit_every, warping=warping, multi_fidelity=multi_fidelity
+        )
         self.acquisition_optimizer = make_acquisition_optimizer(
             space, num_evaluations=num_candidates, exhaustive_limit=exhaustive_limit
         )
@@ -375,6 +389,7 @@ class Optimizer(BaseOptimizer):
             "num_candidates": self.num_candidates,
             "refit_every": self.refit_every,
             "warping": self.warping,
+            "multi_fidelity": self.multi_fidelity,
         }
 
     # -- proposals -----------------------------------------------------------------
@@ -389,16 +404,33 @@ class Optimizer(BaseOptimizer):
         self, n: int, taken: set[Architecture], usable: list[Trial]
     ) -> list[Architecture]:
         values = [self._signed(t) for t in usable]
-        model = self.surrogate.fit([t.architecture for t in usable], values)
+        archs = [t.architecture for t in usable]
         pending = [t.architecture for t in self.trials if not t.state.finished]
-        best_f = float(np.max(self.surrogate.train_targets))  # on the GP's (warped) scale
-        best_first = [usable[i].architecture for i in np.argsort(values)[::-1]]
+        log_budget = None
+        if self.multi_fidelity:
+            told = [t.budget for t in usable if t.budget is not None]
+            target = self.target_budget or (max(told) if told else 1.0)
+            budgets = [target if t.budget is None else t.budget for t in usable]
+            model = self.surrogate.fit(archs, values, budgets)
+            log_budget = math.log(target)
+            # the incumbent at the target budget: the best posterior mean there (on the
+            # GP's warped scale), since few architectures may have reached it
+            unique = list(dict.fromkeys(archs))
+            best_f = float(np.max(self.surrogate.predict(unique, target)[0]))
+            at_target = {a: v for a, v, b in zip(archs, values, budgets, strict=True)
+                         if b == target}  # fmt: skip
+            ranked = sorted(at_target, key=at_target.__getitem__, reverse=True)
+            best_first = ranked + [a for a in unique if a not in at_target]
+        else:
+            model = self.surrogate.fit(archs, values)
+            best_f = float(np.max(self.surrogate.train_targets))  # on the GP's (warped) scale
+            best_first = [usable[i].architecture for i in np.argsort(values)[::-1]]
         registry = self.surrogate.registry
-        conditioned = hallucinate(model, registry.add_all(pending))
+        conditioned = hallucinate(model, registry.add_all(pending), log_budget)
         acq = make_acquisition(self.acquisition, conditioned, best_f, len(usable))
 
         def score_archs(archs: Sequence[Architecture]) -> np.ndarray:
-            return score(acq, registry.add_all(archs))
+            return score(acq, registry.add_all(archs), log_budget=log_budget)
 
         ranked = self.acquisition_optimizer.optimize(score_archs, best_first, taken, self.rng)
         if len(ranked) < n:
@@ -407,9 +439,9 @@ class Optimizer(BaseOptimizer):
         candidates = [arch for arch, _ in ranked[1 : 1 + max(self.num_candidates, n)]]
         while len(chosen) < n:
             # NASBOT's hallucination: condition on the picks so far, re-score the rest
-            conditioned = hallucinate(model, registry.add_all(pending + chosen))
+            conditioned = hallucinate(model, registry.add_all(pending + chosen), log_budget)
             acq = make_acquisition(self.acquisition, conditioned, best_f, len(usable))
-            values_now = score(acq, registry.add_all(candidates))
+            values_now = score(acq, registry.add_all(candidates), log_budget=log_budget)
             pick = int(np.argmax(values_now))
             chosen.append(candidates.pop(pick))
         return chosen

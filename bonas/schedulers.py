@@ -131,7 +131,9 @@ class Scheduler(abc.ABC):
         random_fraction: Share of new architectures drawn at random instead of by the
             searcher (BOHB's ``rho``).
         min_points: The searcher models the highest budget with at least this many
-            results (BOHB: "enough observations"); with none, the one with the most.
+            results (BOHB: "enough observations"); with none, the one with the most. A
+            multi-fidelity searcher (``Optimizer(multi_fidelity=True)``) models every
+            budget's results instead, proposing for the top budget.
         seed: Seed of the scheduler's own generator (random fraction, ties).
 
     Attributes:
@@ -210,6 +212,33 @@ class Scheduler(abc.ABC):
         """The best ``(architecture, value)`` at the top budget so far."""
         return self._best
 
+    def to_dataframe(self) -> Any:
+        """Every job so far as a ``pandas.DataFrame``: ``job``, ``architecture`` (the
+        cell string or JSON), ``budget``, ``resume_from``, ``bracket``, ``rung``,
+        ``state`` (running, complete, failed), ``value`` and ``failure``."""
+        import pandas as pd
+
+        to_string = getattr(self.searcher.space, "to_string", None)
+        rows = []
+        for record in self.jobs:
+            job = record.job
+            arch = job.architecture
+            state = "running" if not record.done else "failed" if record.failure else "complete"
+            rows.append(
+                {
+                    "job": job.id,
+                    "architecture": to_string(arch) if to_string else arch.to_json(),
+                    "budget": job.budget,
+                    "resume_from": job.resume_from,
+                    "bracket": job.bracket,
+                    "rung": job.rung,
+                    "state": state,
+                    "value": record.value,
+                    "failure": record.failure,
+                }
+            )
+        return pd.DataFrame(rows)
+
     @property
     def running(self) -> int:
         """Jobs issued and not yet reported."""
@@ -240,7 +269,11 @@ class Scheduler(abc.ABC):
         random, a ``random_fraction`` of the time)."""
         draw_random = self.random_fraction > 0 and self.rng.random() < self.random_fraction
         observations: list[Trial] = []
-        if not draw_random:
+        if not draw_random and getattr(self.searcher, "multi_fidelity", False):
+            # a multi-fidelity model takes every budget's results, proposing for the top
+            self.searcher.target_budget = self.budgets[-1]  # type: ignore[attr-defined]
+            observations = self._observations(None, every_budget=True)
+        elif not draw_random:
             observations = self._observations(self._model_budget())
         try:
             (arch,) = self.searcher.propose(1, self._started, observations)
@@ -259,15 +292,18 @@ class Scheduler(abc.ABC):
         most = max(counts.values())
         return None if most == 0 else max(b for b in self.budgets if counts[b] == most)
 
-    def _observations(self, budget: float | None) -> list[Trial]:
-        """The results at ``budget`` as trials (running ones pending), for the searcher."""
-        if budget is None:
+    def _observations(self, budget: float | None, every_budget: bool = False) -> list[Trial]:
+        """The results at ``budget`` (or at every budget) as trials, running ones pending,
+        for the searcher."""
+        if budget is None and not every_budget:
             return []
         trials = []
         for record in self.jobs:
-            if record.job.budget != budget or (record.done and record.value is None):
+            if not every_budget and record.job.budget != budget:
                 continue
-            trial = Trial(len(trials), record.job.architecture, budget)
+            if record.done and record.value is None:
+                continue
+            trial = Trial(len(trials), record.job.architecture, record.job.budget)
             if record.done:
                 trial.state, trial.value = TrialState.COMPLETE, record.value
             else:

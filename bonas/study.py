@@ -155,6 +155,10 @@ class Study:
         }
         if config["kernel"] != "custom":
             kwargs["kernel"] = config["kernel"]
+        # options added after a study's format was fixed: absent in older files
+        for key in ("warping", "multi_fidelity"):
+            if key in config:
+                kwargs[key] = config[key]
         optimizer = Optimizer(space, **kwargs)
         study = cls(path, optimizer, db)
         for row in rows:

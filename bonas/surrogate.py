@@ -32,6 +32,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, BonasWarning
 from bonas.kernels import (
+    ArchitectureBudgetKernel,
     ArchitectureRegistry,
     EditKernel,
     OTMANNDistance,
@@ -114,6 +115,10 @@ class Surrogate:
             values (their normal scores) instead of the values themselves.
         select_wl_depth_per_fit: For a :class:`WLKernel`, choose ``h`` by marginal
             likelihood at each fit (NAS-BOWL).
+        multi_fidelity: Model ``(architecture, budget)`` pairs with an
+            :class:`~bonas.kernels.ArchitectureBudgetKernel` around the factory's kernel:
+            :meth:`fit` and :meth:`predict` then take budgets, and results at cheap budgets
+            inform predictions at the full one. (The WL depth stays the factory's.)
 
     Example:
         >>> import numpy as np
@@ -132,6 +137,7 @@ class Surrogate:
         refit_every: int = 1,
         select_wl_depth_per_fit: bool = True,
         warping: str = "none",
+        multi_fidelity: bool = False,
     ) -> None:
         if refit_every < 1:
             raise BonasError(f"refit_every must be at least 1, got {refit_every}")
@@ -140,7 +146,10 @@ class Surrogate:
         self.warping = warping
         self.train_targets: np.ndarray | None = None
         self.registry = ArchitectureRegistry()
+        self.multi_fidelity = multi_fidelity
         self.kernel = kernel_factory(self.registry)
+        if multi_fidelity:
+            self.kernel = ArchitectureBudgetKernel(self.kernel)
         self.refit_every = refit_every
         self.select_wl_depth_per_fit = select_wl_depth_per_fit
         self.model: SingleTaskGP | None = None
@@ -153,12 +162,39 @@ class Surrogate:
         """``(n, 1)`` double tensor of the architectures' ids, registering new ones."""
         return torch.tensor(self.registry.add_all(archs), dtype=torch.double).unsqueeze(-1)
 
-    def fit(self, archs: Sequence[Architecture], values: Sequence[float]) -> SingleTaskGP:
+    def inputs(
+        self, archs: Sequence[Architecture], budgets: Sequence[float] | float | None = None
+    ) -> torch.Tensor:
+        """The GP inputs: ``(n, 1)`` ids, or ``(n, 2)`` ids and log budgets when
+        :attr:`multi_fidelity` (``budgets``: one per architecture, or one for all).
+
+        Raises:
+            BonasError: If a multi-fidelity surrogate gets no budgets, or one is not
+                positive.
+        """
+        ids = self.ids(archs)
+        if not self.multi_fidelity:
+            return ids
+        if budgets is None:
+            raise BonasError("a multi-fidelity surrogate needs the budget of each input")
+        column = np.broadcast_to(np.asarray(budgets, dtype=float), (len(archs),))
+        if not (np.isfinite(column) & (column > 0)).all():
+            raise BonasError(f"budgets must be positive and finite, got {sorted(set(column))}")
+        logs = torch.tensor(np.log(column), dtype=torch.double).unsqueeze(-1)
+        return torch.cat([ids, logs], dim=-1)
+
+    def fit(
+        self,
+        archs: Sequence[Architecture],
+        values: Sequence[float],
+        budgets: Sequence[float] | None = None,
+    ) -> SingleTaskGP:
         """Build the model on these observations, refitting hyperparameters on schedule.
 
         Args:
             archs: Observed architectures (duplicates allowed).
             values: Their finite objective values (larger is better).
+            budgets: Each observation's budget (multi-fidelity surrogates only).
         """
         y = np.asarray(values, dtype=float)
         if len(archs) != y.size or y.size == 0:
@@ -168,14 +204,19 @@ class Surrogate:
         if self.warping == "copula":
             y = copula_warp(y)
         self.train_targets = y
-        train_x = self.ids(archs)
+        train_x = self.inputs(archs, budgets)
         train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
         refit = (
             self._hyperparameters is None
             or len(archs) - self._observations_at_fit >= self.refit_every
         )
         wl = self.kernel.base_kernel if isinstance(self.kernel, ScaleKernel) else self.kernel
-        if refit and self.select_wl_depth_per_fit and isinstance(wl, WLKernel):
+        if (
+            refit
+            and self.select_wl_depth_per_fit
+            and isinstance(wl, WLKernel)
+            and not self.multi_fidelity
+        ):
             wl.h = select_wl_depth(list(archs), y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputDataWarning)  # ids are not unit-cube inputs
@@ -242,18 +283,21 @@ class Surrogate:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputDataWarning)
             template = SingleTaskGP(
-                torch.zeros(2, 1, dtype=torch.double),
+                torch.ones(2, 2 if self.multi_fidelity else 1, dtype=torch.double),
                 torch.tensor([[0.0], [1.0]], dtype=torch.double),
                 covar_module=self.kernel,
                 outcome_transform=Standardize(m=1),
             )
         return template.state_dict()
 
-    def predict(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation of ``f`` at ``archs``, shape ``(n,)`` each."""
+    def predict(
+        self, archs: Sequence[Architecture], budget: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of ``f`` at ``archs``, shape ``(n,)`` each
+        (at ``budget``, for a multi-fidelity surrogate)."""
         if self.model is None:
             raise BonasError("fit the surrogate before predicting")
-        x = self.ids(archs).unsqueeze(-2)  # (n, 1, 1): n independent points
+        x = self.inputs(archs, budget).unsqueeze(-2)  # (n, 1, d): n independent points
         with torch.no_grad():
             posterior = self.model.posterior(x)
         mean = posterior.mean.reshape(-1).numpy()

@@ -13,6 +13,7 @@
 from bonas.kernels.cache import ArchitectureRegistry, DistanceCache
 from bonas.kernels.edit import EditDistance, EditResult, nb101_edit_distance, nb201_hamming
 from bonas.kernels.gp import (
+    ArchitectureBudgetKernel,
     ArchitectureKernel,
     EditKernel,
     OTMANNKernel,
@@ -39,6 +40,7 @@ from bonas.kernels.wl import (
 __all__ = [
     "DEFAULT_LABEL_COEFFS",
     "DEFAULT_STRUCT_COEFFS",
+    "ArchitectureBudgetKernel",
     "ArchitectureKernel",
     "ArchitectureProfile",
     "ArchitectureRegistry",

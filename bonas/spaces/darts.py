@@ -90,6 +90,14 @@ class DARTSSpace(SearchSpace):
 
     name = "darts"
     vocabulary = DARTS_VOCABULARY
+    #: Architectures built from genotypes here, remembered as valid (at most this many).
+    known_size: int = 100_000
+
+    def __init__(self) -> None:
+        # from_genotype builds valid architectures only: remembering them spares
+        # validate() its round trip and graph-isomorphism test, the bulk of a mutation
+        # (validity does not depend on the layer numbering, so an equal one is valid too)
+        self._known: dict[Architecture, None] = {}
 
     # -- conversions ---------------------------------------------------------------
 
@@ -120,7 +128,11 @@ class DARTSSpace(SearchSpace):
             concat = len(labels) - 1
             edges += [(s, concat) for s in sums] + [(concat, 1)]
         n = len(labels)
-        return Architecture(labels, [None] * n, edges, [None] * n, DARTS_VOCABULARY)
+        arch = Architecture(labels, [None] * n, edges, [None] * n, DARTS_VOCABULARY)
+        if len(self._known) >= self.known_size:
+            self._known.clear()
+        self._known[arch] = None
+        return arch
 
     def to_genotype(self, arch: Architecture) -> Genotype:
         """The canonical genotype of an architecture (smallest over node numberings)."""
@@ -182,6 +194,8 @@ class DARTSSpace(SearchSpace):
     # -- SearchSpace ---------------------------------------------------------------
 
     def validate(self, arch: Architecture) -> None:
+        if arch in self._known:  # built here, or isomorphic to one built here: valid
+            return
         genotype = self.to_genotype(arch)
         if self.from_genotype(genotype) != arch:
             raise InvalidArchitectureError(

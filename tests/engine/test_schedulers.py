@@ -241,3 +241,64 @@ def test_make_scheduler_and_bad_settings() -> None:
         Hyperband(searcher, budgets=BUDGETS, brackets=[4])
     with pytest.raises(BonasError, match="random_fraction"):
         BOHB(searcher, budgets=BUDGETS, random_fraction=1.5)
+
+
+# -- the multi-fidelity surrogate option --------------------------------------------------
+
+
+def test_multi_fidelity_surrogate_carries_cheap_results_to_the_full_budget() -> None:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from bonas.surrogate import Surrogate, default_kernel_factory
+
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(SPACE.sample(rng) for _ in range(60)))
+    cheap, full = archs[:40], archs[40:]
+    # every architecture at budget 1; a few also at the full budget 27
+    inputs = [(a, 1.0) for a in cheap + full] + [(a, 27.0) for a in full]
+    values = [_value(Job(0, a, b, None, 0, 0)) for a, b in inputs]
+    surrogate = Surrogate(default_kernel_factory(SPACE), multi_fidelity=True)
+    surrogate.fit([a for a, _ in inputs], values, [b for _, b in inputs])
+    mean, std = surrogate.predict(cheap, 27.0)
+    truth = [_value(Job(0, a, 27.0, None, 0, 0)) for a in cheap]
+    assert spearmanr(mean, truth).statistic > 0.8  # unseen at 27, ranked from budget 1
+    assert mean.shape == std.shape == (40,) and (std > 0).all()
+    with pytest.raises(BonasError, match="needs the budget of each input"):
+        surrogate.fit(cheap, truth)
+
+
+def test_bohb_with_a_multi_fidelity_searcher_models_every_budget() -> None:
+    seen = []
+
+    class Spy(Optimizer):
+        def propose(self, n, taken, observations):
+            seen.append({t.budget for t in observations})
+            return super().propose(n, taken, observations)
+
+    def run() -> list[Job]:
+        searcher = Spy(
+            SPACE, seed=0, n_initial=4, num_candidates=50, exhaustive_limit=0, multi_fidelity=True
+        )
+        scheduler = BOHB(searcher, budgets=BUDGETS, eta=3, seed=0, random_fraction=0.0)
+        jobs = _drive(scheduler, 45)
+        assert searcher.target_budget == BUDGETS[-1]
+        assert searcher.config()["multi_fidelity"] is True
+        return jobs
+
+    first = run()
+    assert len(seen[-1]) == len(BUDGETS)  # the last proposals saw all four budgets
+    assert [(j.architecture, j.budget) for j in first] == [
+        (j.architecture, j.budget) for j in run()
+    ]
+
+
+def test_to_dataframe_lists_every_job() -> None:
+    scheduler = ASHA(RandomSearch(SPACE, seed=0), budgets=(1.0, 3.0), eta=3)
+    jobs = _drive(scheduler, 5, fail={1})
+    running = scheduler.next_job()
+    frame = scheduler.to_dataframe()
+    assert list(frame["job"]) == [j.id for j in jobs] + [running.id]
+    assert list(frame["state"]) == ["complete", "failed", *["complete"] * 3, "running"]
+    assert frame["architecture"][0] == SPACE.to_string(jobs[0].architecture)
+    assert frame["failure"][1] == "out of memory"

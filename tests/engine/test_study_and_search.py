@@ -220,3 +220,11 @@ def norm_scores(values: np.ndarray) -> np.ndarray:
     from scipy.stats import norm, rankdata
 
     return norm.ppf((rankdata(values) - 0.5) / len(values))
+
+
+def test_a_loaded_study_keeps_the_warping_and_fidelity_options(tmp_path: Path) -> None:
+    path = tmp_path / "options.db"
+    Study.create(path, NB201Space(), seed=0, warping="none", multi_fidelity=True).close()
+    again = Study.load(path)
+    assert again.optimizer.warping == "none" and again.optimizer.multi_fidelity is True
+    again.close()

@@ -1,0 +1,170 @@
+"""Schedulers against tables with fidelities: simulated time, checkpoints, sweeps, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bonas import Architecture, BonasError
+from bonas.benchmarks.baselines import RandomSearch
+from bonas.benchmarks.multifidelity import (
+    MF_COLUMNS,
+    run_multifidelity,
+    simulate,
+    snap_budgets,
+    sweep,
+)
+from bonas.benchmarks.tables import UserTable
+from bonas.schedulers import ASHA, Hyperband
+from bonas.spaces import CellSpace
+
+CELLS = CellSpace(("none", "skip", "conv", "pool"), nodes=4)  # 4096 cells
+BUDGETS = (1, 3, 9, 27)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> UserTable:
+    """A user's table with four fidelities: accuracy rises with the budget, the ranking of
+    architectures changes a little between budgets, training time is linear in it."""
+    rows = []
+    for index, arch in enumerate(list(CELLS.enumerate())[::4]):
+        ops = CELLS.to_ops(arch)
+        quality = ops.count("conv") * 2.0 + ops.count("skip") + 0.001 * index
+        row = {"arch": CELLS.to_string(arch), "seconds": 100.0 + 10 * ops.count("conv")}
+        for budget in BUDGETS:
+            noise = ((index * 7919 + budget * 104729) % 97) / 97 * (3.0 / budget)
+            row[f"acc_e{budget}"] = quality * (1 - 1 / (1 + budget)) + noise
+        rows.append(row)
+    path = tmp_path_factory.mktemp("mf") / "mf.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return UserTable.from_file(
+        path, arch_column="arch", objective="acc_e{budget}:max", train_time_column="seconds"
+    )
+
+
+def test_users_fidelity_columns_feed_the_schedulers(table: UserTable) -> None:
+    assert table.fidelities == (1.0, 3.0, 9.0, 27.0)
+    records = run_multifidelity(table, "hyperband", "rs", seed=0, max_jobs=40)
+    assert {r["budget"] for r in records} == set(table.fidelities)
+    assert records[0]["scheduler"] == "hyperband" and records[0]["searcher"] == "rs"
+    assert (records[0]["min_budget"], records[0]["max_budget"]) == (1.0, 27.0)
+    assert set(MF_COLUMNS) <= set(records[0])
+
+
+def test_promotions_are_charged_from_their_checkpoint(table: UserTable) -> None:
+    for continuation in (True, False):
+        scheduler = Hyperband(RandomSearch(table.space, seed=0), budgets=table.fidelities, eta=3)
+        records = simulate(table, scheduler, max_jobs=40, continuation=continuation)
+        for record in records:
+            arch = Architecture.from_json(record["architecture"])
+            full = table.query(arch, record["budget"]).train_time
+            if continuation and record["resume_from"] is not None:
+                full -= table.query(arch, record["resume_from"]).train_time
+            assert record["cost"] == pytest.approx(full)
+        # one worker: the clock is the running sum of the costs
+        clock = 0.0
+        for record in records:
+            clock += record["cost"]
+            assert record["sim_time"] == pytest.approx(clock)
+
+
+def test_regret_is_of_the_best_result_at_the_top_budget(table: UserTable) -> None:
+    records = run_multifidelity(table, "asha", "rs", seed=1, max_jobs=120)
+    best = None
+    for record in records:
+        if record["budget"] == 27.0 and (best is None or record["value"] > best):
+            best = record["value"]
+        assert record["incumbent"] == best
+        if best is not None:
+            assert record["regret"] == pytest.approx(table.optimum - best)
+
+
+def test_asha_keeps_every_worker_busy_and_hyperband_waits(table: UserTable) -> None:
+    def busy_share(scheduler) -> float:
+        records = simulate(table, scheduler, workers=4, max_jobs=120)
+        spans = [(r["sim_time"] - r["cost"], r["sim_time"]) for r in records]
+        end = max(s for s, _ in spans)  # up to the last start: after it, the run winds down
+        grid = [end * k / 400 for k in range(400)]
+        return sum(sum(s <= t < e for s, e in spans) for t in grid) / (4 * len(grid))
+
+    asha = busy_share(ASHA(RandomSearch(table.space, seed=0), budgets=table.fidelities, eta=3))
+    hyperband = busy_share(
+        Hyperband(RandomSearch(table.space, seed=0), budgets=table.fidelities, eta=3)
+    )
+    assert asha > 0.95  # nobody waits for a rung to fill
+    assert hyperband < asha  # synchronous rungs leave workers idle
+
+
+def test_time_budget_stops_the_run(table: UserTable) -> None:
+    records = run_multifidelity(table, "bohb", "rs", seed=0, max_time=5_000.0)
+    assert records and all(r["sim_time"] <= 5_000.0 for r in records)
+    with pytest.raises(BonasError, match="max_time or max_jobs"):
+        run_multifidelity(table, "bohb", "rs", seed=0)
+    scheduler = Hyperband(RandomSearch(table.space, seed=0), budgets=(2.0, 27.0), eta=3)
+    with pytest.raises(BonasError, match=r"rung budgets \[2.0\] are not fidelities"):
+        simulate(table, scheduler, max_jobs=5)
+
+
+def test_snap_budgets_to_a_tables_fidelities() -> None:
+    assert snap_budgets((1.21, 3.63, 10.9, 32.7, 98.0), range(1, 99)) == (1, 4, 11, 33, 98)
+    assert snap_budgets((22.2, 66.7, 200.0), (12.0, 200.0)) == (12.0, 200.0)
+
+
+def test_sweep_writes_a_table_and_a_plot(table: UserTable, tmp_path: Path) -> None:
+    frame = sweep(
+        table,
+        schedulers=["hyperband", "asha"],
+        searchers=["rs"],
+        etas=[2, 3],
+        min_budgets=[None, 3],
+        seeds=2,
+        max_jobs=30,
+        out=tmp_path,
+        progress=False,
+    )
+    assert len(frame) == 2 * 2 * 2 * 2
+    assert set(frame["min_budget"]) == {1.0, 3.0}
+    assert (frame["jobs"] == 30).all()
+    # a run that has not reached the top budget yet has no incumbent
+    assert frame["regret"].notna().any() and (frame["regret"].dropna() >= 0).all()
+    assert (frame["total_budget"] > 0).all()
+    for name in ("sweep.csv", "sweep.md", "records.csv", "regret_vs_budget.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "| hyperband | rs | 2 | 1–27 | 2 |" in (tmp_path / "sweep.md").read_text()
+
+
+def test_cli_sweep_on_a_users_table(table: UserTable, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "bonas", "sweep", "--table", table.source, "--arch-column", "arch",
+        "--objective", "acc_e{budget}:max", "--train-time-column", "seconds",
+        "--schedulers", "hyperband,bohb", "--searchers", "rs", "--etas", "3", "--seeds", "2",
+        "--max-jobs", "20", "--quiet", "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "# Hyperband sweep table:mf.csv" in done.stdout
+    assert len(pd.read_csv(out / "sweep.csv")) == 4
+    failed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bonas",
+            "sweep",
+            "--table",
+            table.source,
+            "--arch-column",
+            "arch",
+            "--objective",
+            "acc_e{budget}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert failed.returncode == 2 and "--max-time" in failed.stderr
