@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -15,10 +17,19 @@ __all__ = ["run_calls"]
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    # a worker outlives a killed parent by the length of its run (a whole replay):
+    # watch the parent and leave with it
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int, interval: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 def run_calls(
@@ -64,7 +75,7 @@ def run_calls(
         max_workers=jobs,
         mp_context=get_context("spawn"),
         initializer=_worker_init,
-        initargs=(threads,),
+        initargs=(threads, os.getpid()),
     ) as pool:
         futures = {
             pool.submit(function, *args, **kwargs): index

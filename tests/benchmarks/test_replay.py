@@ -179,3 +179,54 @@ def test_cli_replays_the_nb201_table_end_to_end(tmp_path: Path, capsys) -> None:
     assert (out / "regret.png").stat().st_size > 0
     # the same command again reads the finished runs back
     assert main(argv) == 0
+
+
+def test_workers_leave_with_a_killed_replay(tmp_path: Path) -> None:
+    """SIGKILL the parent of a two-process replay: its workers exit within seconds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [
+        sys.executable, "-m", "bonas", "replay", "--benchmark", "nb201:cifar10",
+        "--optimizers", "bonas", "--queries", "150", "--seeds", "2", "--jobs", "2", "--quiet",
+        "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == parent.pid:
+                    found.append(int(entry.name))
+        return found
+
+    def alive(pid: int) -> bool:
+        try:
+            state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    deadline = time.time() + 120
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [pid for pid in children() if alive(pid)]
+        # the workers are the spawned python processes that start running runs
+        if (tmp_path / "out" / "traces").exists() and len(workers) >= 2:
+            break
+    assert len(workers) >= 2, "the replay did not start its worker processes"
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.5)
+    assert not any(alive(pid) for pid in workers)
