@@ -380,7 +380,8 @@ class Hyperband(Scheduler):
 
     def _bracket_sizes(self, s: int) -> list[int]:
         n = math.ceil((self.s_max + 1) / (s + 1) * self.eta**s)
-        return [max(1, int(n * self.eta ** (-k))) for k in range(s + 1)]
+        # floor(n / eta^k), robust to the rounding of a float eta's powers
+        return [max(1, math.floor(n / self.eta**k + 1e-9)) for k in range(s + 1)]
 
     @property
     def bracket(self) -> int:
