@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bonas.benchmarks._parallel import run_calls
+from bonas.benchmarks.replay import _table
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
 from bonas.schedulers import Scheduler, SchedulerExhausted, hyperband_budgets, make_scheduler
@@ -199,14 +200,6 @@ def snap_budgets(budgets: Sequence[float], fidelities: Sequence[float]) -> tuple
     levels = np.asarray(sorted(float(f) for f in fidelities))
     snapped = [float(levels[np.argmin(np.abs(np.log(levels) - math.log(b)))]) for b in budgets]
     return tuple(sorted(set(snapped)))
-
-
-def _table(benchmark: str | Table, path: str | None) -> Table:
-    if isinstance(benchmark, Table):
-        return benchmark
-    from bonas.benchmarks.tables import load_table
-
-    return load_table(benchmark, path)
 
 
 def run_multifidelity(

@@ -8,7 +8,9 @@ refers to it by name in its JSON form, so vocabularies live in a registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bonas.exceptions import InvalidSpaceError
@@ -21,6 +23,7 @@ __all__ = [
     "NB201_VOCABULARY",
     "NBGRAPH_VOCABULARY",
     "Vocabulary",
+    "derived_vocabulary",
     "get_vocabulary",
     "register_vocabulary",
     "registered_vocabularies",
@@ -108,6 +111,48 @@ def register_vocabulary(vocabulary: Vocabulary) -> Vocabulary:
         )
     _REGISTRY[vocabulary.name] = vocabulary
     return vocabulary
+
+
+def derived_vocabulary(
+    prefix: str,
+    labels: Sequence[str],
+    *,
+    input_label: str = "ip",
+    output_label: str = "op",
+    unit_labels: Iterable[str] = (),
+    stride_labels: Iterable[str] = (),
+    strides: Sequence[int] = (1,),
+) -> Vocabulary:
+    """A vocabulary built at run time (a user's ops, a table's layers), registered under
+    ``<prefix>-<digest of its fields>``.
+
+    Every process that derives the same vocabulary registers it under the same name, so
+    architectures' JSON resolves in worker processes and after a restart.
+
+    Example:
+        >>> derived_vocabulary("cell", ("ip", "op", "a", "b")).name.startswith("cell-")
+        True
+    """
+    fields = {
+        "labels": list(labels),
+        "input_label": input_label,
+        "output_label": output_label,
+        "unit_labels": sorted(unit_labels),
+        "stride_labels": sorted(stride_labels),
+        "strides": list(strides),
+    }
+    digest = hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+    return register_vocabulary(
+        Vocabulary(
+            f"{prefix}-{digest}",
+            tuple(labels),
+            input_label=input_label,
+            output_label=output_label,
+            unit_labels=frozenset(fields["unit_labels"]),
+            stride_labels=frozenset(fields["stride_labels"]),
+            strides=tuple(strides),
+        )
+    )
 
 
 def get_vocabulary(name: str | Vocabulary) -> Vocabulary:

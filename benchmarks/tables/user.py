@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import math
 import re
@@ -363,23 +362,6 @@ def _numeric(frame: Any, path: Path, column: str) -> np.ndarray:
 # -- architectures --------------------------------------------------------------------
 
 
-def _cell_tokens(text: str) -> list[list[str]]:
-    groups = str(text).split("+")
-    parsed = []
-    for j, group in enumerate(groups, start=1):
-        tokens = [t for t in group.strip().split("|") if t.strip()]
-        if len(tokens) != j:
-            raise ValueError(f"node {j} lists {len(tokens)} inputs, expected {j}")
-        ops = []
-        for i, token in enumerate(tokens):
-            op, sep, src = token.strip().rpartition("~")
-            if not sep or not op or not src.isdigit() or int(src) != i:
-                raise ValueError(f"node {j} input {i} is {token!r}, expected 'op~{i}'")
-            ops.append(op)
-        parsed.append(ops)
-    return parsed
-
-
 def _json_or_split(text: Any, split: str) -> Any:
     if isinstance(text, list | tuple | np.ndarray):
         return list(text)
@@ -414,10 +396,6 @@ def _node_link(text: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, Any]]]:
     return nodes, pairs
 
 
-def _digest(*parts: Any) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def _row_error(path: Path, row: int, column: str, err: Exception) -> TableError:
     return TableError(f"{path}: row {row + 1}, column {column!r}: {err}")
 
@@ -442,6 +420,7 @@ def _cell_architectures(
     texts: list[Any], path: Path, column: str
 ) -> tuple[SearchSpace, list[Architecture]]:
     from bonas.spaces import CellSpace, NB201Space
+    from bonas.spaces.cell import split_cell_string
     from bonas.spaces.nb201 import NB201_OPS
 
     parsed: dict[str, list[str]] = {}
@@ -452,7 +431,7 @@ def _cell_architectures(
         if key in parsed:
             continue
         try:
-            groups = _cell_tokens(key)
+            groups = split_cell_string(key)
         except ValueError as err:
             raise _row_error(
                 path, row, column, ValueError(f"cannot parse {key!r}: {err}")
@@ -538,7 +517,7 @@ def _graph_architectures(
     import networkx as nx
 
     from bonas.spaces import GraphSpace
-    from bonas.vocabulary import Vocabulary, register_vocabulary
+    from bonas.vocabulary import derived_vocabulary
 
     graphs = []
     for row, text in enumerate(texts):
@@ -586,18 +565,15 @@ def _graph_architectures(
                 strides.add(attrs["stride"])
     inner = sorted(set(labels) - {input_label, output_label})
     all_labels = (input_label, output_label, *inner)
-    description = (all_labels, sorted(unit_labels), sorted(stride_labels), sorted(strides))
     try:
-        vocab = register_vocabulary(
-            Vocabulary(
-                f"table-{_digest(*description)}",
-                all_labels,
-                input_label=input_label,
-                output_label=output_label,
-                unit_labels=frozenset(unit_labels),
-                stride_labels=frozenset(stride_labels),
-                strides=tuple(sorted(strides)) or (1,),
-            )
+        vocab = derived_vocabulary(
+            "table",
+            all_labels,
+            input_label=input_label,
+            output_label=output_label,
+            unit_labels=unit_labels,
+            stride_labels=stride_labels,
+            strides=sorted(strides) or (1,),
         )
     except InvalidSpaceError as err:
         raise TableError(f"{path}: column {column!r}: {err}") from None

@@ -19,7 +19,6 @@ cell strings is searched in (:mod:`bonas.benchmarks.tables.user`), and
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -27,9 +26,9 @@ from typing import Any
 from bonas.architecture import Architecture
 from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
 from bonas.spaces.base import SearchSpace
-from bonas.vocabulary import Vocabulary, register_vocabulary
+from bonas.vocabulary import Vocabulary, derived_vocabulary
 
-__all__ = ["CellSpace", "cell_edges"]
+__all__ = ["CellSpace", "cell_edges", "split_cell_string"]
 
 _NODE_LABELS = ("ip", "op", "sum")
 
@@ -40,13 +39,31 @@ def cell_edges(nodes: int) -> tuple[tuple[int, int], ...]:
     return tuple((i, j) for j in range(1, nodes) for i in range(j))
 
 
+def split_cell_string(text: str) -> list[list[str]]:
+    """The ops of a cell string, node by node: ``"|a~0|+|b~0|c~1|"`` -> ``[["a"], ["b", "c"]]``.
+
+    Raises:
+        ValueError: Saying which node or input is malformed.
+    """
+    nodes = []
+    for j, group in enumerate(str(text).split("+"), start=1):
+        tokens = [t for t in group.strip().split("|") if t.strip()]
+        if len(tokens) != j:
+            raise ValueError(f"node {j} lists {len(tokens)} inputs, expected {j}")
+        ops = []
+        for i, token in enumerate(tokens):
+            op, sep, src = token.strip().rpartition("~")
+            if not sep or not op or not src.isdigit() or int(src) != i:
+                raise ValueError(f"node {j} input {i} is {token!r}, expected 'op~{i}'")
+            ops.append(op)
+        nodes.append(ops)
+    return nodes
+
+
 def _cell_vocabulary(ops: tuple[str, ...]) -> Vocabulary:
-    # Named by a digest of the sorted ops: every process that builds a space over these
-    # ops, listed in any order, registers the same vocabulary, so the architectures of
-    # all of them compare equal and their JSON resolves everywhere.
-    labels = tuple(sorted(ops))
-    digest = hashlib.sha1("\0".join(labels).encode()).hexdigest()[:12]
-    return register_vocabulary(Vocabulary(f"cell-{digest}", (*_NODE_LABELS, *labels)))
+    # the ops sorted: spaces over the same ops in any order share one vocabulary, so
+    # their architectures compare equal
+    return derived_vocabulary("cell", (*_NODE_LABELS, *sorted(ops)))
 
 
 class CellSpace(SearchSpace):
@@ -167,26 +184,17 @@ class CellSpace(SearchSpace):
     def from_string(self, arch_str: str) -> Architecture:
         """Parse the cell string ``|op~0|+|op~0|op~1|+...``: one ``+``-separated group
         per node after the input, each listing ``op~i`` for every earlier node ``i``."""
-        groups = str(arch_str).split("+")
-        ops: list[str] = []
         try:
+            groups = split_cell_string(arch_str)
             if len(groups) != self.nodes - 1:
                 raise ValueError(
                     f"expected {self.nodes - 1} node groups separated by '+', got {len(groups)}"
                 )
-            for j, group in enumerate(groups, start=1):
-                tokens = [t for t in group.strip().split("|") if t]
-                if len(tokens) != j:
-                    raise ValueError(f"node {j} lists {len(tokens)} inputs, expected {j}")
-                for i, token in enumerate(tokens):
-                    op, sep, src = token.rpartition("~")
-                    if not sep or not src.isdigit() or int(src) != i:
-                        raise ValueError(f"node {j} input {i} is {token!r}, expected 'op~{i}'")
-                    ops.append(op)
         except ValueError as err:
             raise InvalidArchitectureError(
                 f"{self._rule}-string", f"cannot parse cell string {arch_str!r}: {err}"
             ) from None
+        ops = [op for group in groups for op in group]
         # the string lists edges grouped by destination, which is ``self.edges`` order.
         return self.from_ops(ops)
 

@@ -24,7 +24,7 @@ import numpy as np
 from bonas.architecture import Architecture
 from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
 from bonas.spaces.base import SearchSpace
-from bonas.vocabulary import NB101_VOCABULARY, Vocabulary, register_vocabulary
+from bonas.vocabulary import NB101_VOCABULARY, Vocabulary, derived_vocabulary
 
 __all__ = ["NB101_OPS", "NB101Space", "nb101_hash"]
 
@@ -339,11 +339,8 @@ def _count_cells(max_vertices: int, max_edges: int, op_names: tuple[str, ...] = 
 def _dag_vocabulary(ops: tuple[str, ...]) -> Vocabulary:
     if ops == NB101_OPS:
         return NB101_VOCABULARY
-    # named by a digest of the sorted ops, so every process building a space over these
-    # ops, in any order, agrees
-    labels = tuple(sorted(ops))
-    digest = hashlib.sha1("\0".join(labels).encode()).hexdigest()[:12]
-    return register_vocabulary(Vocabulary(f"dag-{digest}", ("ip", "op", *labels)))
+    # the ops sorted: spaces over the same ops in any order share one vocabulary
+    return derived_vocabulary("dag", ("ip", "op", *sorted(ops)))
 
 
 def _on_path_vertices(matrix: np.ndarray) -> set[int]:
