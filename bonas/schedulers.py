@@ -83,6 +83,22 @@ def hyperband_budgets(min_budget: float, max_budget: float, eta: float) -> tuple
     return tuple(float(max_budget / eta**k) for k in range(s_max, -1, -1))
 
 
+def _rung_budgets(
+    min_budget: float | None,
+    max_budget: float | None,
+    eta: float,
+    budgets: Sequence[float] | None,
+) -> Sequence[float]:
+    """The rung budgets given, or Hyperband's for ``min_budget``, ``max_budget``, ``eta``."""
+    if not eta > 1:
+        raise BonasError(f"eta must be above 1, got {eta}")
+    if budgets is not None:
+        return budgets
+    if min_budget is None or max_budget is None:
+        raise BonasError("give min_budget and max_budget, or budgets")
+    return hyperband_budgets(min_budget, max_budget, eta)
+
+
 @dataclass(frozen=True)
 class Job:
     """One evaluation the scheduler asks for.
@@ -359,13 +375,7 @@ class Hyperband(Scheduler):
         brackets: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
-        if budgets is None:
-            if min_budget is None or max_budget is None:
-                raise BonasError("give min_budget and max_budget, or budgets")
-            budgets = hyperband_budgets(min_budget, max_budget, eta)
-        if not eta > 1:
-            raise BonasError(f"eta must be above 1, got {eta}")
-        super().__init__(searcher, budgets, **kwargs)
+        super().__init__(searcher, _rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self.s_max = len(self.budgets) - 1
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
@@ -478,13 +488,7 @@ class ASHA(Scheduler):
         budgets: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
-        if budgets is None:
-            if min_budget is None or max_budget is None:
-                raise BonasError("give min_budget and max_budget, or budgets")
-            budgets = hyperband_budgets(min_budget, max_budget, eta)
-        if not eta > 1:
-            raise BonasError(f"eta must be above 1, got {eta}")
-        super().__init__(searcher, budgets, **kwargs)
+        super().__init__(searcher, _rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self._rungs = [_Rung(b, 0) for b in self.budgets]
 
