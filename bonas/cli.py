@@ -84,25 +84,25 @@ def _user_table(args: argparse.Namespace) -> object:
     return table
 
 
-def _benchmark(args: argparse.Namespace) -> tuple[object, str]:
-    """The table of ``--table`` and its flags, or the ``--benchmark`` spec; and a stem
-    for the default output folder."""
+def _benchmark(args: argparse.Namespace) -> tuple[object, str, str]:
+    """The table of ``--table`` and its flags, or the ``--benchmark`` spec; a stem for
+    the default output folder; and a title for the printed summary."""
     if args.table:
         if args.benchmark or args.data:
             raise BonasError("give either --table (a file of your own) or --benchmark/--data")
-        return _user_table(args), Path(args.table).name.split(".")[0]
+        table = _user_table(args)
+        return table, Path(args.table).name.split(".")[0], table.name  # type: ignore[attr-defined]
     if args.describe or any(getattr(args, name) for name in _TABLE_FIELDS):
         raise BonasError("the table description flags need --table FILE")
     benchmark = args.benchmark or "nb201:cifar10"
-    return benchmark, benchmark.split("@")[0].replace(":", "-")
+    return benchmark, benchmark.split("@")[0].replace(":", "-"), benchmark
 
 
 def _replay(args: argparse.Namespace) -> int:
     from bonas.benchmarks.replay import replay, summary_markdown
 
-    benchmark, stem = _benchmark(args)
+    benchmark, stem, title = _benchmark(args)
     out = Path(args.out or f"replay-{stem}")
-    title = benchmark if isinstance(benchmark, str) else benchmark.name  # type: ignore[attr-defined]
     result = replay(
         benchmark,  # type: ignore[arg-type]
         [name.strip() for name in args.optimizers.split(",") if name.strip()],
@@ -126,7 +126,7 @@ def _floats(text: str) -> list[float | None]:
 def _sweep(args: argparse.Namespace) -> int:
     from bonas.benchmarks.multifidelity import sweep, sweep_markdown
 
-    benchmark, stem = _benchmark(args)
+    benchmark, stem, title = _benchmark(args)
     if args.max_time is None and args.max_jobs is None:
         raise BonasError("give each run a stop: --max-time SECONDS (simulated) or --max-jobs N")
     out = Path(args.out or f"sweep-{stem}")
@@ -146,7 +146,6 @@ def _sweep(args: argparse.Namespace) -> int:
         out=out,
         progress=not args.quiet,
     )
-    title = benchmark if isinstance(benchmark, str) else benchmark.name  # type: ignore[attr-defined]
     print(sweep_markdown(frame, title=title))
     print(f"wrote sweep.csv, sweep.md, records.csv and regret_vs_budget.png to {out}")
     return 0
