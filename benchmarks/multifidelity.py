@@ -15,7 +15,10 @@ Call order::
                   etas=[2, 3], min_budgets=[4, 12], max_budgets=[108], seeds=5,
                   max_time=1e5, out="sweep-nb101")      # table + regret-vs-budget plot
 
-``bonas sweep`` is the command line of :func:`sweep`.
+:func:`sweep_training` runs the same grids with real training (a
+:class:`~bonas.evaluation.TrainingObjective`) instead of a table; there is no known
+optimum, so it reports the final validation error of the best top-budget result against
+the epochs of training spent. ``bonas sweep`` is the command line of both (``--train``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ __all__ = [
     "simulate",
     "snap_budgets",
     "sweep",
+    "sweep_training",
 ]
 
 MF_COLUMNS = (
@@ -376,9 +380,10 @@ def _standard_error(values: pd.Series) -> float:
 
 def _grouped(frame: pd.DataFrame) -> pd.DataFrame:
     keys = ["scheduler", "searcher", "eta", "min_budget", "max_budget"]
+    metric = "regret" if "regret" in frame.columns else "error"
     stats = frame.groupby(keys, sort=False, dropna=False).agg(
-        regret_mean=("regret", "mean"),
-        regret_se=("regret", _standard_error),
+        regret_mean=(metric, "mean"),
+        regret_se=(metric, _standard_error),
         total_budget_mean=("total_budget", "mean"),
         jobs_mean=("jobs", "mean"),
         seeds=("seed", "nunique"),
@@ -386,14 +391,23 @@ def _grouped(frame: pd.DataFrame) -> pd.DataFrame:
     return stats.reset_index()
 
 
+def _labels(frame: pd.DataFrame) -> tuple[str, str]:
+    """The metric and the spending of a table sweep (regret, simulated seconds) or of a
+    training sweep (validation error, epochs)."""
+    if "regret" in frame.columns:
+        return "final regret", "training time spent (s)"
+    return "final validation error", "training epochs spent"
+
+
 def sweep_markdown(frame: pd.DataFrame, title: str = "") -> str:
-    """A markdown table of the sweep: mean ± SE of final regret per grid point."""
+    """A markdown table of the sweep: mean ± SE of final regret (or, for a training
+    sweep, validation error) per grid point."""
     stats = _grouped(frame)
+    metric, spent = _labels(frame)
     lines = [
         f"# Hyperband sweep {title}".rstrip(),
         "",
-        "| scheduler | searcher | eta | budgets | seeds | final regret | training time spent "
-        "(s) | jobs |",
+        f"| scheduler | searcher | eta | budgets | seeds | {metric} | {spent} | jobs |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for _, row in stats.iterrows():
@@ -431,13 +445,115 @@ def plot_sweep(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
                 xytext=(4, 4),
                 textcoords="offset points",
             )
-    ax.set_xlabel("total simulated training time spent (s)")
-    ax.set_ylabel("final regret (distance from the table optimum)")
+    metric, spent = _labels(frame)
+    if metric == "final regret":
+        ax.set_xlabel("total simulated training time spent (s)")
+        ax.set_ylabel("final regret (distance from the table optimum)")
+    else:
+        ax.set_xlabel(f"total {spent}")
+        ax.set_ylabel("final validation error of the best top-budget result")
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_ylim(bottom=0.0)
     ax.grid(alpha=0.3)
     ax.set_title(title)
     return _save(plt, fig, ax, path=path)
+
+
+def sweep_training(
+    objective: Any,
+    space: Any,
+    *,
+    schedulers: Sequence[str] = ("hyperband",),
+    searchers: Sequence[str] = ("rs",),
+    etas: Sequence[float] = (3.0,),
+    min_budgets: Sequence[float | None] = (None,),
+    max_budgets: Sequence[float | None] = (None,),
+    seeds: int | Sequence[int] = 2,
+    max_time: float | None = None,
+    max_jobs: int | None = None,
+    executor: Any = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Hyperband budget sweeps with real training: every grid point and seed is a
+    :func:`bonas.search_multifidelity` run of ``objective``.
+
+    Args:
+        objective: A :class:`~bonas.evaluation.TrainingObjective`; each run gets its own
+            checkpoint folder, its seed, and ``max_epochs`` = its top budget.
+        space: The search space.
+        schedulers, searchers, etas: The grids.
+        min_budgets, max_budgets: Budgets in epochs (``None``: 1 and 9).
+        seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
+        max_time, max_jobs: Each run's stop: wall-clock seconds, or jobs.
+        executor: Where the jobs run (one in-process worker by default).
+        out: Folder for ``sweep.csv``, ``sweep.md``, ``records.csv`` (every job) and
+            ``regret_vs_budget.png``; the runs' checkpoints go to ``out/checkpoints``.
+        progress: Show a progress bar over the runs.
+
+    Returns:
+        One row per run: the grid point, the seed, ``error`` (1 − the best validation
+        accuracy at the highest budget reached), ``best_budget``, ``total_budget`` (epochs
+        trained, a promotion counting only the epochs it adds), ``train_s`` (the jobs'
+        wall-clock), ``jobs`` and ``architectures``.
+    """
+    import dataclasses
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    from bonas._mfsearch import search_multifidelity
+
+    if max_time is None and max_jobs is None:
+        raise BonasError("give each training run a stop: max_time (seconds) or max_jobs")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    grid = list(itertools.product(schedulers, searchers, etas, min_budgets, max_budgets, seed_list))
+    if not grid:
+        raise BonasError("a sweep needs at least one value in every grid and one seed")
+    scratch = None if out is not None else tempfile.TemporaryDirectory(prefix="bonas-sweep-")
+    folder = Path(out) if out is not None else Path(scratch.name)  # type: ignore[union-attr]
+    rows, every = [], []
+    bar = tqdm(total=len(grid), desc="training sweep", unit="run", disable=not progress)
+    try:
+        for index, (scheduler, searcher, eta, low, high, seed) in enumerate(grid):
+            low, high = low or 1.0, high or 9.0
+            run_objective = dataclasses.replace(
+                objective,
+                checkpoint_dir=str(folder / "checkpoints" / f"run-{index}"),
+                trainer={**objective.trainer, "max_epochs": round(high)},
+                seed=seed,
+            )
+            result = search_multifidelity(
+                run_objective, space, scheduler=scheduler, searcher=searcher,
+                min_budget=low, max_budget=high, eta=eta, seed=seed, max_jobs=max_jobs,
+                time_budget=max_time, executor=executor, progress=False,
+            )  # fmt: skip
+            jobs = result.jobs
+            done = jobs[jobs["state"] == "complete"] if len(jobs) else jobs
+            added = done["budget"] - done["resume_from"].fillna(0.0) if len(done) else []
+            rows.append({
+                "scheduler": scheduler, "searcher": searcher, "eta": eta,
+                "min_budget": low, "max_budget": high, "seed": seed,
+                "error": None if result.best_value is None else 1.0 - result.best_value,
+                "best_budget": result.best_budget,
+                "total_budget": float(np.sum(added)),
+                "train_s": float(done["wall_s"].sum()) if len(done) else 0.0,
+                "jobs": len(jobs), "architectures": int(jobs["architecture"].nunique()),
+            })  # fmt: skip
+            every += [{"run": index, **row} for row in jobs.to_dict("records")]
+            bar.update()
+    finally:
+        bar.close()
+        if scratch is not None:
+            scratch.cleanup()
+    frame = pd.DataFrame(rows)
+    if out is not None:
+        frame.to_csv(folder / "sweep.csv", index=False)
+        pd.DataFrame(every).to_csv(folder / "records.csv", index=False)
+        title = f"training {space.name} on {objective.dataset}"
+        (folder / "sweep.md").write_text(sweep_markdown(frame, title=title))
+        plot_sweep(frame, folder / "regret_vs_budget.png", title=title)
+    return frame
 
 
 #: The runs of :func:`goal`: name -> (scheduler, searcher, searcher options).

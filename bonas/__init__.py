@@ -28,6 +28,8 @@ _LAZY = {
     "StudyError": "bonas.study",
     "SearchResult": "bonas._search",
     "search": "bonas._search",
+    "MultiFidelityResult": "bonas._mfsearch",
+    "search_multifidelity": "bonas._mfsearch",
     "Trial": "bonas.trial",
     "TrialState": "bonas.trial",
 }
@@ -54,6 +56,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily loaded engin
     "draw",
     "get_vocabulary",
     "register_vocabulary",
+    "MultiFidelityResult",
     "Optimizer",
     "SearchResult",
     "Study",
@@ -61,4 +64,5 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily loaded engin
     "Trial",
     "TrialState",
     "search",
+    "search_multifidelity",
 ]

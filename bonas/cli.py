@@ -5,6 +5,10 @@
 * ``bonas replay`` runs optimisers against a benchmark table (a built-in one, or the
   user's own CSV/Parquet file with ``--table``) over many seeds and writes JSONL traces,
   a summary (CSV and markdown) and a regret plot.
+* ``bonas search`` runs a real multi-fidelity search: it trains architectures of a space
+  on a dataset (the CNN space on the embedded MNIST-5k digits by default) under
+  BOHB/Hyperband/ASHA, journals every job to a study database, and writes a report
+  folder and the best model.
 * ``bonas sweep`` runs Hyperband/BOHB/ASHA budget sweeps on a table with fidelities over
   grids of eta and minimum and maximum budgets, and writes a table and a plot of final
   regret against the training time spent.
@@ -123,23 +127,58 @@ def _floats(text: str) -> list[float | None]:
     return [None if v.strip() in ("", "auto") else float(v) for v in text.split(",")]
 
 
+def _sweep_grid(args: argparse.Namespace) -> dict[str, object]:
+    """The grids, seeds and per-run stops that table and training sweeps share."""
+    return {
+        "schedulers": [n.strip() for n in args.schedulers.split(",") if n.strip()],
+        "searchers": [n.strip() for n in args.searchers.split(",") if n.strip()],
+        "etas": [float(v) for v in args.etas.split(",")],
+        "min_budgets": _floats(args.min_budgets),
+        "max_budgets": _floats(args.max_budgets),
+        "seeds": args.seeds,
+        "max_time": args.max_time,
+        "max_jobs": args.max_jobs,
+    }
+
+
+def _sweep_training(args: argparse.Namespace) -> int:
+    from bonas.benchmarks.multifidelity import sweep_markdown, sweep_training
+
+    if args.benchmark or args.data or args.table:
+        raise BonasError("--train sweeps train networks: drop --benchmark/--data/--table")
+    if args.max_time is None and args.max_jobs is None:
+        raise BonasError("give each run a stop: --max-time SECONDS (wall-clock) or --max-jobs N")
+    settings = dict(_SEARCH_DEFAULTS)
+    settings.update(
+        {k: getattr(args, k) for k in ("space", "dataset", "data_dir", "width", "data_fraction")}
+    )
+    settings = {k: v if v is not None else _SEARCH_DEFAULTS[k] for k, v in settings.items()}
+    out = Path(args.out or f"sweep-train-{settings['space']}-{settings['dataset']}")
+    objective = _training_objective(settings, args, out / "checkpoints", None)
+    frame = sweep_training(
+        objective,
+        _search_space(str(settings["space"])),
+        **_sweep_grid(args),
+        out=out,
+        progress=not args.quiet,
+    )
+    print(sweep_markdown(frame, title=f"training {settings['space']} on {settings['dataset']}"))
+    print(f"wrote sweep.csv, sweep.md, records.csv and regret_vs_budget.png to {out}")
+    return 0
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from bonas.benchmarks.multifidelity import sweep, sweep_markdown
 
+    if args.train:
+        return _sweep_training(args)
     benchmark, stem, title = _benchmark(args)
     if args.max_time is None and args.max_jobs is None:
         raise BonasError("give each run a stop: --max-time SECONDS (simulated) or --max-jobs N")
     out = Path(args.out or f"sweep-{stem}")
     frame = sweep(
         benchmark,  # type: ignore[arg-type]
-        schedulers=[n.strip() for n in args.schedulers.split(",") if n.strip()],
-        searchers=[n.strip() for n in args.searchers.split(",") if n.strip()],
-        etas=[float(v) for v in args.etas.split(",")],
-        min_budgets=_floats(args.min_budgets),
-        max_budgets=_floats(args.max_budgets),
-        seeds=args.seeds,
-        max_time=args.max_time,
-        max_jobs=args.max_jobs,
+        **_sweep_grid(args),
         workers=args.workers,
         jobs=args.jobs,
         path=args.data,
@@ -148,6 +187,147 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     print(sweep_markdown(frame, title=title))
     print(f"wrote sweep.csv, sweep.md, records.csv and regret_vs_budget.png to {out}")
+    return 0
+
+
+#: ``bonas search`` settings that define the search (kept in the study, reused by --resume)
+_SEARCH_DEFAULTS: dict[str, object] = {
+    "space": "cnn",
+    "dataset": "mnist5k",
+    "data_dir": None,
+    "scheduler": "bohb",
+    "searcher": "bonas",
+    "min_budget": 1.0,
+    "max_budget": 9.0,
+    "eta": 3.0,
+    "width": 0.125,
+    "data_fraction": 1.0,
+    "seed": 0,
+    "time_budget": 480.0,
+}
+
+
+def _search_space(name: str) -> object:
+    if name == "mlp":
+        return get_space("mlp", task="class")
+    if name in ("cnn", "nb201", "nb101", "darts"):
+        return get_space(name)
+    raise BonasError(f"bonas search trains the cnn, mlp, nb201, nb101 or darts space, not {name!r}")
+
+
+def _training_objective(
+    settings: dict[str, object], args: argparse.Namespace, checkpoints: Path, threads: int | None
+) -> object:
+    """The :class:`~bonas.evaluation.TrainingObjective` of ``bonas search`` and ``bonas
+    sweep --train``, with its dataset loaded (a missing or malformed one stops here)."""
+    from bonas.evaluation import TrainingObjective
+
+    network = {"width_multiplier": settings["width"]} if settings["space"] in ("cnn", "mlp") else {}
+    objective = TrainingObjective(
+        dataset=str(settings["dataset"]),
+        data_dir=settings["data_dir"],  # type: ignore[arg-type]
+        download=args.download,
+        checkpoint_dir=str(checkpoints),
+        trainer={
+            "max_epochs": round(float(settings["max_budget"])),  # type: ignore[arg-type]
+            "device": args.device,
+            "network": network,
+        },
+        data_fraction=float(settings["data_fraction"]),  # type: ignore[arg-type]
+        seed=int(settings["seed"]),  # type: ignore[call-overload]
+        threads=threads,
+    )
+    objective.load()
+    return objective
+
+
+def _search(args: argparse.Namespace) -> int:
+    import os
+
+    from bonas._mfsearch import JobJournal, search_multifidelity
+    from bonas.executors import make_executor
+    from bonas.report import export_best_model, write_report
+
+    out = Path(args.out)
+    storage = Path(args.storage) if args.storage else out / "study.db"
+    stored: dict[str, object] = {}
+    if storage.exists():
+        if not args.resume:
+            raise BonasError(
+                f"{storage} exists: pass --resume to continue that search, or another "
+                "--out/--storage for a new one"
+            )
+        journal = JobJournal.open(storage)
+        stored = journal.metadata().get("cli", {})
+        journal.close()
+    elif args.resume:
+        raise BonasError(f"nothing to resume: no study at {storage}")
+    settings = {
+        name: getattr(args, name) if getattr(args, name) is not None else stored.get(name, default)
+        for name, default in _SEARCH_DEFAULTS.items()
+    }
+    space = _search_space(str(settings["space"]))
+    import torch
+
+    on_gpu = args.device != "cpu" and torch.cuda.is_available()
+    gpus: list[int] | str | None = None
+    if args.gpus is not None:
+        gpus = "auto" if args.gpus == "auto" else [int(g) for g in args.gpus.split(",")]
+    elif on_gpu and args.executor == "process":
+        gpus = "auto"  # one worker per GPU unless --workers/--workers-per-gpu say more
+    executor = make_executor(
+        args.executor, args.workers, gpus=gpus, workers_per_gpu=args.workers_per_gpu,
+        address=args.dask_address,
+    )  # fmt: skip
+    # CPU workers share the cores instead of each taking them all
+    threads = None if on_gpu else max(1, (os.cpu_count() or 1) // executor.workers)
+    try:
+        objective = _training_objective(settings, args, out / "checkpoints", threads)
+    except BonasError:
+        executor.close()
+        raise
+    print(
+        f"bonas search: {settings['space']} space on {settings['dataset']}, "
+        f"{settings['scheduler']} with the {settings['searcher']} searcher, budgets "
+        f"{settings['min_budget']:g}-{settings['max_budget']:g} epochs (eta "
+        f"{settings['eta']:g}), {settings['time_budget']:g} s in all; {executor.describe()}"
+    )
+    searcher_options = {"num_candidates": 200} if settings["searcher"] == "bonas" else None
+    with executor:
+        result = search_multifidelity(
+            objective,  # type: ignore[arg-type]
+            space,  # type: ignore[arg-type]
+            scheduler=str(settings["scheduler"]),
+            searcher=str(settings["searcher"]),
+            min_budget=float(settings["min_budget"]),  # type: ignore[arg-type]
+            max_budget=float(settings["max_budget"]),  # type: ignore[arg-type]
+            eta=float(settings["eta"]),  # type: ignore[arg-type]
+            executor=executor,
+            storage=storage,
+            time_budget=float(settings["time_budget"]),  # type: ignore[arg-type]
+            max_jobs=args.max_jobs,
+            retries=args.retries,
+            timeout_per_job=args.timeout_per_job,
+            seed=int(settings["seed"]),  # type: ignore[call-overload]
+            searcher_options=searcher_options,
+            metadata={"cli": settings},
+            progress=not args.quiet,
+        )
+    written = write_report(result.jobs, out / "report", k=args.top_k)
+    complete = int((result.jobs["state"] == "complete").sum()) if len(result.jobs) else 0
+    print(
+        f"{len(result.jobs)} jobs ({complete} complete), stopped by {result.stopped_by}; "
+        f"study {storage}"
+    )
+    if result.best_architecture is None:
+        print("no job completed: no best model to write")
+        return 1
+    model, arch = export_best_model(result.jobs, out)
+    print(
+        f"best: job {result.best_job}, validation accuracy {result.best_value:.4f} at "
+        f"{result.best_budget:g} epochs; wrote {model}, {arch} and "
+        f"{', '.join(p.name for p in written.values())} in {out / 'report'}"
+    )
     return 0
 
 
@@ -227,6 +407,66 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table_flags(rep)
     rep.set_defaults(handler=_replay)
 
+    src = commands.add_parser(
+        "search", help="a real multi-fidelity search that trains networks (BOHB by default)"
+    )
+    what = src.add_argument_group(
+        "the search", "kept in the study: --resume reuses the stored values of flags not given"
+    )
+    what.add_argument("--space", default=None, help="cnn (default), mlp, nb201, nb101 or darts")
+    what.add_argument(
+        "--dataset",
+        default=None,
+        help="mnist5k (default, embedded), mnist, fashionmnist, cifar10, cifar100, imagefolder",
+    )
+    what.add_argument("--data-dir", default=None, help="where the dataset lies")
+    what.add_argument("--scheduler", default=None, help="bohb (default), hyperband or asha")
+    what.add_argument("--searcher", default=None, help="bonas (default, the GP), re, rs or ls")
+    what.add_argument("--min-budget", type=float, default=None, help="epochs (default 1)")
+    what.add_argument("--max-budget", type=float, default=None, help="epochs (default 9)")
+    what.add_argument("--eta", type=float, default=None, help="Hyperband's eta (default 3)")
+    what.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="cnn/mlp: train with every layer's units times this (default 0.125, a CPU proxy)",
+    )
+    what.add_argument(
+        "--data-fraction", type=float, default=None, help="train on this share of the data"
+    )
+    what.add_argument("--seed", type=int, default=None)
+    what.add_argument(
+        "--time-budget", type=float, default=None, help="seconds in all (default 480)"
+    )
+    how = src.add_argument_group("how and where")
+    how.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
+    how.add_argument(
+        "--workers", type=int, default=None, help="evaluations at a time (default 1 per GPU, or 1)"
+    )
+    how.add_argument(
+        "--executor",
+        default="process",
+        choices=["process", "in-process", "dask"],
+        help="worker processes (default), threads, or a dask cluster",
+    )
+    how.add_argument(
+        "--dask-address", default=None, help="a dask scheduler; a LocalCluster if not given"
+    )
+    how.add_argument(
+        "--gpus", default=None, help="process executor: auto or a comma list of GPU indices"
+    )
+    how.add_argument("--workers-per-gpu", type=int, default=1)
+    how.add_argument("--device", default="auto", help="auto (CUDA if any), cpu, cuda")
+    how.add_argument("--download", action="store_true", help="let torchvision download data")
+    how.add_argument("--retries", type=int, default=2, help="per job, after a worker fault")
+    how.add_argument("--timeout-per-job", type=float, default=None, help="seconds")
+    how.add_argument("--out", default="bonas-search", help="output folder")
+    how.add_argument("--storage", default=None, help="study database (default OUT/study.db)")
+    how.add_argument("--resume", action="store_true", help="continue the study in --storage")
+    how.add_argument("--top-k", type=int, default=10, help="rows of the report's table")
+    how.add_argument("--quiet", action="store_true", help="no progress bar")
+    src.set_defaults(handler=_search)
+
     swp = commands.add_parser(
         "sweep", help="Hyperband/BOHB/ASHA budget sweeps on a table with fidelities"
     )
@@ -247,12 +487,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-budgets", default="auto", help="comma list; auto = the table's highest fidelity"
     )
     swp.add_argument("--seeds", type=int, default=5, help="runs per grid point (seeds 0..n-1)")
-    swp.add_argument("--max-time", type=float, default=None, help="simulated seconds per run")
+    swp.add_argument(
+        "--max-time", type=float, default=None, help="simulated (--train: wall) seconds per run"
+    )
     swp.add_argument("--max-jobs", type=int, default=None, help="jobs started per run")
     swp.add_argument("--workers", type=int, default=1, help="simulated workers per run")
     swp.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
     swp.add_argument("--out", default=None, help="output folder (default: sweep-<benchmark>)")
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
+    train = swp.add_argument_group(
+        "real training", "--train: each run trains networks (--max-time is then wall-clock)"
+    )
+    train.add_argument("--train", action="store_true", help="train instead of a table")
+    train.add_argument("--space", default=None, help="cnn (default), mlp, nb201, nb101, darts")
+    train.add_argument("--dataset", default=None, help="mnist5k (default), cifar10, ...")
+    train.add_argument("--data-dir", default=None, help="where the dataset lies")
+    train.add_argument("--width", type=float, default=None, help="cnn/mlp unit multiplier")
+    train.add_argument("--data-fraction", type=float, default=None)
+    train.add_argument("--device", default="auto", help="auto (CUDA if any), cpu, cuda")
+    train.add_argument("--download", action="store_true", help="let torchvision download")
     _add_table_flags(swp)
     swp.set_defaults(handler=_sweep)
     return parser

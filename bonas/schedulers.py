@@ -186,6 +186,8 @@ class Scheduler(abc.ABC):
         self.jobs: list[_Result] = []
         self._started: set[Architecture] = set()
         self._best: tuple[Architecture, float] | None = None
+        self.seed = int(seed)
+        self._forced: Architecture | None = None  # set while a journal is replayed
 
     # -- the interface --------------------------------------------------------------
 
@@ -222,6 +224,33 @@ class Scheduler(abc.ABC):
             self._best is None or self._better(record.value, self._best[1])
         ):
             self._best = (job.architecture, record.value)
+
+    def replay_issue(self, architecture: Architecture, budget: float) -> Job:
+        """Issue again a job from a journal, when a killed search is resumed.
+
+        The scheduler decides as it did the first time (promotions, budgets, its own
+        random draws), but a new architecture is the journaled one instead of the
+        searcher's; restore the searcher's state afterwards. Replaying every journaled
+        issue and report in their order rebuilds the scheduler exactly.
+
+        Raises:
+            BonasError: If the scheduler would now issue another job: the journal comes
+                from another configuration.
+        """
+        self._forced = architecture
+        try:
+            job = self.next_job()
+        except SchedulerExhausted:
+            job = None
+        finally:
+            self._forced = None
+        if job is None or job.architecture != architecture or job.budget != float(budget):
+            got = "no job" if job is None else f"budget {job.budget:g} of another architecture"
+            raise BonasError(
+                f"the journal does not match this scheduler: its job {len(self.jobs)} is at "
+                f"budget {float(budget):g}, the scheduler now issues {got}"
+            )
+        return job
 
     @property
     def incumbent(self) -> tuple[Architecture, float] | None:
@@ -284,6 +313,8 @@ class Scheduler(abc.ABC):
         """A new architecture from the searcher, modelled on one budget's results (or at
         random, a ``random_fraction`` of the time)."""
         draw_random = self.random_fraction > 0 and self.rng.random() < self.random_fraction
+        if self._forced is not None:
+            return self._forced
         observations: list[Trial] = []
         if not draw_random and getattr(self.searcher, "multi_fidelity", False):
             # a multi-fidelity model takes every budget's results, proposing for the top
@@ -334,6 +365,7 @@ class Scheduler(abc.ABC):
             "budgets": list(self.budgets),
             "random_fraction": self.random_fraction,
             "min_points": self.min_points,
+            "seed": self.seed,
             "searcher": self.searcher.config(),
         }
 

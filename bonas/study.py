@@ -112,15 +112,12 @@ class Study:
                 another space.
         """
         path = Path(path)
-        if not path.is_file():
-            raise StudyError(f"no study file at {path}")
-        try:
-            db = _connect(path)
-            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as err:
-            raise StudyError(f"{path} is not a readable SQLite study ({err})") from None
-        if meta.get("format") != _FORMAT:
-            raise StudyError(f"{path} is not a bonas study (format {meta.get('format')!r})")
+        db, meta = open_study_file(path)
+        if meta.get("kind") == "multi-fidelity":
+            raise StudyError(
+                f"{path} is a multi-fidelity study; resume it with "
+                "bonas.search_multifidelity(..., storage=path) or bonas search --resume"
+            )
         if meta.get("version") != str(_VERSION):
             raise StudyError(
                 f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
@@ -272,6 +269,24 @@ def trials_dataframe(trials: Sequence[Trial], direction: str = "maximize"):
             "num_layers": t.architecture.num_layers, "architecture": t.architecture.to_json(),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def open_study_file(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """A bonas study file's connection and ``meta`` table (single- or multi-fidelity).
+
+    Raises:
+        StudyError: If the file is missing, not SQLite, or not a bonas study.
+    """
+    if not path.is_file():
+        raise StudyError(f"no study file at {path}")
+    try:
+        db = _connect(path)
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as err:
+        raise StudyError(f"{path} is not a readable SQLite study ({err})") from None
+    if meta.get("format") != _FORMAT:
+        raise StudyError(f"{path} is not a bonas study (format {meta.get('format')!r})")
+    return db, meta
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -29,7 +29,7 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_readme_gives_the_two_fresh_machine_commands() -> None:
     text = README.read_text()
-    assert ".venv/bin/pip install . && .venv/bin/bonas demo" in text
+    assert ".venv/bin/pip install . && .venv/bin/bonas search" in text
     test_command = '.venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
     assert test_command in text
     assert test_command in (README.parent / ".ci" / "run").read_text()

@@ -26,17 +26,24 @@ A layer with several parents takes their outputs concatenated along the channel 
 feature) axis, as NASBOT's layer masses count them (the sum of incoming channels);
 the CNN space guarantees that a layer's parents agree on the image size. Channels and
 image sizes are inferred from the input shape.
+
+Cell architectures (NAS-Bench-201 and :class:`~bonas.spaces.CellSpace` cells,
+NAS-Bench-101 cells, DARTS genotypes) are built inside their benchmarks' skeletons by
+:mod:`bonas.evaluation.cells`; :func:`build_network` recognises them by their
+vocabulary (:func:`~bonas.evaluation.cells.cell_family`) and passes its options on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from bonas.architecture import Architecture
+from bonas.evaluation.cells import build_cell_network, cell_family
 from bonas.exceptions import BonasError
 
 __all__ = ["ArchitectureNetwork", "build_network", "count_parameters"]
@@ -147,23 +154,31 @@ class ArchitectureNetwork(nn.Module):
 
 
 def build_network(
-    arch: Architecture, input_shape: Sequence[int], num_outputs: int
-) -> ArchitectureNetwork:
-    """Compile a CNN- or MLP-space architecture to a module.
+    arch: Architecture, input_shape: Sequence[int], num_outputs: int, **options: Any
+) -> nn.Module:
+    """Compile a CNN-, MLP- or cell-space architecture to a module.
 
     Args:
-        arch: An architecture over the ``cnn`` or ``mlp`` vocabulary.
+        arch: An architecture over the ``cnn`` or ``mlp`` vocabulary (an
+            :class:`ArchitectureNetwork` is returned), or a cell of NAS-Bench-201, a
+            :class:`~bonas.spaces.CellSpace`, NAS-Bench-101 or DARTS (see
+            :func:`~bonas.evaluation.cells.build_cell_network`).
         input_shape: One example's shape without the batch axis: ``(C, H, W)`` for a
-            CNN, any shape for an MLP (it is flattened).
+            CNN or a cell network, any shape for an MLP (it is flattened).
         num_outputs: Classes (or regression targets).
+        **options: The skeleton's settings for cell architectures: ``channels``,
+            ``cells_per_stage``, ``op_factories``. CNN and MLP architectures take
+            ``width_multiplier``: every layer's units times it (rounded, at least 1), a
+            cheaper proxy of the same topology for quick searches.
 
     Returns:
         The module; ``module(x)`` maps ``(batch, *input_shape)`` to ``(batch,
         num_outputs)``.
 
     Raises:
-        BonasError: For another vocabulary, a CNN input that is not ``(C, H, W)``, or
-            ``num_outputs < 1``.
+        BonasError: For an architecture of no known kind, a CNN input that is not
+            ``(C, H, W)``, ``num_outputs < 1``, or options the architecture's kind
+            does not take.
 
     Example:
         >>> from bonas.spaces.nasbot import blocked_cnn
@@ -174,21 +189,38 @@ def build_network(
     if num_outputs < 1:
         raise BonasError(f"num_outputs must be at least 1, got {num_outputs}")
     family = arch.vocabulary.name
+    if cell_family(arch) is not None:
+        return build_cell_network(arch, input_shape, num_outputs, **options)
+    multiplier = options.pop("width_multiplier", 1.0)
+    if options and family in ("cnn", "mlp"):
+        raise BonasError(
+            f"{family} architectures take only the build option width_multiplier; got "
+            f"{sorted(options)}"
+        )
+    if not (isinstance(multiplier, int | float) and multiplier > 0):
+        raise BonasError(f"width_multiplier must be a positive number, got {multiplier!r}")
+
+    def scaled(units: int | None) -> int:
+        return max(1, round(int(units) * multiplier))  # type: ignore[arg-type]
+
     if family == "cnn":
         if len(input_shape) != 3:
             raise BonasError(f"a CNN takes (C, H, W) inputs, got input_shape={input_shape}")
-        layers = _cnn_layers(arch, int(input_shape[0]), num_outputs)
+        layers = _cnn_layers(arch, int(input_shape[0]), num_outputs, scaled)
         return ArchitectureNetwork(arch, layers, flatten_input=False)
     if family == "mlp":
-        layers = _mlp_layers(arch, math.prod(int(d) for d in input_shape), num_outputs)
+        features = math.prod(int(d) for d in input_shape)
+        layers = _mlp_layers(arch, features, num_outputs, scaled)
         return ArchitectureNetwork(arch, layers, flatten_input=True)
     raise BonasError(
-        f"build_network compiles architectures of the cnn and mlp vocabularies; got "
-        f"{family!r} (cell architectures are not built yet)"
+        f"build_network compiles architectures of the cnn and mlp vocabularies and the "
+        f"cells of the nb201, cell-*, nb101, dag-* and darts vocabularies; got {family!r}"
     )
 
 
-def _cnn_layers(arch: Architecture, channels: int, num_outputs: int) -> dict[int, nn.Module]:
+def _cnn_layers(
+    arch: Architecture, channels: int, num_outputs: int, scaled: Callable[[int | None], int]
+) -> dict[int, nn.Module]:
     width: dict[int, int] = {}
     layers: dict[int, nn.Module] = {}
     for layer in arch.topological_order():
@@ -199,18 +231,18 @@ def _cnn_layers(arch: Architecture, channels: int, num_outputs: int) -> dict[int
         elif layer == arch.output_layer:
             layers[layer], width[layer] = _Mean(), num_outputs
         elif label.startswith("conv"):
-            layers[layer] = _ConvBNReLU(incoming, int(units), int(label[-1]), int(stride))
-            width[layer] = int(units)
+            layers[layer] = _ConvBNReLU(incoming, scaled(units), int(label[-1]), int(stride))
+            width[layer] = scaled(units)
         elif label.startswith("res"):
-            layers[layer] = _Residual(incoming, int(units), int(label[-1]), int(stride))
-            width[layer] = int(units)
+            layers[layer] = _Residual(incoming, scaled(units), int(label[-1]), int(stride))
+            width[layer] = scaled(units)
         elif label == "max-pool":
             layers[layer], width[layer] = nn.MaxPool2d(2, ceil_mode=True), incoming
         elif label == "avg-pool":
             layers[layer], width[layer] = nn.AvgPool2d(2, ceil_mode=True), incoming
         elif label == "fc":
-            layers[layer] = _GlobalPoolLinear(incoming, int(units), activation=True)
-            width[layer] = int(units)
+            layers[layer] = _GlobalPoolLinear(incoming, scaled(units), activation=True)
+            width[layer] = scaled(units)
         elif label == "softmax":
             layers[layer] = _GlobalPoolLinear(incoming, num_outputs, activation=False)
             width[layer] = num_outputs
@@ -219,7 +251,9 @@ def _cnn_layers(arch: Architecture, channels: int, num_outputs: int) -> dict[int
     return layers
 
 
-def _mlp_layers(arch: Architecture, features: int, num_outputs: int) -> dict[int, nn.Module]:
+def _mlp_layers(
+    arch: Architecture, features: int, num_outputs: int, scaled: Callable[[int | None], int]
+) -> dict[int, nn.Module]:
     width: dict[int, int] = {}
     layers: dict[int, nn.Module] = {}
     for layer in arch.topological_order():
@@ -232,13 +266,13 @@ def _mlp_layers(arch: Architecture, features: int, num_outputs: int) -> dict[int
         elif label in ("linear", "softmax"):
             layers[layer], width[layer] = nn.Linear(incoming, num_outputs), num_outputs
         elif label == "crelu":
-            layers[layer] = nn.Sequential(nn.Linear(incoming, int(units)), _CReLU())
-            width[layer] = 2 * int(units)
+            layers[layer] = nn.Sequential(nn.Linear(incoming, scaled(units)), _CReLU())
+            width[layer] = 2 * scaled(units)
         elif label in _MLP_ACTIVATIONS:
             layers[layer] = nn.Sequential(
-                nn.Linear(incoming, int(units)), _MLP_ACTIVATIONS[label]()
+                nn.Linear(incoming, scaled(units)), _MLP_ACTIVATIONS[label]()
             )
-            width[layer] = int(units)
+            width[layer] = scaled(units)
         else:
             raise BonasError(f"layer {layer} has a label the MLP builder does not know: {label}")
     return layers

@@ -92,6 +92,9 @@ class Trainer:
         epochs: Epochs per run when ``budget_unit="data"``.
         device: ``auto`` (CUDA if there is one), ``cpu``, ``cuda`` or ``cuda:k``.
         seed: Seed of the weights and the batch order.
+        network: Options of :func:`~bonas.evaluation.build_network`: ``width_multiplier``
+            for CNN and MLP architectures (a cheaper proxy of the same topology), or a
+            cell skeleton's ``channels`` and ``cells_per_stage``.
 
     Raises:
         TrainingError: For an unknown optimiser or unit, or a non-positive setting.
@@ -110,6 +113,7 @@ class Trainer:
         epochs: int = 1,
         device: str = "auto",
         seed: int = 0,
+        network: dict[str, Any] | None = None,
     ) -> None:
         if optimizer not in ("sgd", "adamw"):
             raise TrainingError(f"optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
@@ -129,6 +133,7 @@ class Trainer:
         self.budget_unit = budget_unit
         self.epochs = epochs
         self.seed = seed
+        self.network = dict(network or {})
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -146,7 +151,7 @@ class Trainer:
         """Train ``arch`` to ``budget``, optionally from a lower budget's checkpoint.
 
         Args:
-            arch: A CNN- or MLP-space architecture.
+            arch: A CNN- or MLP-space architecture, or a cell (NB201, NB101, DARTS).
             budget: Epochs (rounded to the nearest whole epoch, at least 1), or a data
                 fraction in ``(0, 1]``.
             resume: A checkpoint this trainer wrote for ``arch`` at a lower budget.
@@ -171,7 +176,7 @@ class Trainer:
             target = max(1, round(float(budget)))
         with torch.random.fork_rng(devices=[]):  # the weights' draw leaves global state alone
             torch.manual_seed(self.seed)
-            model = build_network(arch, data.input_shape, data.num_classes)
+            model = build_network(arch, data.input_shape, data.num_classes, **self.network)
         model = model.to(self.device)
         if self.device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)

@@ -17,7 +17,7 @@ from bonas.evaluation import (
     count_parameters,
     load_dataset,
 )
-from bonas.spaces import CNNSpace, MLPSpace, NB201Space
+from bonas.spaces import CNNSpace, MLPSpace, NBGraphSpace
 
 
 def _tiny_cnn(filters: int = 4) -> Architecture:
@@ -64,9 +64,11 @@ def test_parameters_follow_the_layers_and_merges_concatenate() -> None:
 
 
 def test_the_builder_refuses_what_it_cannot_build() -> None:
-    cell = NB201Space().sample(0)
-    with pytest.raises(BonasError, match="cnn and mlp vocabularies; got 'nb201'"):
-        build_network(cell, (3, 32, 32), 10)
+    graph = NBGraphSpace().sample(0)
+    with pytest.raises(BonasError, match=r"cnn and mlp vocabularies.*got 'nbgraph'"):
+        build_network(graph, (3, 32, 32), 10)
+    with pytest.raises(BonasError, match="width_multiplier must be a positive number"):
+        build_network(_tiny_cnn(), (1, 28, 28), 10, width_multiplier=0)
     with pytest.raises(BonasError, match=r"\(C, H, W\)"):
         build_network(_tiny_cnn(), (784,), 10)
 

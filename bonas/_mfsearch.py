@@ -1,0 +1,588 @@
+"""``bonas.search_multifidelity``: Hyperband/BOHB/ASHA searches with real evaluations.
+
+The scheduler (:mod:`bonas.schedulers`) decides when and at which budget, the searcher
+which architecture, and the executor (:mod:`bonas.executors`) where. Every job is
+journaled to a SQLite study before it runs and its outcome before the scheduler sees
+it, so a killed search resumes where it stopped (the same call, or ``bonas search
+--resume``): the journal's issues and reports are replayed into a fresh scheduler,
+the searcher's saved state is restored, and jobs that were running are run again.
+
+Faults: a job whose worker dies, that runs out of memory or past ``timeout_per_job`` is
+retried up to ``retries`` times and then recorded as failed; any other exception of the
+objective fails the job at once (it would fail again). Either way the search goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from bonas.architecture import Architecture
+from bonas.exceptions import BonasError
+from bonas.executors import Executor, InProcessExecutor, WorkerDied
+from bonas.schedulers import Job, Scheduler, SchedulerExhausted, make_scheduler
+from bonas.spaces.base import SearchSpace
+from bonas.study import _FORMAT, _SCHEMA, _VERSION, StudyError, _connect, open_study_file
+
+__all__ = ["JobJournal", "MultiFidelityResult", "search_multifidelity"]
+
+#: The ``meta`` kind of a multi-fidelity study (single-fidelity studies have none).
+KIND = "multi-fidelity"
+
+_EVENTS = """
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
+                                   job INTEGER NOT NULL);
+"""
+
+#: Objective signature: ``objective(architecture, budget, resume_from)`` returns the
+#: value, or a mapping with a ``value`` and anything else to keep (JSON-compatible).
+Objective = Callable[[Architecture, float, "float | None"], "float | Mapping[str, Any]"]
+
+
+class JobJournal:
+    """The SQLite journal of a scheduler's jobs (a study of kind ``multi-fidelity``).
+
+    Tables: ``meta`` (format, version, kind, the scheduler's configuration and any
+    caller metadata), ``trials`` (one row per job: its architecture, budget, state,
+    value, failure, timings and ``user_attrs`` with the resume budget, bracket, rung,
+    attempts and the objective's extra outputs), ``events`` (issues and reports in the
+    order the scheduler saw them) and ``optimizer_state`` (the searcher's state and the
+    seconds spent so far).
+    """
+
+    def __init__(self, path: Path | None, db: sqlite3.Connection, config: dict[str, Any]) -> None:
+        self.path = path
+        self._db = db
+        self.config = config
+        self.spent_s = 0.0
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path | None,
+        config: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> JobJournal:
+        """A new journal at ``path``, or in memory when ``path`` is None."""
+        if path is None:
+            db = sqlite3.connect(":memory:", check_same_thread=False)
+        else:
+            path = Path(path)
+            if path.exists():
+                raise StudyError(f"{path} already exists")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = _connect(path)
+        with db:
+            db.executescript(_SCHEMA + _EVENTS)
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [
+                    ("format", _FORMAT),
+                    ("version", str(_VERSION)),
+                    ("kind", KIND),
+                    ("config", json.dumps(config)),
+                    ("metadata", json.dumps(metadata or {})),
+                ],
+            )
+            db.execute("INSERT INTO optimizer_state VALUES (1, ?)", (json.dumps({}),))
+        return cls(path, db, config)  # type: ignore[arg-type]
+
+    @classmethod
+    def open(cls, path: str | Path) -> JobJournal:
+        """An existing journal.
+
+        Raises:
+            StudyError: If the file is missing, corrupt, or not a multi-fidelity study.
+        """
+        path = Path(path)
+        db, meta = open_study_file(path)
+        if meta.get("kind") != KIND:
+            raise StudyError(
+                f"{path} is a single-fidelity study; resume it with bonas.search or "
+                "bonas.Study.load"
+            )
+        try:
+            config = json.loads(meta["config"])
+        except (KeyError, json.JSONDecodeError) as err:
+            raise StudyError(f"{path} is corrupt: {err}") from None
+        journal = cls(path, db, config)
+        journal.spent_s = float(journal.state().get("spent_s", 0.0))
+        return journal
+
+    def metadata(self) -> dict[str, Any]:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'metadata'").fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return json.loads(self._db.execute("SELECT state FROM optimizer_state").fetchone()[0])
+        except (TypeError, json.JSONDecodeError, sqlite3.DatabaseError) as err:
+            raise StudyError(f"{self.path} is corrupt: {err}") from None
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job row, by number, with ``user_attrs`` decoded."""
+        try:
+            rows = self._db.execute(
+                "SELECT number, architecture, budget, state, value, failure, worker, "
+                "created_at, started_at, finished_at, user_attrs FROM trials ORDER BY number"
+            ).fetchall()
+        except sqlite3.DatabaseError as err:
+            raise StudyError(f"{self.path} is corrupt: {err}") from None
+        keys = ("number", "architecture", "budget", "state", "value", "failure", "worker")
+        keys += ("created_at", "started_at", "finished_at", "user_attrs")
+        jobs = [dict(zip(keys, row, strict=True)) for row in rows]
+        for job in jobs:
+            job["user_attrs"] = json.loads(job["user_attrs"])
+        return jobs
+
+    def events(self) -> list[tuple[str, int]]:
+        return self._db.execute("SELECT kind, job FROM events ORDER BY seq").fetchall()
+
+    # -- writes -----------------------------------------------------------------------
+
+    def issue(self, job: Job, searcher_state: dict[str, Any]) -> None:
+        attrs = {"resume_from": job.resume_from, "bracket": job.bracket, "rung": job.rung}
+        attrs["attempts"] = 0
+        now = time.time()
+        with self._db:
+            self._db.execute(
+                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, job.architecture.to_json(), job.budget, "running", None, None, None,
+                 now, None, None, json.dumps(attrs)),
+            )  # fmt: skip
+            self._db.execute("INSERT INTO events (kind, job) VALUES ('issue', ?)", (job.id,))
+            self._save_state(searcher_state)
+
+    def started(self, job: Job, attempt: int, worker: str) -> None:
+        with self._db:
+            attrs = self._attrs(job)
+            attrs["attempts"] = attempt
+            self._db.execute(
+                "UPDATE trials SET started_at = ?, worker = ?, user_attrs = ? WHERE number = ?",
+                (time.time(), worker, json.dumps(attrs), job.id),
+            )
+            self._save_state(None)
+
+    def retried(self, job: Job, reason: str) -> None:
+        with self._db:
+            attrs = self._attrs(job)
+            attrs.setdefault("faults", []).append(reason)
+            self._db.execute(
+                "UPDATE trials SET user_attrs = ? WHERE number = ?", (json.dumps(attrs), job.id)
+            )
+
+    def save_time(self) -> None:
+        with self._db:
+            self._save_state(None)
+
+    def _attrs(self, job: Job) -> dict[str, Any]:
+        row = self._db.execute("SELECT user_attrs FROM trials WHERE number = ?", (job.id,))
+        return json.loads(row.fetchone()[0])
+
+    def report(
+        self, job: Job, value: float | None, failure: str | None, extra: dict[str, Any]
+    ) -> None:
+        with self._db:
+            attrs = self._attrs(job)
+            attrs.update(extra)
+            self._db.execute(
+                "UPDATE trials SET state = ?, value = ?, failure = ?, finished_at = ?, "
+                "user_attrs = ? WHERE number = ?",
+                ("failed" if failure else "complete", value, failure, time.time(),
+                 json.dumps(attrs, default=str), job.id),
+            )  # fmt: skip
+            self._db.execute("INSERT INTO events (kind, job) VALUES ('report', ?)", (job.id,))
+            self._save_state(None)
+
+    def _save_state(self, searcher_state: dict[str, Any] | None) -> None:
+        state = self.state()
+        if searcher_state is not None:
+            state["searcher"] = searcher_state
+        state["spent_s"] = self.spent_s
+        self._db.execute(
+            "UPDATE optimizer_state SET state = ? WHERE id = 1", (json.dumps(state, default=str),)
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class MultiFidelityResult:
+    """What :func:`search_multifidelity` returns.
+
+    Attributes:
+        best_architecture: The best result's architecture at the highest budget that
+            has a result (``None`` if nothing completed).
+        best_value: Its value.
+        best_budget: That budget.
+        best_job: Its job number.
+        jobs: One row per job (``job_dataframe``): architecture JSON, budget, resume
+            budget, bracket, rung, state, value, failure, attempts, timings, extras.
+        scheduler: The scheduler, for inspection.
+        storage: The journal's path, when one was kept.
+        stopped_by: ``time``, ``jobs``, ``exhausted`` or ``done``.
+    """
+
+    best_architecture: Architecture | None
+    best_value: float | None
+    best_budget: float | None
+    best_job: int | None
+    jobs: Any
+    scheduler: Scheduler
+    storage: Path | None
+    stopped_by: str
+
+
+def _retryable(error: BaseException) -> bool:
+    """Faults of the worker rather than of the architecture: worth another try."""
+    if isinstance(error, WorkerDied | MemoryError | TimeoutError):
+        return True
+    # torch.cuda.OutOfMemoryError and friends, without importing torch here
+    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
+
+
+def _outcome(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
+    extra: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        extra = {k: v for k, v in value.items() if k != "value"}
+        if "value" not in value:
+            return None, f"the objective returned a mapping without 'value': {sorted(value)}", {}
+        value = value["value"]
+    if isinstance(value, bool):
+        return None, f"the objective returned {value!r}, not a number", extra
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None, f"the objective returned {value!r}, not a number", extra
+    if not math.isfinite(number):
+        return None, f"non-finite value {number!r}", extra
+    return number, None, extra
+
+
+def _better(a: float, b: float, direction: str) -> bool:
+    return a > b if direction == "maximize" else a < b
+
+
+def search_multifidelity(
+    objective: Objective,
+    space: SearchSpace,
+    *,
+    scheduler: str = "bohb",
+    searcher: str = "bonas",
+    min_budget: float = 1.0,
+    max_budget: float = 9.0,
+    eta: float = 3.0,
+    budgets: list[float] | None = None,
+    executor: Executor | None = None,
+    storage: str | Path | None = None,
+    time_budget: float | None = None,
+    max_jobs: int | None = None,
+    retries: int = 2,
+    timeout_per_job: float | None = None,
+    seed: int = 0,
+    direction: str = "maximize",
+    searcher_options: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> MultiFidelityResult:
+    """Search ``space`` with a multi-fidelity scheduler, evaluating on ``executor``.
+
+    Args:
+        objective: ``objective(architecture, budget, resume_from)``: trains (or looks
+            up) ``architecture`` to ``budget``, continuing from its checkpoint at
+            ``resume_from`` when that is not ``None``; returns the value or a mapping
+            with ``value`` (extras are kept in the journal).
+            :class:`bonas.evaluation.TrainingObjective` is one.
+        space: The search space.
+        scheduler: ``hyperband``, ``bohb`` or ``asha``.
+        searcher: ``bonas`` (the GP), ``re``, ``rs`` or ``ls``.
+        min_budget, max_budget, eta: Hyperband's rung budgets, or ``budgets`` instead.
+        executor: Where jobs run; one in-process worker by default. It is not closed.
+        storage: A SQLite journal; an existing one is resumed (the settings must match).
+        time_budget: Seconds of search in all (resumed runs included). When it runs out,
+            running jobs are stopped and stay pending in the journal.
+        max_jobs: Jobs to issue in all; the search ends when they have reported.
+        retries: Further attempts of a job whose worker died, ran out of memory or
+            timed out.
+        timeout_per_job: Seconds after which a job is stopped (and retried).
+        seed: Seed of the scheduler and the searcher.
+        direction: ``maximize`` or ``minimize``.
+        searcher_options: Constructor keywords of the searcher.
+        metadata: JSON-compatible notes kept in a new journal (the CLI keeps its options).
+        progress: Show a progress bar.
+
+    Raises:
+        BonasError: For settings that cannot work (no stop at all, negative retries).
+        StudyError: If ``storage`` holds a study with other settings.
+
+    Example:
+        >>> from bonas.spaces import NB201Space
+        >>> space = NB201Space()
+        >>> def objective(arch, budget, resume_from):
+        ...     return space.to_string(arch).count("conv_3x3") * budget / 9
+        >>> result = search_multifidelity(objective, space, searcher="rs", max_jobs=20,
+        ...                               progress=False)
+        >>> result.best_budget, result.stopped_by
+        (9.0, 'jobs')
+    """
+    if time_budget is None and max_jobs is None:
+        raise BonasError("give the search a stop: time_budget (seconds) or max_jobs")
+    if retries < 0:
+        raise BonasError(f"retries must be >= 0, got {retries}")
+    from bonas.benchmarks.baselines import make_optimizer
+
+    search_engine = make_optimizer(
+        searcher, space, seed=seed, direction=direction, **(searcher_options or {})
+    )
+    rung_options: dict[str, Any] = {"eta": eta, "seed": seed}
+    if budgets is not None:
+        rung_options["budgets"] = budgets
+    else:
+        rung_options.update(min_budget=min_budget, max_budget=max_budget)
+    sched = make_scheduler(scheduler, search_engine, **rung_options)
+    config = json.loads(json.dumps(sched.config()))
+
+    pending: list[Job] = []
+    journal = JobJournal.create(None, config)  # replaced by the file's when there is one
+    if storage is not None:
+        path = Path(storage)
+        if path.exists():
+            journal.close()
+            journal = JobJournal.open(path)
+            if journal.config != config:
+                differ = sorted(
+                    k for k in set(config) | set(journal.config)
+                    if config.get(k) != journal.config.get(k)
+                )  # fmt: skip
+                journal.close()
+                raise StudyError(
+                    f"{path} holds a search with other settings ({', '.join(differ)}): stored "
+                    f"{ {k: journal.config.get(k) for k in differ} }, given "
+                    f"{ {k: config.get(k) for k in differ} }"
+                )
+            pending = _replay(journal, sched)
+        else:
+            journal.close()
+            journal = JobJournal.create(path, config, metadata)
+
+    own_executor = executor is None
+    executor = executor or InProcessExecutor(1)
+    try:
+        stopped_by = _drive(
+            objective, sched, executor, journal, pending,
+            time_budget=time_budget, max_jobs=max_jobs, retries=retries,
+            timeout_per_job=timeout_per_job, progress=progress,
+        )  # fmt: skip
+    finally:
+        if own_executor:
+            executor.close()
+    frame = job_dataframe(journal.jobs())
+    journal.close()
+    best = best_job(frame, direction)
+    return MultiFidelityResult(
+        best_architecture=Architecture.from_json(best["architecture"]) if best else None,
+        best_value=best["value"] if best else None,
+        best_budget=best["budget"] if best else None,
+        best_job=int(best["job"]) if best else None,
+        jobs=frame,
+        scheduler=sched,
+        storage=journal.path,
+        stopped_by=stopped_by,
+    )
+
+
+def _replay(journal: JobJournal, scheduler: Scheduler) -> list[Job]:
+    """Rebuild ``scheduler`` from the journal; returns the jobs that never reported."""
+    rows = {row["number"]: row for row in journal.jobs()}
+    issued: dict[int, Job] = {}
+    try:
+        for kind, number in journal.events():
+            row = rows[number]
+            if kind == "issue":
+                arch = Architecture.from_json(row["architecture"])
+                issued[number] = scheduler.replay_issue(arch, row["budget"])
+            elif row["state"] == "failed":
+                scheduler.report(issued[number], failed=row["failure"] or "failed")
+            else:
+                scheduler.report(issued[number], row["value"])
+    except (KeyError, BonasError) as err:
+        raise StudyError(f"{journal.path} cannot be resumed: {err}") from None
+    state = journal.state().get("searcher")
+    if state is not None:
+        scheduler.searcher.load_state_dict(state)
+    reported = {number for kind, number in journal.events() if kind == "report"}
+    return [job for number, job in sorted(issued.items()) if number not in reported]
+
+
+def _drive(
+    objective: Objective,
+    scheduler: Scheduler,
+    executor: Executor,
+    journal: JobJournal,
+    pending: list[Job],
+    *,
+    time_budget: float | None,
+    max_jobs: int | None,
+    retries: int,
+    timeout_per_job: float | None,
+    progress: bool,
+) -> str:
+    """The job loop; returns why it stopped."""
+    spent_before = journal.spent_s
+    started = time.monotonic()
+    deadline = None if time_budget is None else started + max(0.0, time_budget - spent_before)
+    queue: list[tuple[Job, int]] = [(job, 0) for job in pending]  # (job, attempts so far)
+    running: dict[Future, tuple[Job, int, float]] = {}
+    results: dict[int, tuple[float | None, str | None]] = {}
+    stopped_by = "done"
+    exhausted = False
+    bar = tqdm(
+        total=round(time_budget) if time_budget else max_jobs,
+        initial=round(min(spent_before, time_budget)) if time_budget else len(scheduler.jobs),
+        disable=not progress,
+        desc="bonas search",
+        unit="s" if time_budget else "job",
+    )
+
+    def tick() -> None:
+        journal.spent_s = spent_before + time.monotonic() - started
+        if time_budget:
+            bar.n = round(min(time_budget, spent_before + time.monotonic() - started))
+        else:
+            bar.n = sum(1 for r in scheduler.jobs if r.done)
+        best = scheduler.incumbent
+        reported = [r for r in scheduler.jobs if r.done and r.value is not None]
+        top = max((r.job.budget for r in reported), default=None)
+        bar.set_postfix(
+            jobs=len(scheduler.jobs),
+            running=len(running),
+            top_budget=top,
+            best=None if best is None else round(best[1], 4),
+            refresh=False,
+        )
+        bar.refresh()
+
+    def finish(job: Job, value: float | None, failure: str | None, extra: dict) -> None:
+        journal.report(job, value, failure, extra)
+        scheduler.report(job, value, failed=failure)
+        results[job.id] = (value, failure)
+
+    while True:
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        if out_of_time:
+            stopped_by = "time"
+            break
+        while len(running) < executor.workers:
+            if queue:
+                job, attempts = queue.pop(0)
+            elif exhausted or (max_jobs is not None and len(scheduler.jobs) >= max_jobs):
+                break
+            else:
+                try:
+                    job = scheduler.next_job()  # type: ignore[assignment]
+                except SchedulerExhausted:
+                    exhausted = True
+                    break
+                if job is None:
+                    break
+                attempts = 0
+                journal.issue(job, scheduler.searcher.state_dict())
+            future = executor.submit(objective, job.architecture, job.budget, job.resume_from)
+            running[future] = (job, attempts + 1, time.monotonic())
+            journal.started(job, attempts + 1, executor.name)
+            tick()
+        if not running:
+            if exhausted:
+                stopped_by = "exhausted"
+            elif max_jobs is not None and len(scheduler.jobs) >= max_jobs:
+                stopped_by = "jobs"
+            break
+        waits = [5.0]
+        if deadline is not None:
+            waits.append(deadline - time.monotonic())
+        if timeout_per_job is not None:
+            waits += [
+                start + timeout_per_job - time.monotonic() for _, _, start in running.values()
+            ]
+        done, _ = wait(running, timeout=max(0.01, min(waits)), return_when=FIRST_COMPLETED)
+        timed_out: set[Future] = set()
+        if timeout_per_job is not None:
+            now = time.monotonic()
+            for future, (_job, _attempts, start) in list(running.items()):
+                if future not in done and now - start > timeout_per_job:
+                    executor.abandon(future)
+                    timed_out.add(future)
+        for future in done | timed_out:
+            job, attempts, start = running.pop(future)
+            if future in timed_out:
+                error: BaseException | None = TimeoutError(f"timed out after {timeout_per_job:g}s")
+            else:
+                error = future.exception()
+            if error is None:
+                value, failure, extra = _outcome(future.result())
+                finish(job, value, failure, extra)
+                exhausted = False  # a result may allow a promotion, which needs no new one
+            elif _retryable(error) and attempts <= retries:
+                reason = f"attempt {attempts}: {type(error).__name__}: {error}"
+                journal.retried(job, reason)
+                queue.append((job, attempts))
+            else:
+                tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+                finish(job, None, f"{type(error).__name__}: {error}{tries}", {})
+        tick()
+    for future in list(running):
+        executor.abandon(future)  # stopped by the time budget: pending in the journal
+    tick()
+    journal.save_time()
+    bar.close()
+    return stopped_by
+
+
+def job_dataframe(rows: list[dict[str, Any]]) -> Any:
+    """Journal rows as a ``pandas.DataFrame``: ``job``, ``budget``, ``resume_from``,
+    ``bracket``, ``rung``, ``state``, ``value``, ``failure``, ``attempts``, ``worker``,
+    ``created_at``, ``started_at``, ``finished_at`` (Unix times), ``duration``, the
+    objective's extras (``params``, ``flops``...) and ``architecture`` (JSON)."""
+    import pandas as pd
+
+    records = []
+    for row in rows:
+        attrs = dict(row["user_attrs"])
+        attrs.pop("faults", None)
+        duration = None
+        if row["started_at"] is not None and row["finished_at"] is not None:
+            duration = row["finished_at"] - row["started_at"]
+        records.append({
+            "job": row["number"], "budget": row["budget"],
+            "resume_from": attrs.pop("resume_from", None), "bracket": attrs.pop("bracket", None),
+            "rung": attrs.pop("rung", None), "state": row["state"], "value": row["value"],
+            "failure": row["failure"], "attempts": attrs.pop("attempts", None),
+            "worker": row["worker"], "created_at": row["created_at"],
+            "started_at": row["started_at"], "finished_at": row["finished_at"],
+            "duration": duration,
+            **{k: v for k, v in attrs.items() if not isinstance(v, list | dict)},
+            "architecture": row["architecture"],
+        })  # fmt: skip
+    return pd.DataFrame(records)
+
+
+def best_job(frame: Any, direction: str = "maximize") -> dict[str, Any] | None:
+    """The best complete job at the highest budget that has one, as a dict (or None)."""
+    if len(frame) == 0:
+        return None
+    complete = frame[frame["state"] == "complete"]
+    if complete.empty:
+        return None
+    top = complete[complete["budget"] == complete["budget"].max()]
+    index = top["value"].idxmax() if direction == "maximize" else top["value"].idxmin()
+    return top.loc[index].to_dict()

@@ -1,0 +1,96 @@
+"""Picklable multi-fidelity objectives for the executor and search tests (no training)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import bonas
+from bonas import Architecture
+from bonas.spaces import NB201Space
+from tests.engine.objectives import nb201_score
+
+
+def nb201_at_budget(arch: Architecture, budget: float, resume_from: float | None) -> dict:
+    """The NB201 score shrunk at low budgets; the worker's pid is kept."""
+    return {
+        "value": nb201_score(arch) * budget / (budget + 3),
+        "resumed": resume_from,
+        "pid": os.getpid(),
+    }
+
+
+def environment(name: str, after: float = 0.0) -> str | None:
+    """The worker's environment variable ``name``, after ``after`` seconds (so that
+    calls submitted together land on different workers)."""
+    time.sleep(after)
+    return os.environ.get(name)
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def sleep_then(seconds: float, value: float) -> float:
+    time.sleep(seconds)
+    return value
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Flaky:
+    """Fails in the listed ways on the first calls that reach it (counted in a file of
+    ``folder``, so across processes), then answers like :func:`nb201_at_budget`.
+
+    ``faults`` is a sequence of ``die`` (the worker process kills itself), ``oom`` (a
+    MemoryError), ``hang`` (sleeps past any timeout), ``error`` (a ValueError) or ``ok``.
+    """
+
+    def __init__(self, folder: str | Path, faults: list[str]) -> None:
+        self.folder = str(folder)
+        self.faults = list(faults)
+
+    def __call__(self, arch: Architecture, budget: float, resume_from: float | None) -> dict:
+        calls = Path(self.folder) / "calls"
+        with calls.open("a") as log:
+            log.write(f"{os.getpid()}\n")
+        count = len(calls.read_text().splitlines())
+        fault = self.faults[count - 1] if count <= len(self.faults) else "ok"
+        if fault == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if fault == "oom":
+            raise MemoryError("simulated out of memory")
+        if fault == "hang":
+            time.sleep(60)
+        if fault == "error":
+            raise ValueError("this architecture cannot be built")
+        return nb201_at_budget(arch, budget, resume_from)
+
+
+def main() -> None:
+    """``python -m tests.engine.mf_objectives DB MAX_JOBS KILL_AT``: a BOHB search with the
+    GP searcher journaled to DB that SIGKILLs itself inside its KILL_AT-th evaluation
+    (-1: never)."""
+    db, max_jobs, kill_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    calls = 0
+
+    def objective(arch: Architecture, budget: float, resume_from: float | None) -> dict:
+        nonlocal calls
+        calls += 1
+        if calls == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no flush: a real crash
+        return nb201_at_budget(arch, budget, resume_from)
+
+    bonas.search_multifidelity(
+        objective, NB201Space(), scheduler="bohb", searcher="bonas", max_jobs=max_jobs,
+        storage=db, seed=3, progress=False, searcher_options={"num_candidates": 100},
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

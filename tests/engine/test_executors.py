@@ -1,0 +1,111 @@
+"""Executors: a conformance suite every executor passes, and each one's own faults.
+
+The Dask tests start a ``LocalCluster`` of 2 worker processes, as CI does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import wait
+
+import pytest
+
+from bonas.executors import (
+    DaskExecutor,
+    Executor,
+    ExecutorError,
+    InProcessExecutor,
+    ProcessExecutor,
+    WorkerDied,
+    make_executor,
+)
+from tests.engine import mf_objectives
+
+KINDS = ["in-process", "process", "dask"]
+
+
+@pytest.fixture(params=KINDS)
+def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    with make_executor(request.param, 2) as ex:
+        yield ex
+
+
+def test_an_executor_returns_values_and_raises_the_objectives_errors(executor: Executor) -> None:
+    value = executor.submit(mf_objectives.sleep_then, 0.0, 4.5)
+    assert value.result(timeout=60) == 4.5
+    failing = executor.submit(mf_objectives.fail, "no such layer")
+    with pytest.raises(ValueError, match="no such layer"):
+        failing.result(timeout=60)
+
+
+def test_an_executor_runs_its_workers_at_once_and_no_more(executor: Executor) -> None:
+    executor.submit(mf_objectives.sleep_then, 0.0, 0.0).result(timeout=60)  # warm up
+    started = time.monotonic()
+    futures = [executor.submit(mf_objectives.sleep_then, 1.0, float(k)) for k in range(2)]
+    with pytest.raises(ExecutorError, match="all 2 workers are busy"):
+        executor.submit(mf_objectives.sleep_then, 0.0, 0.0)
+    done, _ = wait(futures, timeout=60)
+    assert sorted(f.result() for f in done) == [0.0, 1.0]
+    assert time.monotonic() - started < 1.9  # both ran together
+    assert executor.submit(mf_objectives.sleep_then, 0.0, 2.0).result(timeout=60) == 2.0
+
+
+def test_process_workers_get_their_own_gpu() -> None:
+    with ProcessExecutor(gpus=[0, 1], workers_per_gpu=2) as ex:
+        assert ex.workers == 4
+        futures = [
+            ex.submit(mf_objectives.environment, "CUDA_VISIBLE_DEVICES", 1.0) for _ in range(4)
+        ]
+        assert sorted(f.result(timeout=60) for f in futures) == ["0", "0", "1", "1"]
+    with ProcessExecutor(2, environment={"BONAS_PROBE": "x"}) as ex:
+        assert ex.submit(mf_objectives.environment, "BONAS_PROBE").result(timeout=60) == "x"
+        assert ex.submit(mf_objectives.environment, "CUDA_VISIBLE_DEVICES").result() is None
+
+
+def test_process_executor_settings_are_checked() -> None:
+    with pytest.raises(ExecutorError, match="3 workers do not fit on GPUs \\[0\\]"):
+        ProcessExecutor(3, gpus=[0])
+    with pytest.raises(ExecutorError, match="workers must be a positive integer, got 0"):
+        ProcessExecutor(0)
+    with pytest.raises(ExecutorError, match="unknown executor 'ray'"):
+        make_executor("ray")
+
+
+def test_a_dead_process_worker_is_reported_and_replaced() -> None:
+    with ProcessExecutor(1) as ex:
+        first = ex.submit(mf_objectives.environment, "HOME").result(timeout=60)
+        with pytest.raises(WorkerDied, match="worker 0 died"):
+            ex.submit(mf_objectives.die).result(timeout=60)
+        assert ex.submit(mf_objectives.environment, "HOME").result(timeout=60) == first
+
+
+def test_an_abandoned_process_evaluation_is_stopped() -> None:
+    with ProcessExecutor(1) as ex:
+        hanging = ex.submit(mf_objectives.sleep_then, 60.0, 1.0)
+        time.sleep(0.5)
+        started = time.monotonic()
+        ex.abandon(hanging)
+        with pytest.raises(WorkerDied, match="stopped"):
+            hanging.result(timeout=10)
+        assert ex.submit(mf_objectives.sleep_then, 0.0, 3.0).result(timeout=60) == 3.0
+        assert time.monotonic() - started < 30  # not the 60 s of the hung call
+
+
+def test_an_in_process_abandon_frees_the_slot() -> None:
+    with InProcessExecutor(1) as ex:
+        slow = ex.submit(mf_objectives.sleep_then, 1.0, 1.0)
+        ex.abandon(slow)
+        assert ex.submit(mf_objectives.sleep_then, 0.0, 2.0).result(timeout=10) == 2.0
+
+
+def test_dask_runs_on_a_local_cluster_of_two_workers() -> None:
+    with DaskExecutor(workers=2) as ex:
+        assert ex.address.startswith("tcp://")
+        assert len(ex.client.scheduler_info()["workers"]) == 2
+        assert "dask executor at tcp://" in ex.describe()
+
+
+def test_an_unreachable_dask_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(ExecutorError, match="cannot reach a dask scheduler at 'tcp://127"):
+        DaskExecutor("tcp://127.0.0.1:9", workers=1, timeout=2)

@@ -1,0 +1,204 @@
+"""``bonas.search_multifidelity``: the job loop, its journal, resumes and faults.
+
+Objectives here are cheap functions of the architecture (tests/engine/mf_objectives.py);
+the one with real training is in test_search_cli.py.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import bonas
+from bonas import BonasError, Study, StudyError
+from bonas.executors import DaskExecutor, ProcessExecutor
+from bonas.spaces import NB201Space
+from tests.engine import mf_objectives
+from tests.engine.mf_objectives import Flaky, nb201_at_budget
+from tests.engine.objectives import nb201_score
+
+ROOT = Path(__file__).resolve().parents[2]
+COLUMNS = ["job", "architecture", "budget", "resume_from", "bracket", "rung", "state", "value"]
+GP = {"num_candidates": 100, "n_initial": 4}
+
+
+def _search(**options: object) -> bonas.MultiFidelityResult:
+    settings: dict[str, object] = {"searcher": "rs", "progress": False, "seed": 1}
+    settings.update(options)
+    objective = settings.pop("objective", nb201_at_budget)
+    return bonas.search_multifidelity(objective, NB201Space(), **settings)  # type: ignore[arg-type]
+
+
+def test_a_bohb_search_runs_hyperbands_brackets_with_checkpoints() -> None:
+    result = _search(scheduler="bohb", max_jobs=13)
+    jobs = result.jobs
+    assert result.stopped_by == "jobs" and len(jobs) == 13
+    # the first bracket (s = 2): 9 at budget 1, the best 3 go on to 3, the best one to 9
+    assert list(jobs["budget"]) == [1.0] * 9 + [3.0] * 3 + [9.0]
+    assert list(jobs["resume_from"][9:]) == [1.0, 1.0, 1.0, 3.0]
+    first = jobs[jobs["budget"] == 1.0].sort_values("value", ascending=False)
+    assert set(jobs["architecture"][9:12]) == set(first["architecture"][:3])
+    assert (jobs["state"] == "complete").all() and (jobs["attempts"] == 1).all()
+    assert result.best_budget == 9.0 and result.best_job == 12
+    arch = result.best_architecture
+    assert result.best_value == pytest.approx(nb201_score(arch) * 9 / 12)  # type: ignore[arg-type]
+    assert list(jobs["resumed"][9:]) == [1.0, 1.0, 1.0, 3.0]  # the objective's extras
+
+
+@pytest.mark.parametrize("scheduler", ["hyperband", "bohb", "asha"])
+def test_the_gp_searcher_is_deterministic_by_seed(scheduler: str) -> None:
+    runs = [
+        _search(scheduler=scheduler, searcher="bonas", max_jobs=11, searcher_options=GP)
+        for _ in range(2)
+    ]
+    assert runs[0].jobs[COLUMNS].equals(runs[1].jobs[COLUMNS])
+    other = _search(scheduler=scheduler, searcher="bonas", max_jobs=11, seed=2, searcher_options=GP)
+    assert not other.jobs[COLUMNS].equals(runs[0].jobs[COLUMNS])
+
+
+def test_a_stopped_search_resumes_to_what_an_uninterrupted_one_gives(tmp_path: Path) -> None:
+    options = {"scheduler": "bohb", "searcher": "bonas", "searcher_options": GP}
+    full = _search(max_jobs=24, storage=tmp_path / "full.db", **options)
+    _search(max_jobs=11, storage=tmp_path / "part.db", **options)
+    resumed = _search(max_jobs=24, storage=tmp_path / "part.db", **options)
+    assert resumed.jobs[COLUMNS].equals(full.jobs[COLUMNS])
+
+
+def test_sigkill_mid_job_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    def run(db: Path, kill_at: int) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "tests.engine.mf_objectives", str(db), "18", str(kill_at)]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    killed = run(tmp_path / "killed.db", kill_at=12)  # dies inside its 12th evaluation
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    with sqlite3.connect(tmp_path / "killed.db") as db:
+        states = [s for (s,) in db.execute("SELECT state FROM trials ORDER BY number")]
+    assert states == ["complete"] * 11 + ["running"]
+    resumed = run(tmp_path / "killed.db", kill_at=-1)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    clean = run(tmp_path / "clean.db", kill_at=-1)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+
+    def history(db: Path) -> list[tuple]:
+        with sqlite3.connect(db) as connection:
+            return connection.execute(
+                "SELECT number, architecture, budget, state, value FROM trials ORDER BY number"
+            ).fetchall()
+
+    got, expected = history(tmp_path / "killed.db"), history(tmp_path / "clean.db")
+    assert len(got) == 18 and all(row[3] == "complete" for row in got)
+    assert got == expected  # nothing lost, nothing run twice, the same proposals
+
+
+def test_the_time_budget_stops_running_jobs_and_a_resume_reruns_them(tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    slow = Flaky(tmp_path, ["hang"])  # the first job sleeps 60 s
+    started = time.monotonic()
+    result = _search(objective=slow, time_budget=3.0, storage=db, executor=ProcessExecutor(1))
+    assert time.monotonic() - started < 30
+    assert result.stopped_by == "time"
+    assert list(result.jobs["state"]) == ["running"]
+    assert result.best_architecture is None
+    again = _search(objective=slow, time_budget=10.0, max_jobs=5, storage=db)
+    assert again.jobs.loc[0, "state"] == "complete"  # re-run, not lost
+    assert again.jobs.loc[0, "architecture"] == result.jobs.loc[0, "architecture"]
+    assert again.stopped_by == "jobs"
+
+
+def test_worker_faults_are_retried_and_errors_fail_at_once(tmp_path: Path) -> None:
+    # one worker, retries first: 1 die (job 0), 2 error (job 0's retry: fails, not
+    # retried), 3 oom (job 1), 4 hang (job 1's retry, timed out), 5 ok (its third try)
+    flaky = Flaky(tmp_path, ["die", "error", "oom", "hang"])
+    with ProcessExecutor(1) as executor:
+        result = _search(
+            objective=flaky, max_jobs=6, executor=executor, timeout_per_job=4.0,
+            storage=tmp_path / "study.db",
+        )  # fmt: skip
+    jobs = result.jobs.set_index("job")
+    assert jobs.loc[0, "state"] == "failed" and jobs.loc[0, "attempts"] == 2
+    assert jobs.loc[0, "failure"].startswith("ValueError: this architecture cannot be built")
+    assert jobs.loc[1, "state"] == "complete" and jobs.loc[1, "attempts"] == 3
+    assert (jobs.loc[2:, "state"] == "complete").all()
+    with sqlite3.connect(tmp_path / "study.db") as db:
+        faults = [a for (a,) in db.execute("SELECT user_attrs FROM trials ORDER BY number")]
+    assert "WorkerDied" in faults[0]
+    assert "MemoryError" in faults[1] and "TimeoutError: timed out after 4s" in faults[1]
+
+
+def test_a_job_failing_every_attempt_is_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    flaky = Flaky(tmp_path, ["oom", "oom", "oom"])
+    result = _search(objective=flaky, max_jobs=4, retries=2)
+    first = result.jobs.iloc[0]
+    assert first["state"] == "failed" and first["attempts"] == 3
+    assert first["failure"] == "MemoryError: simulated out of memory (after 3 attempts)"
+    assert (result.jobs["state"][1:] == "complete").all()
+
+
+def test_bad_values_are_failures(tmp_path: Path) -> None:
+    def objective(arch: object, budget: float, resume_from: float | None) -> object:
+        return {1.0: float("nan"), 3.0: {"no": "value"}}.get(budget, "high")
+
+    jobs = _search(objective=objective, max_jobs=9).jobs
+    assert set(jobs["failure"]) == {"non-finite value nan"}
+    assert (jobs["state"] == "failed").all()
+
+
+def test_a_search_on_dask_evaluates_on_both_workers() -> None:
+    with DaskExecutor(workers=2) as executor:
+        result = _search(max_jobs=12, executor=executor)
+    assert (result.jobs["state"] == "complete").all()
+    assert result.jobs["worker"].eq("dask").all()
+    assert result.jobs["pid"].nunique() == 2
+    for _, row in result.jobs.iterrows():
+        arch = bonas.Architecture.from_json(row["architecture"])
+        assert row["value"] == pytest.approx(nb201_at_budget(arch, row["budget"], None)["value"])
+
+
+def test_settings_and_files_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(BonasError, match="give the search a stop"):
+        _search()
+    with pytest.raises(BonasError, match="retries must be >= 0, got -1"):
+        _search(max_jobs=2, retries=-1)
+    db = tmp_path / "study.db"
+    _search(max_jobs=3, storage=db)
+    with pytest.raises(StudyError, match=r"other settings \(searcher, seed\)"):
+        _search(max_jobs=3, storage=db, seed=7)
+    with pytest.raises(StudyError, match="is a multi-fidelity study"):
+        Study.load(db)
+    single = tmp_path / "single.db"
+    bonas.search(nb201_score, NB201Space(), n_trials=2, storage=single, progress=False)
+    with pytest.raises(StudyError, match="is a single-fidelity study"):
+        _search(max_jobs=3, storage=single)
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StudyError, match="not a readable SQLite study"):
+        _search(max_jobs=3, storage=tmp_path / "junk.db")
+
+
+def test_minimisation_picks_the_lowest_value() -> None:
+    result = _search(max_jobs=13, direction="minimize", objective=mf_objectives.nb201_at_budget)
+    top = result.jobs[result.jobs["budget"] == 9.0]
+    assert result.best_value == top["value"].min()
+
+
+def test_a_finite_space_runs_out_but_asha_still_promotes() -> None:
+    from bonas.spaces import CellSpace
+    from tests.engine.objectives import jitter
+
+    space = CellSpace(("zero", "conv"), nodes=3)  # 8 cells
+
+    def objective(arch: bonas.Architecture, budget: float, resume_from: float | None) -> float:
+        return jitter(arch) * budget
+
+    result = bonas.search_multifidelity(
+        objective, space, scheduler="asha", searcher="rs", max_jobs=50, progress=False
+    )
+    assert result.stopped_by == "exhausted"
+    jobs = result.jobs
+    assert jobs[jobs["budget"] == 1.0]["architecture"].nunique() == 8
+    assert (jobs["budget"] == 9.0).sum() >= 1  # promotions went on after the last new cell

@@ -1,0 +1,104 @@
+"""``bonas search`` end to end: real training on a slice of MNIST-5k, the study, the
+report folder, the best model, and ``--resume``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from bonas import Architecture
+from bonas.cli import main
+from bonas.evaluation import TrainingObjective, build_network, checkpoint_path
+from bonas.spaces.nasbot import blocked_cnn
+
+QUICK = [
+    "--min-budget", "1", "--max-budget", "3", "--data-fraction", "0.1", "--width", "0.0625",
+    "--executor", "in-process", "--searcher", "rs", "--time-budget", "600", "--quiet",
+]  # fmt: skip
+
+
+def test_bonas_search_trains_writes_the_report_and_resumes(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["search", "--out", str(out), "--max-jobs", "4", *QUICK]) == 0
+    printed = capsys.readouterr().out
+    assert "4 jobs (4 complete), stopped by jobs" in printed
+    for name in ("jobs.csv", "incumbent.png", "top_k.csv", "top_k.md", "best_architecture.png"):
+        assert (out / "report" / name).stat().st_size > 0, name
+    assert (out / "study.db").is_file()
+
+    import pandas as pd
+
+    jobs = pd.read_csv(out / "report" / "jobs.csv")
+    # Hyperband's bracket s=1 for budgets 1..3: three at 1 epoch, the best continues to 3
+    assert list(jobs["budget"]) == [1.0, 1.0, 1.0, 3.0]
+    assert jobs.loc[3, "resumed_from"] == 1 and jobs.loc[3, "epochs"] == 3
+    best_first = jobs[jobs["budget"] == 1.0].sort_values("value").iloc[-1]
+    assert jobs.loc[3, "architecture"] == best_first["architecture"]
+    assert jobs["value"].between(0, 1).all() and (jobs["params"] > 0).all()
+
+    arch = Architecture.from_json((out / "best_architecture.json").read_text())
+    assert arch.to_json() == jobs.loc[3, "architecture"]
+    net = build_network(arch, (1, 28, 28), 10, width_multiplier=0.0625)
+    net.load_state_dict(torch.load(out / "best_model.pt", weights_only=True))  # strict
+
+    assert main(["search", "--out", str(out), "--max-jobs", "4", *QUICK]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["search", "--out", str(out), "--resume", "--eta", "2", "--quiet"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    # the stored settings carry over; only the stop changes
+    assert main(["search", "--out", str(out), "--resume", "--max-jobs", "6", "--quiet"]) == 0
+    assert "6 jobs (6 complete)" in capsys.readouterr().out
+    assert list(pd.read_csv(out / "report" / "jobs.csv")["budget"]) == [1, 1, 1, 3, 3, 3]
+
+
+def test_bonas_search_refuses_what_it_cannot_train(tmp_path: Path, capsys) -> None:
+    assert main(["search", "--out", str(tmp_path / "a"), "--space", "nbgraph", "--quiet"]) == 2
+    assert "not 'nbgraph'" in capsys.readouterr().err
+    args = ["--dataset", "cifar10", "--data-dir", str(tmp_path / "none"), "--quiet"]
+    assert main(["search", "--out", str(tmp_path / "b"), *args]) == 2
+    assert "cifar10" in capsys.readouterr().err
+    assert main(["search", "--out", str(tmp_path / "c"), "--resume", "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_the_training_objective_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    objective = TrainingObjective(
+        checkpoint_dir=str(tmp_path),
+        trainer={"max_epochs": 2, "network": {"width_multiplier": 0.0625}},
+        data_fraction=0.05,
+    )
+    arch = blocked_cnn(1, 1)
+    low = objective(arch, 1, None)
+    assert Path(low["checkpoint"]) == checkpoint_path(tmp_path, arch, 1)
+    high = objective(arch, 2, 1.0)
+    straight = TrainingObjective(
+        checkpoint_dir=str(tmp_path / "straight"),
+        trainer={"max_epochs": 2, "network": {"width_multiplier": 0.0625}},
+        data_fraction=0.05,
+    )(arch, 2, None)
+    assert high["resumed_from"] == 1 and straight["resumed_from"] is None
+    assert high["value"] == straight["value"]  # continuing equals training straight through
+    missing = objective(blocked_cnn(1, 2), 2, 1.0)  # no checkpoint at 1: from scratch
+    assert missing["resumed_from"] is None
+    assert json.dumps({k: v for k, v in high.items()})  # JSON-compatible for the journal
+
+
+def test_bonas_sweep_trains_each_grid_point(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", "--train", "--max-jobs", "4", "--min-budgets", "1", "--max-budgets", "3"]
+    args += ["--seeds", "2", "--data-fraction", "0.1", "--width", "0.0625", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "final validation error" in capsys.readouterr().out
+    import pandas as pd
+
+    frame = pd.read_csv(out / "sweep.csv")
+    assert list(frame["seed"]) == [0, 1]
+    # three networks at 1 epoch, then the best one continues for 2 more
+    assert list(frame["total_budget"]) == [5.0, 5.0]
+    assert frame["error"].between(0, 1).all() and list(frame["best_budget"]) == [3.0, 3.0]
+    assert (out / "regret_vs_budget.png").stat().st_size > 0
+    assert len(pd.read_csv(out / "records.csv")) == 8
+    assert main(["sweep", "--train", "--quiet"]) == 2
+    assert "give each run a stop" in capsys.readouterr().err
