@@ -486,7 +486,8 @@ def sweep_training(
         min_budgets, max_budgets: Budgets in epochs (``None``: 1 and 9).
         seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
         max_time, max_jobs: Each run's stop: wall-clock seconds, or jobs.
-        executor: Where the jobs run (one in-process worker by default).
+        executor: Where the jobs run; one worker process by default, so that a run's
+            job still running at ``max_time`` is stopped.
         out: Folder for ``sweep.csv``, ``sweep.md``, ``records.csv`` (every job) and
             ``regret_vs_budget.png``; the runs' checkpoints go to ``out/checkpoints``.
         progress: Show a progress bar over the runs.
@@ -514,6 +515,11 @@ def sweep_training(
     folder = Path(out) if out is not None else Path(scratch.name)  # type: ignore[union-attr]
     rows, every = [], []
     bar = tqdm(total=len(grid), desc="training sweep", unit="run", disable=not progress)
+    own_executor = executor is None
+    if own_executor:
+        from bonas.executors import ProcessExecutor
+
+        executor = ProcessExecutor(1)  # one that can stop a run's last job at max_time
     try:
         for index, (scheduler, searcher, eta, low, high, seed) in enumerate(grid):
             low, high = low or 1.0, high or 9.0
@@ -544,6 +550,8 @@ def sweep_training(
             bar.update()
     finally:
         bar.close()
+        if own_executor:
+            executor.close()
         if scratch is not None:
             scratch.cleanup()
     frame = pd.DataFrame(rows)

@@ -122,6 +122,13 @@ class JobJournal:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'metadata'").fetchone()
         return json.loads(row[0]) if row else {}
 
+    def set_metadata(self, metadata: dict[str, Any]) -> None:
+        """Replace the caller's notes (a resumed CLI search keeps its latest settings)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('metadata', ?)", (json.dumps(metadata),)
+            )
+
     def state(self) -> dict[str, Any]:
         try:
             return json.loads(self._db.execute("SELECT state FROM optimizer_state").fetchone()[0])
@@ -310,7 +317,8 @@ def search_multifidelity(
         executor: Where jobs run; one in-process worker by default. It is not closed.
         storage: A SQLite journal; an existing one is resumed (the settings must match).
         time_budget: Seconds of search in all (resumed runs included). When it runs out,
-            running jobs are stopped and stay pending in the journal.
+            running jobs are stopped and stay pending in the journal (an executor that
+            cannot stop them, the in-process one, lets them finish and records them).
         max_jobs: Jobs to issue in all; the search ends when they have reported.
         retries: Further attempts of a job whose worker died, ran out of memory or
             timed out.
@@ -318,7 +326,8 @@ def search_multifidelity(
         seed: Seed of the scheduler and the searcher.
         direction: ``maximize`` or ``minimize``.
         searcher_options: Constructor keywords of the searcher.
-        metadata: JSON-compatible notes kept in a new journal (the CLI keeps its options).
+        metadata: JSON-compatible notes kept in the journal (the CLI keeps its options
+            there); a resume replaces them.
         progress: Show a progress bar.
 
     Raises:
@@ -353,27 +362,28 @@ def search_multifidelity(
     config = json.loads(json.dumps(sched.config()))
 
     pending: list[Job] = []
-    journal = JobJournal.create(None, config)  # replaced by the file's when there is one
-    if storage is not None:
-        path = Path(storage)
-        if path.exists():
-            journal.close()
-            journal = JobJournal.open(path)
+    path = None if storage is None else Path(storage)
+    if path is None or not path.exists():
+        journal = JobJournal.create(path, config, metadata)  # in memory without storage
+    else:
+        journal = JobJournal.open(path)
+        try:
             if journal.config != config:
                 differ = sorted(
                     k for k in set(config) | set(journal.config)
                     if config.get(k) != journal.config.get(k)
                 )  # fmt: skip
-                journal.close()
                 raise StudyError(
                     f"{path} holds a search with other settings ({', '.join(differ)}): stored "
                     f"{ {k: journal.config.get(k) for k in differ} }, given "
                     f"{ {k: config.get(k) for k in differ} }"
                 )
             pending = _replay(journal, sched)
-        else:
+            if metadata is not None:
+                journal.set_metadata(metadata)
+        except BonasError:
             journal.close()
-            journal = JobJournal.create(path, config, metadata)
+            raise
 
     own_executor = executor is None
     executor = executor or InProcessExecutor(1)
@@ -481,8 +491,10 @@ def _drive(
         out_of_time = deadline is not None and time.monotonic() >= deadline
         if out_of_time:
             stopped_by = "time"
-            break
-        while len(running) < executor.workers:
+            if executor.can_stop or not running:
+                break
+            # threads cannot be stopped: let them finish (and record them), start nothing
+        while len(running) < executor.workers and not out_of_time:
             if queue:
                 job, attempts = queue.pop(0)
             elif exhausted or (max_jobs is not None and len(scheduler.jobs) >= max_jobs):
@@ -502,13 +514,15 @@ def _drive(
             journal.started(job, attempts + 1, executor.name)
             tick()
         if not running:
+            if out_of_time:
+                break
             if exhausted:
                 stopped_by = "exhausted"
             elif max_jobs is not None and len(scheduler.jobs) >= max_jobs:
                 stopped_by = "jobs"
             break
         waits = [5.0]
-        if deadline is not None:
+        if deadline is not None and not out_of_time:
             waits.append(deadline - time.monotonic())
         if timeout_per_job is not None:
             waits += [

@@ -71,6 +71,8 @@ class Executor(abc.ABC):
 
     name = "base"
     workers: int
+    #: Whether :meth:`abandon` stops a running evaluation (threads cannot be stopped).
+    can_stop = True
 
     @abc.abstractmethod
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
@@ -115,6 +117,7 @@ class InProcessExecutor(Executor):
     """
 
     name = "in-process"
+    can_stop = False
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = _check_workers(workers)

@@ -111,6 +111,16 @@ def test_the_time_budget_stops_running_jobs_and_a_resume_reruns_them(tmp_path: P
     assert again.stopped_by == "jobs"
 
 
+def test_in_process_jobs_running_at_the_time_budget_finish_and_are_kept() -> None:
+    def slow(arch: bonas.Architecture, budget: float, resume_from: float | None) -> dict:
+        time.sleep(1.5)
+        return nb201_at_budget(arch, budget, resume_from)
+
+    result = _search(objective=slow, time_budget=1.0)  # one in-process worker
+    assert result.stopped_by == "time"
+    assert list(result.jobs["state"]) == ["complete"]  # not abandoned to a stray thread
+
+
 def test_worker_faults_are_retried_and_errors_fail_at_once(tmp_path: Path) -> None:
     # one worker, retries first: 1 die (job 0), 2 error (job 0's retry: fails, not
     # retried), 3 oom (job 1), 4 hang (job 1's retry, timed out), 5 ok (its third try)

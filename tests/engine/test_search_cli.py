@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from bonas import Architecture
+from bonas._mfsearch import JobJournal
 from bonas.cli import main
 from bonas.evaluation import TrainingObjective, build_network, checkpoint_path
 from bonas.spaces.nasbot import blocked_cnn
@@ -48,8 +49,13 @@ def test_bonas_search_trains_writes_the_report_and_resumes(tmp_path: Path, capsy
     assert main(["search", "--out", str(out), "--resume", "--eta", "2", "--quiet"]) == 2
     assert "other settings" in capsys.readouterr().err
     # the stored settings carry over; only the stop changes
-    assert main(["search", "--out", str(out), "--resume", "--max-jobs", "6", "--quiet"]) == 0
+    resume = ["search", "--out", str(out), "--resume", "--max-jobs", "6", "--time-budget", "700"]
+    assert main([*resume, "--quiet"]) == 0
     assert "6 jobs (6 complete)" in capsys.readouterr().out
+    journal = JobJournal.open(out / "study.db")
+    kept = journal.metadata()["cli"]
+    journal.close()
+    assert kept["time_budget"] == 700 and kept["width"] == 0.0625  # given, and carried over
     assert list(pd.read_csv(out / "report" / "jobs.csv")["budget"]) == [1, 1, 1, 3, 3, 3]
 
 
