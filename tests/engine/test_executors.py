@@ -109,3 +109,12 @@ def test_dask_runs_on_a_local_cluster_of_two_workers() -> None:
 def test_an_unreachable_dask_scheduler_is_a_clear_error() -> None:
     with pytest.raises(ExecutorError, match="cannot reach a dask scheduler at 'tcp://127"):
         DaskExecutor("tcp://127.0.0.1:9", workers=1, timeout=2)
+
+
+def test_dask_runs_on_a_cluster_the_user_names() -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        with DaskExecutor(cluster.scheduler_address, workers=1) as ex:
+            assert ex.address == cluster.scheduler_address
+            assert ex.submit(mf_objectives.sleep_then, 0.0, 7.0).result(timeout=60) == 7.0

@@ -212,3 +212,11 @@ def test_a_finite_space_runs_out_but_asha_still_promotes() -> None:
     jobs = result.jobs
     assert jobs[jobs["budget"] == 1.0]["architecture"].nunique() == 8
     assert (jobs["budget"] == 9.0).sum() >= 1  # promotions went on after the last new cell
+
+
+def test_a_dask_worker_that_dies_loses_nothing(tmp_path: Path) -> None:
+    flaky = Flaky(tmp_path, ["die"])  # the first evaluation kills its Dask worker
+    with DaskExecutor(workers=2) as executor:
+        result = _search(objective=flaky, max_jobs=6, executor=executor)
+    assert (result.jobs["state"] == "complete").all()
+    assert len((tmp_path / "calls").read_text().splitlines()) == 7  # one call ran twice
