@@ -573,12 +573,13 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
 
 
 def _goal_run(
-    benchmark: str, name: str, seed: int, max_time: float, eta: float
-) -> tuple[str, int, list[dict[str, Any]]]:
+    benchmark: str, name: str, seed: int, max_time: float, eta: float,
+    min_budget: float | None = None,
+) -> tuple[str, int, list[dict[str, Any]]]:  # fmt: skip
     scheduler, searcher, options = GOAL_RUNS[name]
     records = run_multifidelity(
         benchmark, scheduler, searcher, seed, eta=eta, max_time=max_time,
-        searcher_options=options,
+        min_budget=min_budget, searcher_options=options,
     )  # fmt: skip
     return name, seed, records
 
@@ -600,6 +601,7 @@ def goal(
     seeds: int = 10,
     jobs: int = 1,
     eta: float = 3.0,
+    min_budget: float | None = None,
     runs: Sequence[str] = tuple(GOAL_RUNS),
     out: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -610,6 +612,7 @@ def goal(
     training time ``T``. Each of ``runs`` gets ``T / 3`` of simulated time per seed; the
     JSON gives their mean ± SE regret at ``T/9``, ``2T/9`` and ``T/3``, and whether BOHB
     meets the target and beats Hyperband with random search at equal time.
+    ``min_budget`` is the lowest rung (the table's lowest fidelity by default).
     """
     summary = pd.read_csv(reference)
     row = summary[(summary["optimizer"] == "bonas") & (summary["queries"] == 100)]
@@ -618,7 +621,9 @@ def goal(
     target = float(row["regret_mean"].iloc[0])
     full_time = float(row["sim_time_mean"].iloc[0])
     budget = full_time / 3
-    tasks = [(benchmark, name, seed, budget, eta) for name in runs for seed in range(seeds)]
+    tasks = [
+        (benchmark, name, seed, budget, eta, min_budget) for name in runs for seed in range(seeds)
+    ]
     results: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in runs}
     started = time.perf_counter()
     done = run_calls(
@@ -633,6 +638,7 @@ def goal(
         "full_fidelity_time_at_100": full_time,
         "time_budget": budget,
         "eta": eta,
+        "min_budget": min_budget,
         "seeds": seeds,
         "wall_s": time.perf_counter() - started,
         "runs": {},
@@ -679,6 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--seeds", type=int, default=10)
     run.add_argument("--jobs", type=int, default=1)
     run.add_argument("--eta", type=float, default=3.0)
+    run.add_argument("--min-budget", type=float, default=None, help="lowest rung")
     run.add_argument("--runs", default=",".join(GOAL_RUNS))
     run.add_argument("--out", required=True, help="the JSON file to write")
     args = parser.parse_args(argv)
@@ -688,6 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds=args.seeds,
         jobs=args.jobs,
         eta=args.eta,
+        min_budget=args.min_budget,
         runs=[r for r in args.runs.split(",") if r],
         out=args.out,
     )
