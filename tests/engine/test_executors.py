@@ -114,7 +114,7 @@ def test_an_unreachable_dask_scheduler_is_a_clear_error() -> None:
 def test_dask_runs_on_a_cluster_the_user_names() -> None:
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
-        with DaskExecutor(cluster.scheduler_address, workers=1) as ex:
-            assert ex.address == cluster.scheduler_address
-            assert ex.submit(mf_objectives.sleep_then, 0.0, 7.0).result(timeout=60) == 7.0
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None)
+    with cluster, DaskExecutor(cluster.scheduler_address, workers=1) as ex:
+        assert ex.address == cluster.scheduler_address
+        assert ex.submit(mf_objectives.sleep_then, 0.0, 7.0).result(timeout=60) == 7.0
