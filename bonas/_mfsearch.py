@@ -110,6 +110,10 @@ class JobJournal:
                 f"{path} is a single-fidelity study; resume it with bonas.search or "
                 "bonas.Study.load"
             )
+        if meta.get("version") != str(_VERSION):
+            raise StudyError(
+                f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
+            )
         try:
             config = json.loads(meta["config"])
         except (KeyError, json.JSONDecodeError) as err:

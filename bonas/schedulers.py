@@ -245,7 +245,10 @@ class Scheduler(abc.ABC):
         finally:
             self._forced = None
         if job is None or job.architecture != architecture or job.budget != float(budget):
-            got = "no job" if job is None else f"budget {job.budget:g} of another architecture"
+            got = "no job"
+            if job is not None:
+                same = job.architecture == architecture
+                got = f"one at budget {job.budget:g}" + ("" if same else " of another architecture")
             raise BonasError(
                 f"the journal does not match this scheduler: its job {len(self.jobs)} is at "
                 f"budget {float(budget):g}, the scheduler now issues {got}"

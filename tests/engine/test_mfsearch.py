@@ -185,6 +185,10 @@ def test_settings_and_files_are_checked(tmp_path: Path) -> None:
     bonas.search(nb201_score, NB201Space(), n_trials=2, storage=single, progress=False)
     with pytest.raises(StudyError, match="is a single-fidelity study"):
         _search(max_jobs=3, storage=single)
+    with sqlite3.connect(db) as connection:  # a journal whose first job was tampered with
+        connection.execute("UPDATE trials SET budget = 3.0 WHERE number = 0")
+    with pytest.raises(StudyError, match="cannot be resumed: the journal does not match"):
+        _search(max_jobs=3, storage=db)
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StudyError, match="not a readable SQLite study"):
         _search(max_jobs=3, storage=tmp_path / "junk.db")
