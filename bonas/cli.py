@@ -172,6 +172,12 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.train:
         return _sweep_training(args)
+    training = ("space", "dataset", "data_dir", "width", "data_fraction")
+    if any(getattr(args, name) is not None for name in training) or args.download:
+        raise BonasError(
+            "--space, --dataset, --data-dir, --width, --data-fraction and "
+            "--download go with --train"
+        )
     benchmark, stem, title = _benchmark(args)
     if args.max_time is None and args.max_jobs is None:
         raise BonasError("give each run a stop: --max-time SECONDS (simulated) or --max-jobs N")

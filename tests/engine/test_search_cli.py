@@ -108,3 +108,5 @@ def test_bonas_sweep_trains_each_grid_point(tmp_path: Path, capsys) -> None:
     assert len(pd.read_csv(out / "records.csv")) == 8
     assert main(["sweep", "--train", "--quiet"]) == 2
     assert "give each run a stop" in capsys.readouterr().err
+    assert main(["sweep", "--space", "cnn", "--max-jobs", "3", "--quiet"]) == 2
+    assert "go with --train" in capsys.readouterr().err
