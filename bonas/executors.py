@@ -37,7 +37,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Future, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, InvalidStateError, ThreadPoolExecutor
 from concurrent.futures import ProcessPoolExecutor as _ProcessPool
 from typing import Any
 
@@ -148,6 +148,15 @@ class InProcessExecutor(Executor):
 def _claim_environment(environment: dict[str, str]) -> None:
     """Worker initializer: the slot's environment (its GPU) before anything imports CUDA."""
     os.environ.update(environment)
+
+
+def _settle(future: Future, *, result: Any = None, error: BaseException | None = None) -> None:
+    """Finish ``future`` unless it is finished already (a timeout and a result can race)."""
+    with contextlib.suppress(InvalidStateError):
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class _Slot:
@@ -269,16 +278,13 @@ class ProcessExecutor(Executor):
             # a broken pool is replaced at the next submit (unless abandon already did)
             if (isinstance(error, BrokenExecutor) or inner.cancelled()) and slot.pool is pool:
                 slot.kill()
-        if outer.done():
-            return
         if inner.cancelled():
-            outer.set_exception(WorkerDied(f"worker {slot.index} was stopped"))
+            _settle(outer, error=WorkerDied(f"worker {slot.index} was stopped"))
         elif isinstance(error, BrokenExecutor):
-            outer.set_exception(WorkerDied(f"worker {slot.index} died while evaluating ({error})"))
-        elif error is not None:
-            outer.set_exception(error)
+            message = f"worker {slot.index} died while evaluating ({error})"
+            _settle(outer, error=WorkerDied(message))
         else:
-            outer.set_result(inner.result())
+            _settle(outer, result=None if error else inner.result(), error=error)
 
     def abandon(self, future: Future) -> None:
         with self._lock:
@@ -287,8 +293,7 @@ class ProcessExecutor(Executor):
                 return
             slot.busy = None
             slot.kill()
-        if not future.done():
-            future.set_exception(WorkerDied(f"worker {slot.index} was stopped (timeout)"))
+        _settle(future, error=WorkerDied(f"worker {slot.index} was stopped (timeout)"))
 
     def close(self) -> None:
         with self._lock:
@@ -373,23 +378,21 @@ class DaskExecutor(Executor):
         if outer.done():
             return
         if task.status == "finished":
-            outer.set_result(task.result())
+            _settle(outer, result=task.result())
         elif task.status == "cancelled":
-            outer.set_exception(WorkerDied("the dask task was cancelled"))
+            _settle(outer, error=WorkerDied("the dask task was cancelled"))
         else:
             error = task.exception()
             if isinstance(error, KilledWorker):
-                outer.set_exception(WorkerDied(f"dask lost the worker: {error}"))
-            else:
-                outer.set_exception(error)
+                error = WorkerDied(f"dask lost the worker: {error}")
+            _settle(outer, error=error)
 
     def abandon(self, future: Future) -> None:
         with self._lock:
             task = self._running.pop(future, None)
         if task is not None:
             task.cancel()
-        if not future.done():
-            future.set_exception(WorkerDied("the dask task was stopped (timeout)"))
+        _settle(future, error=WorkerDied("the dask task was stopped (timeout)"))
 
     def close(self) -> None:
         self.client.close()
