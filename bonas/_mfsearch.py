@@ -457,7 +457,6 @@ def _drive(
     deadline = None if time_budget is None else started + max(0.0, time_budget - spent_before)
     queue: list[tuple[Job, int]] = [(job, 0) for job in pending]  # (job, attempts so far)
     running: dict[Future, tuple[Job, int, float]] = {}
-    results: dict[int, tuple[float | None, str | None]] = {}
     stopped_by = "done"
     exhausted = False
     bar = tqdm(
@@ -487,9 +486,10 @@ def _drive(
         bar.refresh()
 
     def finish(job: Job, value: float | None, failure: str | None, extra: dict) -> None:
+        nonlocal exhausted
         journal.report(job, value, failure, extra)
         scheduler.report(job, value, failed=failure)
-        results[job.id] = (value, failure)
+        exhausted = False  # a report may allow a promotion, which needs no new architecture
 
     while True:
         out_of_time = deadline is not None and time.monotonic() >= deadline
@@ -549,7 +549,6 @@ def _drive(
             if error is None:
                 value, failure, extra = _outcome(future.result())
                 finish(job, value, failure, extra)
-                exhausted = False  # a result may allow a promotion, which needs no new one
             elif _retryable(error) and attempts <= retries:
                 reason = f"attempt {attempts}: {type(error).__name__}: {error}"
                 journal.retried(job, reason)
