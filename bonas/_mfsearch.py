@@ -104,16 +104,7 @@ class JobJournal:
             StudyError: If the file is missing, corrupt, or not a multi-fidelity study.
         """
         path = Path(path)
-        db, meta = open_study_file(path)
-        if meta.get("kind") != KIND:
-            raise StudyError(
-                f"{path} is a single-fidelity study; resume it with bonas.search or "
-                "bonas.Study.load"
-            )
-        if meta.get("version") != str(_VERSION):
-            raise StudyError(
-                f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
-            )
+        db, meta = open_study_file(path, kind=KIND)
         try:
             config = json.loads(meta["config"])
         except (KeyError, json.JSONDecodeError) as err:

@@ -112,16 +112,7 @@ class Study:
                 another space.
         """
         path = Path(path)
-        db, meta = open_study_file(path)
-        if meta.get("kind") == "multi-fidelity":
-            raise StudyError(
-                f"{path} is a multi-fidelity study; resume it with "
-                "bonas.search_multifidelity(..., storage=path) or bonas search --resume"
-            )
-        if meta.get("version") != str(_VERSION):
-            raise StudyError(
-                f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
-            )
+        db, meta = open_study_file(path, kind=None)
         try:
             config = json.loads(meta["config"])
             state = json.loads(db.execute("SELECT state FROM optimizer_state").fetchone()[0])
@@ -271,11 +262,19 @@ def trials_dataframe(trials: Sequence[Trial], direction: str = "maximize"):
     return pd.DataFrame(rows)
 
 
-def open_study_file(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
-    """A bonas study file's connection and ``meta`` table (single- or multi-fidelity).
+def open_study_file(
+    path: Path, kind: str | None = None
+) -> tuple[sqlite3.Connection, dict[str, str]]:
+    """A bonas study file's connection and ``meta`` table.
+
+    Args:
+        path: The file.
+        kind: ``None`` for a single-fidelity study (:class:`Study`), ``multi-fidelity``
+            for a scheduler's job journal.
 
     Raises:
-        StudyError: If the file is missing, not SQLite, or not a bonas study.
+        StudyError: If the file is missing, not SQLite, not a bonas study, of the other
+            kind, or of another format version.
     """
     if not path.is_file():
         raise StudyError(f"no study file at {path}")
@@ -286,6 +285,20 @@ def open_study_file(path: Path) -> tuple[sqlite3.Connection, dict[str, str]]:
         raise StudyError(f"{path} is not a readable SQLite study ({err})") from None
     if meta.get("format") != _FORMAT:
         raise StudyError(f"{path} is not a bonas study (format {meta.get('format')!r})")
+    if meta.get("kind") != kind:
+        how = {
+            None: "bonas.search or bonas.Study.load",
+            "multi-fidelity": "bonas.search_multifidelity(..., storage=path) or bonas search "
+            "--resume",
+        }
+        found = meta.get("kind") or "single-fidelity"
+        raise StudyError(
+            f"{path} is a {found} study; resume it with {how.get(meta.get('kind'), 'its tool')}"
+        )
+    if meta.get("version") != str(_VERSION):
+        raise StudyError(
+            f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
+        )
     return db, meta
 
 
