@@ -22,6 +22,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -381,6 +382,31 @@ def _add_table_flags(parser: argparse.ArgumentParser) -> None:
     own.add_argument("--name", default=None, help="the table's name in plots and summaries")
 
 
+def _add_training_flags(group: Any) -> None:
+    """What ``bonas search`` and ``bonas sweep --train`` train, and on which data."""
+    group.add_argument("--space", default=None, help="cnn (default), mlp, nb201, nb101 or darts")
+    group.add_argument(
+        "--dataset",
+        default=None,
+        help="mnist5k (default, embedded), mnist, fashionmnist, cifar10, cifar100, imagefolder",
+    )
+    group.add_argument("--data-dir", default=None, help="where the dataset lies")
+    group.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="cnn/mlp: train with every layer's units times this (default 0.125, a CPU proxy)",
+    )
+    group.add_argument(
+        "--data-fraction", type=float, default=None, help="train on this share of the data"
+    )
+
+
+def _add_device_flags(group: Any) -> None:
+    group.add_argument("--device", default="auto", help="auto (CUDA if any), cpu, cuda")
+    group.add_argument("--download", action="store_true", help="let torchvision download data")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonas", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -419,27 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
     what = src.add_argument_group(
         "the search", "kept in the study: --resume reuses the stored values of flags not given"
     )
-    what.add_argument("--space", default=None, help="cnn (default), mlp, nb201, nb101 or darts")
-    what.add_argument(
-        "--dataset",
-        default=None,
-        help="mnist5k (default, embedded), mnist, fashionmnist, cifar10, cifar100, imagefolder",
-    )
-    what.add_argument("--data-dir", default=None, help="where the dataset lies")
+    _add_training_flags(what)
     what.add_argument("--scheduler", default=None, help="bohb (default), hyperband or asha")
     what.add_argument("--searcher", default=None, help="bonas (default, the GP), re, rs or ls")
     what.add_argument("--min-budget", type=float, default=None, help="epochs (default 1)")
     what.add_argument("--max-budget", type=float, default=None, help="epochs (default 9)")
     what.add_argument("--eta", type=float, default=None, help="Hyperband's eta (default 3)")
-    what.add_argument(
-        "--width",
-        type=float,
-        default=None,
-        help="cnn/mlp: train with every layer's units times this (default 0.125, a CPU proxy)",
-    )
-    what.add_argument(
-        "--data-fraction", type=float, default=None, help="train on this share of the data"
-    )
     what.add_argument("--seed", type=int, default=None)
     what.add_argument(
         "--time-budget", type=float, default=None, help="seconds in all (default 480)"
@@ -462,8 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--gpus", default=None, help="process executor: auto or a comma list of GPU indices"
     )
     how.add_argument("--workers-per-gpu", type=int, default=1)
-    how.add_argument("--device", default="auto", help="auto (CUDA if any), cpu, cuda")
-    how.add_argument("--download", action="store_true", help="let torchvision download data")
+    _add_device_flags(how)
     how.add_argument("--retries", type=int, default=2, help="per job, after a worker fault")
     how.add_argument("--timeout-per-job", type=float, default=None, help="seconds")
     how.add_argument("--out", default="bonas-search", help="output folder")
@@ -505,13 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
         "real training", "--train: each run trains networks (--max-time is then wall-clock)"
     )
     train.add_argument("--train", action="store_true", help="train instead of a table")
-    train.add_argument("--space", default=None, help="cnn (default), mlp, nb201, nb101, darts")
-    train.add_argument("--dataset", default=None, help="mnist5k (default), cifar10, ...")
-    train.add_argument("--data-dir", default=None, help="where the dataset lies")
-    train.add_argument("--width", type=float, default=None, help="cnn/mlp unit multiplier")
-    train.add_argument("--data-fraction", type=float, default=None)
-    train.add_argument("--device", default="auto", help="auto (CUDA if any), cpu, cuda")
-    train.add_argument("--download", action="store_true", help="let torchvision download")
+    _add_training_flags(train)
+    _add_device_flags(train)
     _add_table_flags(swp)
     swp.set_defaults(handler=_sweep)
     return parser
