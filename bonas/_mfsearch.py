@@ -393,11 +393,14 @@ def search_multifidelity(
             executor.close()
     frame = job_dataframe(journal.jobs())
     journal.close()
-    best = best_job(frame, direction)
+    from bonas.report import top_k
+
+    leader = top_k(frame, 1, direction)  # the best at the highest budget with a result
+    best = leader.iloc[0].to_dict() if len(leader) else None
     return MultiFidelityResult(
         best_architecture=Architecture.from_json(best["architecture"]) if best else None,
-        best_value=best["value"] if best else None,
-        best_budget=best["budget"] if best else None,
+        best_value=float(best["value"]) if best else None,
+        best_budget=float(best["budget"]) if best else None,
         best_job=int(best["job"]) if best else None,
         jobs=frame,
         scheduler=sched,
@@ -582,15 +585,3 @@ def job_dataframe(rows: list[dict[str, Any]]) -> Any:
             "architecture": row["architecture"],
         })  # fmt: skip
     return pd.DataFrame(records)
-
-
-def best_job(frame: Any, direction: str = "maximize") -> dict[str, Any] | None:
-    """The best complete job at the highest budget that has one, as a dict (or None)."""
-    if len(frame) == 0:
-        return None
-    complete = frame[frame["state"] == "complete"]
-    if complete.empty:
-        return None
-    top = complete[complete["budget"] == complete["budget"].max()]
-    index = top["value"].idxmax() if direction == "maximize" else top["value"].idxmin()
-    return top.loc[index].to_dict()
