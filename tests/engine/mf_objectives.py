@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sys
@@ -56,10 +57,13 @@ class Flaky:
         self.faults = list(faults)
 
     def __call__(self, arch: Architecture, budget: float, resume_from: float | None) -> dict:
-        calls = Path(self.folder) / "calls"
-        with calls.open("a") as log:
+        with (Path(self.folder) / "calls").open("a+") as log:
+            fcntl.flock(log, fcntl.LOCK_EX)  # workers running at once each get their own count
             log.write(f"{os.getpid()}\n")
-        count = len(calls.read_text().splitlines())
+            log.flush()
+            log.seek(0)
+            count = len(log.read().splitlines())
+            fcntl.flock(log, fcntl.LOCK_UN)
         fault = self.faults[count - 1] if count <= len(self.faults) else "ok"
         if fault == "die":
             os.kill(os.getpid(), signal.SIGKILL)
