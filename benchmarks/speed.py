@@ -23,6 +23,7 @@ the saving, and whether the continued runs' accuracies equal the straight ones.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -166,28 +167,38 @@ def ask_benchmark(
     seed: int = 0,
     spaces: Sequence[str] = ("cnn", "nb201"),
     out: Path | None = None,
+    num_candidates: int = 1000,
 ) -> dict[str, Any]:
     """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
 
-    CNN space: OTMANN kernel, NASBOT's GA scoring 1,000 candidates per ask. NB201: the
+    CNN space: OTMANN kernel, NASBOT's GA scoring ``num_candidates`` (1,000) candidates
+    per ask. NB201: the
     default cell kernel (WL), every untried cell scored. Observations are random samples
     with a synthetic objective; the first ask after telling them (a full fit and the
     distances to all new candidates) is timed with the following ones.
+
+    Nothing traces allocations while asks are timed (``tracemalloc`` slows Python's
+    allocator several-fold); memory is the process's peak resident set during each run
+    (Linux's ``VmHWM``, reset before the run), where the OTMANN worker processes are not
+    counted. Each run also reports how many distance pairs its asks computed and the
+    seconds spent computing them.
     """
-    import tracemalloc
     import warnings
 
     from bonas.exceptions import NonPSDWarning
     from bonas.optimizer import Optimizer
     from bonas.spaces import get_space
 
-    results: dict[str, Any] = {"benchmark": "ask", "repeats": repeats, "runs": []}
+    results: dict[str, Any] = {
+        "benchmark": "ask", "repeats": repeats, "num_candidates": num_candidates, "runs": []
+    }  # fmt: skip
     for name in spaces:
         space = get_space(name)
         for n in sizes:
             _progress(f"ask: {name} with {n} observations")
             rng = np.random.default_rng(seed)
-            optimizer = Optimizer(space, seed=seed, n_initial=1, num_candidates=1000)
+            optimizer = Optimizer(space, seed=seed, n_initial=1, num_candidates=num_candidates)
+            distances = _TimedDistances.install(optimizer)
             seen: set[Architecture] = set()
             while len(seen) < n:
                 arch = space.sample(rng)
@@ -196,7 +207,7 @@ def ask_benchmark(
             for arch in seen:
                 optimizer.add_observation(arch, _synthetic_value(arch))
             latencies = []
-            tracemalloc.start()
+            _reset_peak_rss()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NonPSDWarning)
                 for _ in range(repeats):
@@ -204,18 +215,51 @@ def ask_benchmark(
                     (trial,) = optimizer.ask()
                     latencies.append(time.perf_counter() - start)
                     optimizer.tell(trial, _synthetic_value(trial.architecture))
-            _, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            results["runs"].append({
+            run: dict[str, Any] = {
                 "space": name, "observations": n, "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "first_s": latencies[0],
-                "peak_python_memory_mb": peak / 2**20,
-                "max_rss_mb": _max_rss_mb(),
-            })  # fmt: skip
+                "peak_rss_mb": _peak_rss_mb(),
+            }  # fmt: skip
+            if distances is not None:
+                run["distance_pairs_computed"] = distances.pairs
+                run["distance_seconds"] = distances.seconds
+            results["runs"].append(run)
             if out is not None:  # written after every run: the large ones take minutes
                 out.write_text(json.dumps(results, indent=2))
     results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2))
     return results
+
+
+class _TimedDistances:
+    """Wraps a kernel's distance to count the pairs it computes and the seconds taken."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pairs = 0
+        self.seconds = 0.0
+
+    @classmethod
+    def install(cls, optimizer: Any) -> _TimedDistances | None:
+        kernel = optimizer.surrogate.kernel
+        cache = getattr(kernel, "cache", None)
+        if cache is None:
+            return None
+        timed = cls(cache.distance)
+        cache.distance = timed
+        return timed
+
+    @property
+    def num_distances(self) -> int:
+        return self.inner.num_distances
+
+    def pairwise(self, archs_a: Any, archs_b: Any = None) -> np.ndarray:
+        start = time.perf_counter()
+        values = self.inner.pairwise(archs_a, archs_b)
+        self.seconds += time.perf_counter() - start
+        self.pairs += len(archs_a) * len(archs_a if archs_b is None else archs_b)
+        return values
 
 
 def checkpoint_benchmark(
@@ -288,7 +332,21 @@ def _synthetic_value(arch: Architecture) -> float:
     return float(np.sqrt(arch.num_layers) + width / 256 + 0.2 * labels.count("conv"))
 
 
-def _max_rss_mb() -> float:
+def _reset_peak_rss() -> None:
+    """Reset the process's peak resident set (Linux); elsewhere the peak stays global."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_mb() -> float:
+    """The peak resident set since :func:`_reset_peak_rss`, in MiB (``VmHWM`` on Linux,
+    else the process's lifetime peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -322,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask.add_argument("--sizes", default="50,100,200,500")
     ask.add_argument("--repeats", type=int, default=3)
     ask.add_argument("--spaces", default="cnn,nb201")
+    ask.add_argument("--num-candidates", type=int, default=1000)
     ckpt = commands.add_parser("checkpoint", help="checkpoint continuation vs retraining")
     ckpt.add_argument("--out", required=True, help="JSON file to write")
     ckpt.add_argument("--num-archs", type=int, default=3)
@@ -343,12 +402,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.repeats,
             spaces=args.spaces.split(","),
             out=Path(args.out),
+            num_candidates=args.num_candidates,
         )
         for run in result["runs"]:
             print(
                 f"{run['space']:6s} n={run['observations']:4d} median ask "
-                f"{run['median_s']:.2f}s (first {run['first_s']:.2f}s), peak python memory "
-                f"{run['peak_python_memory_mb']:.0f} MB"
+                f"{run['median_s']:.2f}s (first {run['first_s']:.2f}s), peak RSS "
+                f"{run['peak_rss_mb']:.0f} MB"
             )
         return 0
     result = otmann_benchmark(

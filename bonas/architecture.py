@@ -23,6 +23,7 @@ their graphs are isomorphic with labels, units and strides matched.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,7 +68,18 @@ class Architecture:
         (5, 'conv3', 16)
     """
 
-    __slots__ = ("_edges", "_graph", "_hash", "_labels", "_strides", "_units", "_vocabulary")
+    __slots__ = (
+        "_edges",
+        "_graph",
+        "_hash",
+        "_labels",
+        "_order",
+        "_predecessors",
+        "_strides",
+        "_successors",
+        "_units",
+        "_vocabulary",
+    )
 
     def __init__(
         self,
@@ -81,21 +93,23 @@ class Architecture:
         units_t = tuple(units)
         strides_t = tuple(strides)
         edges_t = tuple(tuple(e) for e in edges)
-        graph = _validate(labels_t, units_t, edges_t, strides_t, vocabulary)
+        order, preds, succs = _validate(labels_t, units_t, edges_t, strides_t, vocabulary)
         # numpy integers pass validation; store plain ints so JSON and hashing agree.
         units_t = tuple(None if u is None else int(u) for u in units_t)
         strides_t = tuple(None if s is None else int(s) for s in strides_t)
         edges_t = tuple((int(u), int(v)) for u, v in edges_t)
-        for i in range(len(labels_t)):
-            graph.add_node(i, label=labels_t[i], units=units_t[i], stride=strides_t[i])
-        nx.freeze(graph)
         object.__setattr__(self, "_labels", labels_t)
         object.__setattr__(self, "_units", units_t)
         object.__setattr__(self, "_strides", strides_t)
         object.__setattr__(self, "_edges", tuple(sorted(edges_t)))
         object.__setattr__(self, "_vocabulary", vocabulary)
-        object.__setattr__(self, "_graph", graph)
-        object.__setattr__(self, "_hash", None)  # computed on first use
+        object.__setattr__(self, "_order", order)
+        object.__setattr__(self, "_predecessors", preds)
+        object.__setattr__(self, "_successors", succs)
+        # built on first use: mutation makes and validates thousands of architectures
+        # per acquisition step, and most are only hashed, compared and measured
+        object.__setattr__(self, "_graph", None)
+        object.__setattr__(self, "_hash", None)
 
     # -- construction -------------------------------------------------------------
 
@@ -210,7 +224,7 @@ class Architecture:
         when WL cannot tell their graphs apart, and ``==`` then decides exactly.
         """
         if self._hash is None:
-            object.__setattr__(self, "_hash", _canonical_hash(self._graph, self._vocabulary.name))
+            object.__setattr__(self, "_hash", _canonical_hash(self, self._vocabulary.name))
         return self._hash
 
     def wl_colours(self, iterations: int, *, until_stable: bool = False) -> list[list[str]]:
@@ -225,23 +239,33 @@ class Architecture:
             until_stable: Stop early once a round splits no colour class (round 1 is
                 always computed).
         """
-        return _wl_rounds(self._graph, iterations, until_stable)
+        return _wl_rounds(self, iterations, until_stable)
+
+    def _networkx(self) -> nx.DiGraph:
+        """The frozen graph, built once."""
+        if self._graph is None:
+            graph = nx.DiGraph()
+            for i, label in enumerate(self._labels):
+                graph.add_node(i, label=label, units=self._units[i], stride=self._strides[i])
+            graph.add_edges_from(self._edges)
+            object.__setattr__(self, "_graph", nx.freeze(graph))
+        return self._graph
 
     def to_networkx(self) -> nx.DiGraph:
         """A mutable copy of the graph; nodes ``0..n-1`` carry ``label``, ``units``, ``stride``."""
-        return nx.DiGraph(self._graph)
+        return nx.DiGraph(self._networkx())
 
     def predecessors(self, layer: int) -> tuple[int, ...]:
         """Layers with an edge into ``layer``, sorted."""
-        return tuple(sorted(self._graph.predecessors(layer)))
+        return self._predecessors[layer]
 
     def successors(self, layer: int) -> tuple[int, ...]:
         """Layers that ``layer`` has an edge into, sorted."""
-        return tuple(sorted(self._graph.successors(layer)))
+        return self._successors[layer]
 
     def topological_order(self) -> tuple[int, ...]:
         """Layer indices in a deterministic topological order (ties by index)."""
-        return tuple(nx.lexicographical_topological_sort(self._graph))
+        return self._order
 
     def replace(
         self,
@@ -281,8 +305,8 @@ class Architecture:
         ):
             return True
         return nx.is_isomorphic(
-            self._graph,
-            other._graph,
+            self._networkx(),
+            other._networkx(),
             node_match=lambda a, b: (
                 (a["label"], a["units"], a["stride"]) == (b["label"], b["units"], b["stride"])
             ),
@@ -389,15 +413,15 @@ def _resolve_vocabulary(labels: Sequence[str], vocabulary: Vocabulary | str | No
     )
 
 
-def _canonical_hash(graph: nx.DiGraph, vocabulary_name: str) -> str:
+def _canonical_hash(arch: Architecture, vocabulary_name: str) -> str:
     """Weisfeiler-Lehman subtree hash of the labelled DAG, in and out neighbours apart."""
-    rounds = _wl_rounds(graph, _WL_ITERATIONS)
+    rounds = _wl_rounds(arch, _WL_ITERATIONS)
     summary = "|".join(",".join(sorted(colours)) for colours in rounds)
-    payload = f"{vocabulary_name}:{graph.number_of_nodes()}:{graph.number_of_edges()}:{summary}"
+    payload = f"{vocabulary_name}:{arch.num_layers}:{len(arch.edges)}:{summary}"
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _wl_rounds(graph: nx.DiGraph, iterations: int, until_stable: bool = False) -> list[list[str]]:
+def _wl_rounds(arch: Architecture, iterations: int, until_stable: bool = False) -> list[list[str]]:
     """Weisfeiler-Lehman colours of the layers ``0..n-1``, one list per round.
 
     Round 0 colours each layer by its label, units and stride; each later round by its
@@ -406,12 +430,11 @@ def _wl_rounds(graph: nx.DiGraph, iterations: int, until_stable: bool = False) -
     because hashing is on the search's hot path: about 8x faster here). With
     ``until_stable``, refinement stops once a round splits no colour class.
     """
-    nodes = sorted(graph.nodes)
-    preds = [sorted(graph.predecessors(v)) for v in nodes]
-    succs = [sorted(graph.successors(v)) for v in nodes]
+    preds, succs = arch._predecessors, arch._successors
+    nodes = range(arch.num_layers)
     colours = [
-        _digest(_node_key(d["label"], d["units"], d["stride"]))
-        for _, d in sorted(graph.nodes(data=True))
+        _digest(_node_key(label, units, stride))
+        for label, units, stride in zip(arch.labels, arch.units, arch.strides, strict=True)
     ]
     rounds = [colours]
     for _ in range(iterations):
@@ -443,8 +466,9 @@ def _validate(
     edges: tuple[tuple[int, ...], ...],
     strides: tuple[int | None, ...],
     vocab: Vocabulary,
-) -> nx.DiGraph:
-    """Check every structural rule; return the bare graph (nodes ``0..n-1``)."""
+) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
+    """Check every structural rule; return the topological order (ties by index) and
+    each layer's sorted predecessors and successors."""
     n = len(labels)
     if len(units) != n or len(strides) != n:
         raise InvalidArchitectureError(
@@ -484,10 +508,28 @@ def _validate(
             raise InvalidArchitectureError("edges", f"edge {edge!r} is repeated", edge)
         seen.add(edge)  # type: ignore[arg-type]
 
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(n))
-    graph.add_edges_from(edges)
-    if not nx.is_directed_acyclic_graph(graph):
+    preds: list[list[int]] = [[] for _ in range(n)]
+    succs: list[list[int]] = [[] for _ in range(n)]
+    for u, v in sorted((int(u), int(v)) for u, v in edges):  # sorted: so is every list
+        succs[u].append(v)
+        preds[v].append(u)
+    # Kahn's algorithm, smallest index first: the order of networkx's
+    # lexicographical_topological_sort, without building a networkx graph
+    waiting = [len(p) for p in preds]
+    ready = [v for v in range(n) if waiting[v] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        v = heapq.heappop(ready)
+        order.append(v)
+        for w in succs[v]:
+            waiting[w] -= 1
+            if waiting[w] == 0:
+                heapq.heappush(ready, w)
+    if len(order) < n:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(n))
+        graph.add_edges_from(edges)
         cycle = nx.find_cycle(graph)
         layers = tuple(sorted({u for u, _ in cycle}))
         raise InvalidArchitectureError(
@@ -495,7 +537,7 @@ def _validate(
         )
     source = labels.index(vocab.input_label)
     sink = labels.index(vocab.output_label)
-    on_path = (nx.descendants(graph, source) | {source}) & (nx.ancestors(graph, sink) | {sink})
+    on_path = _reachable(source, succs) & _reachable(sink, preds)
     off_path = tuple(i for i in range(n) if i not in on_path)
     if off_path:
         raise InvalidArchitectureError(
@@ -528,4 +570,16 @@ def _validate(
             raise InvalidArchitectureError(
                 "strides", f"layer {i} ({label}) takes no stride, got {stride!r}; use None", (i,)
             )
-    return graph
+    return tuple(order), tuple(tuple(p) for p in preds), tuple(tuple(s) for s in succs)
+
+
+def _reachable(start: int, neighbours: list[list[int]]) -> set[int]:
+    """``start`` and every layer reachable from it along ``neighbours``."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        for w in neighbours[stack.pop()]:
+            if w not in seen:
+                seen.add(w)
+                stack.append(w)
+    return seen

@@ -12,15 +12,6 @@
 
 from bonas.kernels.cache import ArchitectureRegistry, DistanceCache
 from bonas.kernels.edit import EditDistance, EditResult, nb101_edit_distance, nb201_hamming
-from bonas.kernels.gp import (
-    ArchitectureBudgetKernel,
-    ArchitectureKernel,
-    EditKernel,
-    OTMANNKernel,
-    WLKernel,
-    kernel_is_psd,
-    project_psd,
-)
 from bonas.kernels.label_costs import LabelCosts, get_label_costs
 from bonas.kernels.otmann import (
     DEFAULT_LABEL_COEFFS,
@@ -36,6 +27,31 @@ from bonas.kernels.wl import (
     select_wl_depth,
     wl_kernel_matrix,
 )
+
+# The GP kernels pull in torch and gpytorch: load them on first use only, so that the
+# distances stay light, above all in the OTMANN worker processes (spawned, they import
+# this package afresh, and torch alone takes seconds).
+_LAZY = {
+    name: "bonas.kernels.gp"
+    for name in (
+        "ArchitectureBudgetKernel",
+        "ArchitectureKernel",
+        "EditKernel",
+        "OTMANNKernel",
+        "WLKernel",
+        "kernel_is_psd",
+        "project_psd",
+    )
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bonas.kernels' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_LABEL_COEFFS",

@@ -7,15 +7,17 @@ architectures' canonical hashes, and computes all missing pairs of a request in 
 batched call (which :class:`~bonas.kernels.OTMANNDistance` spreads over processes when
 the batch is large).
 
-Memory: a cached pair costs its ``D`` float64 distances plus about 100 bytes of index;
-with OTMANN's 8 distances, about 170 bytes. The default bound of 500,000 pairs is about
-85 MB; past it, the least recently used pairs are evicted. :meth:`DistanceCache.retain`
-drops every pair not between architectures the model still needs.
+Memory: with OTMANN's 8 distances a cached pair costs about 250 bytes (its values, its
+index entry and the arrays' spare room). The default bound of 1,000,000 pairs (about
+250 MB when full) holds one acquisition step's working set on the CNN space at 500 observations
+(1,000 candidates x 500, plus the 500 x 500 of the fit), so that the fit's pairs are not
+evicted and recomputed every step; past it, the least recently used pairs are evicted.
+:meth:`DistanceCache.retain` drops every pair not between architectures the model still
+needs.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -93,12 +95,23 @@ class ArchitectureRegistry:
         return arch in self._ids
 
 
+# A pair of architecture indices x < y is stored under the one integer x << 32 | y: less
+# memory per pair than a tuple key.
+_KEY_BITS = 32
+
+
 class DistanceCache:
     """Pairwise distances computed once per pair and reused.
 
+    Each architecture gets a small integer index the first time the cache sees it; a
+    pair is stored under its two indices, and the values sit in one ``(capacity, D)``
+    array, so a request costs one dictionary look-up per pair and one gather, however
+    large (a GP fit asks for the same ``n x n`` block at every optimiser step).
+
     Args:
         distance: A batched symmetric distance, e.g. :class:`~bonas.kernels.OTMANNDistance`.
-        max_pairs: Most pairs kept; the least recently used go first beyond it.
+        max_pairs: Most pairs kept. Beyond it the least recently used go first, an
+            eighth of the cache at a time, so that eviction is not paid per pair.
 
     Example:
         >>> from bonas.kernels import OTMANNDistance
@@ -112,15 +125,18 @@ class DistanceCache:
         1
     """
 
-    def __init__(self, distance: PairwiseDistance, max_pairs: int = 500_000) -> None:
+    def __init__(self, distance: PairwiseDistance, max_pairs: int = 1_000_000) -> None:
         if max_pairs < 1:
             raise BonasError(f"max_pairs must be at least 1, got {max_pairs}")
         self.distance = distance
         self.max_pairs = max_pairs
-        self._rows: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._index: dict[str, int] = {}  # canonical hash -> index
+        self._rows: dict[int, int] = {}  # pair key (see _pair_key) -> row of _values
+        self._keys: list[int | None] = []  # the key stored in each row
         self._values = np.zeros((0, distance.num_distances))
+        self._used = np.zeros(0, dtype=np.int64)  # the request that last read each row
         self._free: list[int] = []
-        self._next_row = 0
+        self._requests = 0
         self.hits = 0
         self.misses = 0
 
@@ -130,81 +146,129 @@ class DistanceCache:
     def __deepcopy__(self, memo: dict) -> DistanceCache:
         return self  # shared, like the registry: distances do not depend on the model
 
-    @staticmethod
-    def _key(a: Architecture, b: Architecture) -> tuple[str, str]:
-        ha, hb = a.canonical_hash, b.canonical_hash
-        return (ha, hb) if ha <= hb else (hb, ha)
+    def _indices(self, archs: Sequence[Architecture]) -> list[int]:
+        index = self._index
+        return [index.setdefault(a.canonical_hash, len(index)) for a in archs]
 
     def matrix(
         self, archs_a: Sequence[Architecture], archs_b: Sequence[Architecture]
     ) -> np.ndarray:
         """Distances between two lists, shape ``(len_a, len_b, D)``, computing only the
         pairs not cached yet, all in one batched call."""
-        keys = [[self._key(a, b) for b in archs_b] for a in archs_a]
-        out = np.empty((len(archs_a), len(archs_b), self.distance.num_distances))
-        missing_rows: dict[str, Architecture] = {}
-        missing_cols: dict[str, Architecture] = {}
-        for i, a in enumerate(archs_a):
-            for j, b in enumerate(archs_b):
-                row = self._rows.get(keys[i][j])
-                if row is None:
-                    if a == b:
-                        out[i, j] = 0.0  # d(G, G) = 0 needs no solve
-                        continue
-                    missing_rows.setdefault(a.canonical_hash, a)
-                    missing_cols.setdefault(b.canonical_hash, b)
-                    out[i, j] = np.nan
-                else:
-                    self._rows.move_to_end(keys[i][j])
-                    out[i, j] = self._values[row]
-                    self.hits += 1
-        if missing_rows:
-            new_a, new_b = list(missing_rows.values()), list(missing_cols.values())
-            fresh = self.distance.pairwise(new_a, new_b)
-            index_a = {a.canonical_hash: k for k, a in enumerate(new_a)}
-            index_b = {b.canonical_hash: k for k, b in enumerate(new_b)}
-            stored: set[tuple[str, str]] = set()
-            for i, a in enumerate(archs_a):
-                for j, b in enumerate(archs_b):
-                    if np.isnan(out[i, j, 0]):
-                        value = fresh[index_a[a.canonical_hash], index_b[b.canonical_hash]]
-                        out[i, j] = value
-                        if keys[i][j] not in stored:
-                            self._store(keys[i][j], value)
-                            stored.add(keys[i][j])
-                            self.misses += 1
+        self._requests += 1
+        na, nb = len(archs_a), len(archs_b)
+        out = np.zeros((na, nb, self.distance.num_distances))
+        if na == 0 or nb == 0:
+            return out
+        ia, ib = self._indices(archs_a), self._indices(archs_b)
+        rows = self._rows
+        # -1: not cached; -2: the same architecture twice, d(G, G) = 0 needs no solve
+        found = np.array(
+            [rows.get(x << _KEY_BITS | y if x < y else y << _KEY_BITS | x, -1) if x != y else -2
+             for x in ia for y in ib],
+            dtype=np.int64,
+        ).reshape(na, nb)  # fmt: skip
+        cached = found >= 0
+        if cached.any():
+            hit_rows = found[cached]
+            out[cached] = self._values[hit_rows]
+            self._used[hit_rows] = self._requests
+            self.hits += int(hit_rows.size)
+        missing = found == -1
+        if missing.any():
+            self._fill(out, missing, archs_a, archs_b, ia, ib)
         return out
 
-    def _store(self, key: tuple[str, str], value: np.ndarray) -> None:
-        if key in self._rows:
+    def _fill(
+        self,
+        out: np.ndarray,
+        missing: np.ndarray,
+        archs_a: Sequence[Architecture],
+        archs_b: Sequence[Architecture],
+        ia: list[int],
+        ib: list[int],
+    ) -> None:
+        """Compute the missing entries of a request in one batched call, and store them."""
+        pos_a: dict[int, int] = {}  # architecture index -> row of the batched call
+        pos_b: dict[int, int] = {}
+        new_a: list[Architecture] = []
+        new_b: list[Architecture] = []
+        for i in np.nonzero(missing.any(axis=1))[0].tolist():
+            if ia[i] not in pos_a:
+                pos_a[ia[i]] = len(new_a)
+                new_a.append(archs_a[i])
+        for j in np.nonzero(missing.any(axis=0))[0].tolist():
+            if ib[j] not in pos_b:
+                pos_b[ib[j]] = len(new_b)
+                new_b.append(archs_b[j])
+        fresh = self.distance.pairwise(new_a, new_b)
+        ii, jj = np.nonzero(missing)
+        rows_a = np.array([pos_a[ia[i]] for i in ii.tolist()], dtype=np.int64)
+        cols_b = np.array([pos_b[ib[j]] for j in jj.tolist()], dtype=np.int64)
+        values = fresh[rows_a, cols_b]
+        out[ii, jj] = values
+        new_keys: dict[int, int] = {}
+        for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist(), strict=True)):
+            x, y = ia[i], ib[j]
+            new_keys.setdefault(x << _KEY_BITS | y if x < y else y << _KEY_BITS | x, k)
+        self._store(list(new_keys), values[list(new_keys.values())])
+        self.misses += len(new_keys)
+
+    def _store(self, keys: list[int], values: np.ndarray) -> None:
+        if len(keys) > self.max_pairs:  # only the last max_pairs of one request can stay
+            keys, values = keys[-self.max_pairs :], values[-self.max_pairs :]
+        excess = len(self._rows) + len(keys) - self.max_pairs
+        if excess > 0:
+            self._evict(max(excess, self.max_pairs // 8))
+        need = len(keys) - len(self._free)
+        if need > 0:
+            start = len(self._keys)
+            capacity = min(max(64, 2 * (start + need)), self.max_pairs)
+            capacity = max(capacity, start + need)
+            grown = np.zeros((capacity, self._values.shape[1]))
+            grown[:start] = self._values[:start]
+            self._values = grown
+            self._used = np.concatenate([self._used, np.zeros(capacity - start, np.int64)])
+            self._keys.extend([None] * (capacity - start))
+            self._free.extend(range(capacity - 1, start - 1, -1))
+        slots = [self._free.pop() for _ in keys]
+        self._values[slots] = values
+        self._used[slots] = self._requests
+        for slot, key in zip(slots, keys, strict=True):
+            self._keys[slot] = key
+            self._rows[key] = slot
+
+    def _evict(self, count: int) -> None:
+        """Drop the ``count`` least recently used pairs (by the request that last read
+        them)."""
+        occupied = np.fromiter(self._rows.values(), dtype=np.int64, count=len(self._rows))
+        count = min(count, occupied.size)
+        if count <= 0:
             return
-        while len(self._rows) >= self.max_pairs:
-            _, row = self._rows.popitem(last=False)
-            self._free.append(row)
-        if self._free:
-            row = self._free.pop()
-        else:
-            row = self._next_row
-            self._next_row += 1
-            if row == self._values.shape[0]:
-                grown = np.zeros((min(max(64, 2 * row), self.max_pairs), self._values.shape[1]))
-                grown[:row] = self._values
-                self._values = grown
-        self._values[row] = value
-        self._rows[key] = row
+        oldest = occupied[np.argpartition(self._used[occupied], count - 1)[:count]]
+        for slot in oldest.tolist():
+            del self._rows[self._keys[slot]]  # type: ignore[index]
+            self._keys[slot] = None
+            self._free.append(slot)
 
     def retain(self, archs: Iterable[Architecture]) -> int:
         """Keep only pairs whose two architectures are both in ``archs``; returns how many
         pairs were dropped."""
-        keep = {a.canonical_hash for a in archs}
-        dropped = [k for k in self._rows if k[0] not in keep or k[1] not in keep]
+        index = self._index
+        keep = {index[a.canonical_hash] for a in archs if a.canonical_hash in index}
+        mask = (1 << _KEY_BITS) - 1
+        dropped = [k for k in self._rows if k >> _KEY_BITS not in keep or k & mask not in keep]
         for key in dropped:
-            self._free.append(self._rows.pop(key))
+            slot = self._rows.pop(key)
+            self._keys[slot] = None
+            self._free.append(slot)
         return len(dropped)
 
     def clear(self) -> None:
         """Forget every cached pair."""
+        self._index.clear()
         self._rows.clear()
+        self._keys.clear()
         self._free.clear()
-        self._next_row = 0
         self._values = np.zeros((0, self.distance.num_distances))
+        self._used = np.zeros(0, dtype=np.int64)

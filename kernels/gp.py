@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,38 @@ def kernel_is_psd(kernel: Kernel) -> bool:
     if isinstance(kernel, ScaleKernel):
         return kernel_is_psd(kernel.base_kernel)
     return True
+
+
+class _RecentBlocks:
+    """The last few distance blocks a kernel looked up, by their ids.
+
+    Fitting hyperparameters evaluates the Gram matrix of the same training ids at every
+    optimiser step, and the distances do not depend on the hyperparameters, so each
+    block is gathered from the cache once. Shared by deep copies (botorch copies models
+    to condition them), like the cache itself.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        self.size = size
+        self._blocks: OrderedDict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = (
+            OrderedDict()
+        )
+
+    def __deepcopy__(self, memo: dict) -> _RecentBlocks:
+        return self
+
+    def get(self, ids1: Sequence[int], ids2: Sequence[int], compute: Any) -> np.ndarray:
+        """The block of ``(ids1, ids2)``: kept, or ``compute(ids1, ids2)`` (then kept)."""
+        key = (tuple(ids1), tuple(ids2))
+        block = self._blocks.get(key)
+        if block is None:
+            block = compute(ids1, ids2)
+            self._blocks[key] = block
+            if len(self._blocks) > self.size:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return block
 
 
 class ArchitectureKernel(Kernel):
@@ -225,6 +258,7 @@ class OTMANNKernel(ArchitectureKernel):
     ) -> None:
         super().__init__(registry, **kwargs)
         self.cache = cache if cache is not None else DistanceCache(distance or OTMANNDistance())
+        self._recent = _RecentBlocks()
         num_distances = self.cache.distance.num_distances
         if num_distances % 2:
             raise BonasError(f"OTMANNKernel needs lp/emd pairs, got {num_distances} distances")
@@ -285,7 +319,10 @@ class OTMANNKernel(ArchitectureKernel):
         return self.alpha.to(like).sum()  # d(a, a) = 0
 
     def distances(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
-        """Cached OTMANN distances, ``(len(ids1), len(ids2), D)``."""
+        """Cached OTMANN distances, ``(len(ids1), len(ids2), D)``; do not modify them."""
+        return self._recent.get(ids1, ids2, self._lookup)
+
+    def _lookup(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
         return self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
 
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
@@ -341,6 +378,7 @@ class EditKernel(ArchitectureKernel):
 
             distance = EditDistance()
         self.cache = DistanceCache(_OneDistance(distance))
+        self._recent = _RecentBlocks()
         self.register_parameter("raw_edit_lengthscale", torch.nn.Parameter(torch.zeros(1)))
         self.register_constraint("raw_edit_lengthscale", GreaterThan(1e-4))
         self.register_prior(
@@ -367,8 +405,11 @@ class EditKernel(ArchitectureKernel):
     def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
         return torch.ones((), dtype=like.dtype, device=like.device)  # d(a, a) = 0
 
+    def _lookup(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
+        return self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))[..., 0]
+
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
-        d = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))[..., 0]
+        d = self._recent.get(ids1, ids2, self._lookup)
         d = torch.as_tensor(d, dtype=like.dtype, device=like.device)
         return torch.exp(-d / self.edit_lengthscale.to(like))
 

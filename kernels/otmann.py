@@ -46,6 +46,7 @@ import numpy as np
 # more than the solve on problems this small (POT >= 0.9 keeps it in ot.lp.emd_wrap).
 from ot.lp.emd_wrap import emd_c as _emd_c
 
+from bonas._workers import light_worker
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.kernels.label_costs import LabelCosts, get_label_costs
@@ -204,7 +205,7 @@ class OTMANNDistance:
         *,
         preprocess: object | None = None,
         n_jobs: int | None = None,
-        parallel_threshold: int = 20_000,
+        parallel_threshold: int = 2_000,
         max_profiles: int = 100_000,
     ) -> None:
         label_coeffs, struct_coeffs = tuple(label_coeffs), tuple(struct_coeffs)
@@ -627,7 +628,9 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
     iteration, and starting workers costs more than a typical iteration's distances.
     Workers are spawned, not forked, so a parent holding torch or BLAS threads is safe."""
     if workers not in _POOLS:
-        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        _POOLS[workers] = ProcessPoolExecutor(
+            workers, mp_context=get_context("spawn"), initializer=light_worker
+        )
         atexit.register(_POOLS[workers].shutdown, cancel_futures=True)
     return _POOLS[workers]
 

@@ -124,3 +124,29 @@ def test_space_samples_round_trip_through_networkx() -> None:
         graph = arch.to_networkx()
         assert nx.is_directed_acyclic_graph(graph)
         assert Architecture.from_networkx(graph, vocabulary="cnn") == arch
+
+
+@pytest.mark.parametrize("space_name", ["cnn", "mlp", "nb201", "nb101", "darts"])
+def test_order_and_neighbours_agree_with_networkx(space_name: str) -> None:
+    """Architectures keep their own adjacency and topological order (built without
+    networkx, for speed); both must be what networkx computes on the graph."""
+    from bonas.spaces import get_space
+
+    space = get_space(space_name)
+    rng = np.random.default_rng(5)
+    for _ in range(15):
+        arch = space.sample(rng)
+        graph = arch.to_networkx()
+        assert arch.topological_order() == tuple(nx.lexicographical_topological_sort(graph))
+        for layer in range(arch.num_layers):
+            assert arch.predecessors(layer) == tuple(sorted(graph.predecessors(layer)))
+            assert arch.successors(layer) == tuple(sorted(graph.successors(layer)))
+        assert {i: d["label"] for i, d in graph.nodes(data=True)} == dict(enumerate(arch.labels))
+        assert sorted(graph.edges) == list(arch.edges)
+
+
+def test_a_cycle_and_an_off_path_layer_are_named() -> None:
+    with pytest.raises(InvalidArchitectureError, match=r"cycle through layers \[1, 2\]"):
+        chain(edges=[(0, 1), (1, 2), (2, 1), (2, 3), (3, 4), (4, 5)])
+    with pytest.raises(InvalidArchitectureError, match=r"layers \[2\] \(\['max-pool'\]\)"):
+        chain(edges=[(0, 1), (1, 3), (3, 4), (4, 5), (0, 2)])

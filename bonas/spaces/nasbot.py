@@ -198,6 +198,8 @@ class NASBOTSpace(SearchSpace):
     """
 
     hidden_labels: ClassVar[tuple[str, ...]]
+    #: Architecture objects remembered as valid (at most this many; then forgotten).
+    known_valid_size: ClassVar[int] = 4096
 
     def __init__(
         self,
@@ -238,6 +240,15 @@ class NASBOTSpace(SearchSpace):
         self.max_mass = max_mass
         self.min_mass = min_mass
         self._valid_pool: list[Architecture] | None = None
+        # mutate() validates its parent, which is nearly always the child of the mutation
+        # before (mutation chains, the GA's population): remembering the objects found
+        # valid, by identity, spares the second check without hashing every candidate
+        self._known_valid: dict[int, Architecture] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_known_valid"] = {}  # object identities mean nothing in another process
+        return state
 
     def config(self) -> dict[str, Any]:
         return {
@@ -277,6 +288,15 @@ class NASBOTSpace(SearchSpace):
     # -- validation --------------------------------------------------------------------
 
     def validate(self, arch: Architecture) -> None:
+        known = self._known_valid
+        if known.get(id(arch)) is arch:
+            return
+        self._validate(arch)
+        if len(known) >= self.known_valid_size:
+            known.clear()
+        known[id(arch)] = arch  # the reference keeps the id from being reused
+
+    def _validate(self, arch: Architecture) -> None:
         self._check_vocabulary(arch)
         net = _Editable.of(arch)
         n = arch.num_layers

@@ -89,3 +89,28 @@ def test_registry_ids() -> None:
         registry[5]
     with pytest.raises(BonasError):
         registry.add("conv3")  # type: ignore[arg-type]
+
+
+def test_eviction_drops_the_least_recently_read_pairs() -> None:
+    distance = CountingDistance()
+    cache = DistanceCache(distance, max_pairs=16)
+    pool = archs(8, 5)
+    cache.matrix(pool[:2], pool[2:6])  # 8 pairs
+    cache.matrix(pool[6:8], pool[2:6])  # 8 more: full
+    cache.matrix(pool[:2], pool[2:6])  # the first 8 are read again
+    assert distance.calls == 2 and cache.hits == 8
+    cache.matrix(pool[:1], pool[6:8])  # 2 new pairs evict 2 of the second request's
+    assert len(cache) == 16 and distance.calls == 3
+    cache.matrix(pool[:2], pool[2:6])  # still cached
+    assert distance.calls == 3 and cache.hits == 16
+    cache.matrix(pool[6:8], pool[2:6])  # two of these were evicted: one call for them
+    assert distance.calls == 4 and cache.misses == 8 + 8 + 2 + 2 and cache.hits == 16 + 6
+
+
+def test_values_survive_growth_and_reuse_of_slots() -> None:
+    pool = archs(10, 6)
+    expected = OTMANNDistance().pairwise(pool)
+    cache = DistanceCache(OTMANNDistance(), max_pairs=30)
+    for i in range(10):  # grows past its first capacity, then evicts and reuses slots
+        np.testing.assert_allclose(cache.matrix(pool[i : i + 1], pool), expected[i : i + 1])
+    np.testing.assert_allclose(cache.matrix(pool, pool), expected)

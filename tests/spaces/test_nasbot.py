@@ -254,3 +254,36 @@ def test_mutate_steps_applies_several_steps() -> None:
     arch = blocked_cnn(3, 2, 1)
     child = space.mutate_steps(arch, 0, num_steps=5)
     assert space.contains(child) and child != arch
+
+
+def test_validation_is_remembered_per_object_and_not_pickled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """mutate() validates its parent, usually the mutant just validated: the space
+    remembers the objects it found valid, by identity, and forgets them in a copy."""
+    import pickle
+
+    space = CNNSpace()
+    arch = space.sample(np.random.default_rng(0))
+    checks = []
+    original = type(space)._validate
+    monkeypatch.setattr(
+        type(space), "_validate", lambda self, a: (checks.append(a), original(self, a))
+    )
+    space.validate(arch)
+    space.validate(arch)
+    assert len(checks) == 1  # the second call was remembered
+    twin = Architecture.from_json(arch.to_json())  # equal, but another object
+    space.validate(twin)
+    assert len(checks) == 2
+    small = CNNSpace(max_num_layers=arch.num_layers - 1)  # its own memory
+    with pytest.raises(InvalidArchitectureError, match="num-layers"):
+        small.validate(arch)
+    copy = pickle.loads(pickle.dumps(space))
+    assert copy._known_valid == {}
+    copy.validate(arch)
+    assert len(checks) == 4
+    monkeypatch.setattr(type(space), "known_valid_size", 2)
+    for a in [space.sample(np.random.default_rng(s)) for s in range(3)]:
+        space.validate(a)
+    assert len(space._known_valid) <= 2

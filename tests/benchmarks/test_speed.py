@@ -1,0 +1,40 @@
+"""The speed benchmarks run and report what they claim (their figures live in JSON, not
+in tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bonas.benchmarks.speed import ask_benchmark
+
+
+@pytest.mark.slow
+def test_ask_benchmark_reports_latency_memory_and_distance_work(tmp_path: Path) -> None:
+    out = tmp_path / "ask.json"
+    result = ask_benchmark(sizes=(4,), repeats=2, spaces=("cnn",), out=out, num_candidates=60)
+    (run,) = result["runs"]
+    assert run["observations"] == 4 and len(run["latencies_s"]) == 2
+    assert run["median_s"] > 0 and run["peak_rss_mb"] > 0
+    # the first ask measures every candidate against the 4 observed architectures
+    assert run["distance_pairs_computed"] >= 4 * 60 and run["distance_seconds"] > 0
+    written = json.loads(out.read_text())
+    assert written["runs"][0]["observations"] == 4 and written["machine"]["cpu_count"] >= 1
+
+
+def test_distance_workers_start_without_torch() -> None:
+    """OTMANN's worker processes run numpy and POT only; POT would import torch."""
+    code = (
+        "from bonas._workers import light_worker\n"
+        "light_worker()\n"
+        "import sys, bonas.kernels.otmann\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "False"
