@@ -2,16 +2,17 @@
 function, not the module, is ``bonas.search``).
 
 Runs ``objective(architecture) -> float`` on up to ``n_workers`` architectures at a time
-(threads: PyTorch training releases the GIL), proposing each new architecture with the
-others still pending, and journals everything to ``storage`` when given (a killed
-search resumes with the same call).
+(threads by default: PyTorch training releases the GIL; or any
+:mod:`bonas.executors` executor, e.g. worker processes that a timeout can stop),
+proposing each new architecture with the others still pending, and journals everything
+to ``storage`` when given (a killed search resumes with the same call).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
+from bonas.executors import Executor, InProcessExecutor
 from bonas.optimizer import Optimizer
 from bonas.spaces.base import SearchSpace
 from bonas.study import Study, StudyError, trials_dataframe
@@ -54,7 +56,8 @@ def search(
     space: SearchSpace,
     n_trials: int = 50,
     *,
-    n_workers: int = 1,
+    n_workers: int | None = None,
+    executor: Executor | None = None,
     storage: str | Path | None = None,
     timeout_per_trial: float | None = None,
     progress: bool = True,
@@ -67,10 +70,16 @@ def search(
             failed (recorded with the reason; the search goes on).
         space: The search space.
         n_trials: Trials in all, resumed ones included.
-        n_workers: Evaluations at a time.
+        n_workers: Evaluations at a time (default: the executor's workers, or 1).
+        executor: Where evaluations run (:mod:`bonas.executors`); by default threads of
+            this process (an :class:`~bonas.executors.InProcessExecutor`), closed at the
+            end. A given executor is left open for the caller. With a
+            :class:`~bonas.executors.ProcessExecutor` the objective must be picklable
+            (a module-level function), and a timed-out evaluation is stopped.
         storage: A SQLite file; an existing one is resumed.
-        timeout_per_trial: Seconds after which a running evaluation is marked failed
-            (its thread is left to finish; its late result is ignored).
+        timeout_per_trial: Seconds after which a running evaluation is marked failed. The
+            executor stops it if it can (``executor.can_stop``; a worker process is
+            killed and restarted); a thread is left to finish, its late result ignored.
         progress: Show a progress bar.
         **optimizer_kwargs: Passed to :class:`~bonas.optimizer.Optimizer` (``seed``,
             ``acquisition``, ``kernel``, ``direction``, ``n_initial``...).
@@ -83,8 +92,15 @@ def search(
         >>> len(result.history), result.best_value >= 2
         (12, True)
     """
+    if n_workers is None:
+        n_workers = executor.workers if executor is not None else 1
     if n_trials < 1 or n_workers < 1:
         raise BonasError(f"n_trials and n_workers must be >= 1, got {n_trials}, {n_workers}")
+    if executor is not None and n_workers > executor.workers:
+        raise BonasError(
+            f"n_workers={n_workers} evaluations at a time need as many executor workers; "
+            f"the {executor.describe()} has {executor.workers}"
+        )
     study: Study | None = None
     if storage is not None:
         path = Path(storage)
@@ -116,7 +132,8 @@ def search(
     bar = tqdm(
         total=n_trials, initial=finished, disable=not progress, desc="bonas search", unit="trial"
     )
-    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+    pool = executor if executor is not None else InProcessExecutor(n_workers)
+    try:
         while finished < n_trials:
             while len(running) < n_workers and (
                 driver.requeued or len(optimizer.trials) < n_trials
@@ -144,12 +161,16 @@ def search(
                     if now - start > timeout_per_trial:
                         del running[future]
                         free_slots.append(slot_of.pop(future))
+                        pool.abandon(future)
                         outcomes.append((trial, None, f"timeout after {timeout_per_trial:g}s"))
             for trial, value, failure in outcomes:
                 driver.tell(trial, value, failed=failure)
                 finished += 1
                 bar.update(1)
-    bar.close()
+    finally:
+        bar.close()
+        if executor is None:
+            pool.close()
     best = optimizer.best_trial
     return SearchResult(
         best_architecture=best.architecture if best else None,

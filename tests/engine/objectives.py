@@ -32,3 +32,11 @@ def cnn_score(arch: Architecture) -> float:
     """Deeper and wider, with diminishing returns."""
     width = sum(u or 0 for u in arch.units) / max(arch.num_layers, 1)
     return arch.num_layers**0.5 + width / 256 + 0.1 * jitter(arch)
+
+
+def sleepy(arch: Architecture) -> float:
+    """Hangs far past any test's timeout (for timeouts that must stop the worker)."""
+    import time
+
+    time.sleep(120)
+    return 0.0

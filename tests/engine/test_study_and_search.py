@@ -132,6 +132,33 @@ def test_search_records_non_numbers_and_timeouts() -> None:
     assert list(timed.history["failure"]) == ["timeout after 0.05s"] * 2
 
 
+@pytest.mark.slow
+def test_search_stops_timed_out_evaluations_in_worker_processes() -> None:
+    """With a process executor a timeout kills the worker: the next trial does not wait
+    behind the hung one (threads cannot be stopped, and would hold their slot)."""
+    import time
+
+    from bonas.executors import ProcessExecutor
+
+    from .objectives import sleepy
+
+    space = NB201Space()
+    with ProcessExecutor(workers=1) as executor:
+        started = time.monotonic()
+        result = bonas.search(
+            sleepy, space, n_trials=2, n_initial=2, executor=executor,
+            timeout_per_trial=3.0, progress=False,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+        assert list(result.history["failure"]) == ["timeout after 3s"] * 2
+        assert elapsed < 60  # two 3 s timeouts and two worker starts, not 120 s of sleep
+        again = bonas.search(nb201_score, space, n_trials=3, n_initial=3, executor=executor,
+                             progress=False)  # fmt: skip
+        assert again.history["state"].tolist() == ["complete"] * 3  # the executor lives on
+    with pytest.raises(BonasError, match="n_workers=2 evaluations at a time"):
+        bonas.search(nb201_score, space, n_trials=2, n_workers=2, executor=executor)
+
+
 def test_surrogate_falls_back_when_fitting_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     space = NB201Space()
     archs = samples(space, 8, 0)

@@ -264,7 +264,8 @@ def test_validation_is_remembered_per_object_and_not_pickled(
     import pickle
 
     space = CNNSpace()
-    arch = space.sample(np.random.default_rng(0))
+    # a fresh object: the sampled one was remembered when sample() validated it
+    arch = Architecture.from_json(space.sample(np.random.default_rng(0)).to_json())
     checks = []
     original = type(space)._validate
     monkeypatch.setattr(
