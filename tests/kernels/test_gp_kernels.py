@@ -190,3 +190,13 @@ def test_kernel_distances_come_from_the_cache() -> None:
         kernel(x[1:], x[:2]).to_dense()  # another block of the same architectures
     assert misses == 10  # 5 choose 2 pairs, the diagonal needs no solve
     assert kernel.cache.misses == misses and kernel.cache.hits == 7  # (1, 1) needs none
+
+
+def test_the_lazily_loaded_names_are_the_gp_module_s() -> None:
+    import bonas.kernels
+    import bonas.kernels.gp
+
+    assert set(bonas.kernels._LAZY) == set(bonas.kernels.gp.__all__)
+    assert all(
+        getattr(bonas.kernels, n) is getattr(bonas.kernels.gp, n) for n in bonas.kernels._LAZY
+    )
