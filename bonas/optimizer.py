@@ -39,7 +39,7 @@ from bonas.acquisition.optimizer import make_acquisition_optimizer
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.spaces.base import SearchSpace
-from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory
+from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory, find_wl_kernel
 from bonas.trial import Trial, TrialState
 
 __all__ = ["BaseOptimizer", "Optimizer"]
@@ -315,7 +315,8 @@ class Optimizer(BaseOptimizer):
         seed: Seed of the optimizer's own random generator.
         acquisition: ``ei``, ``logei`` or ``ucb``.
         kernel: ``auto`` (OTMANN on CNN/MLP spaces, WL on cell spaces), ``otmann``, ``wl``,
-            or a factory ``registry -> gpytorch Kernel``.
+            ``wl+ops`` (WL plus an edge-op kernel, on NB201 and other fixed-edge cells),
+            ``edit``, or a factory ``registry -> gpytorch Kernel``.
         direction: ``maximize`` or ``minimize`` the told values.
         n_initial: Random proposals before the model takes over.
         num_candidates: Acquisition evaluations per proposal for the GA.
@@ -450,9 +451,8 @@ class Optimizer(BaseOptimizer):
 
     def state_dict(self) -> dict[str, Any]:
         """What a restart needs beyond the trials: the generator and the surrogate."""
-        wl = getattr(
-            getattr(self.surrogate.kernel, "base_kernel", self.surrogate.kernel), "h", None
-        )
+        found = find_wl_kernel(self.surrogate.kernel)
+        wl = None if found is None else found.h
         return {
             **super().state_dict(),
             "hyperparameters": self.surrogate.hyperparameters(),
@@ -469,6 +469,6 @@ class Optimizer(BaseOptimizer):
             )
         except (KeyError, TypeError, ValueError) as err:
             raise BonasError(f"the optimizer state is malformed: {err}") from None
-        kernel = getattr(self.surrogate.kernel, "base_kernel", self.surrogate.kernel)
-        if state.get("wl_depth") is not None and hasattr(kernel, "h"):
+        kernel = find_wl_kernel(self.surrogate.kernel)
+        if state.get("wl_depth") is not None and kernel is not None:
             kernel.h = int(state["wl_depth"])

@@ -34,6 +34,7 @@ from bonas.exceptions import BonasError, BonasWarning
 from bonas.kernels import (
     ArchitectureBudgetKernel,
     ArchitectureRegistry,
+    CellOpsKernel,
     EditKernel,
     OTMANNDistance,
     OTMANNKernel,
@@ -41,7 +42,14 @@ from bonas.kernels import (
     select_wl_depth,
 )
 
-__all__ = ["WARPINGS", "FitFailedWarning", "Surrogate", "copula_warp", "default_kernel_factory"]
+__all__ = [
+    "WARPINGS",
+    "FitFailedWarning",
+    "Surrogate",
+    "copula_warp",
+    "default_kernel_factory",
+    "find_wl_kernel",
+]
 
 CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts", "cell"})
 # Spaces whose layer vocabulary has no OTMANN label costs (a user's table of free-form
@@ -85,12 +93,16 @@ KernelFactory = Callable[[ArchitectureRegistry], Kernel]
 
 
 def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
-    """The kernel a space gets by default, or by name (``otmann``, ``wl``, ``edit``).
+    """The kernel a space gets by default, or by name (``otmann``, ``wl``, ``wl+ops``,
+    ``edit``).
 
     ``auto`` is OTMANN (NASBOT) on the free-form CNN/MLP spaces and the WL kernel
     (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD (the replay
     benchmarks are where that choice gets checked), and on a user table's free-form
-    ``graph`` space, whose labels have no OTMANN costs.
+    ``graph`` space, whose labels have no OTMANN costs. ``wl+ops``, on NAS-Bench-201 and
+    other :class:`~bonas.spaces.CellSpace` cells, adds a
+    :class:`~bonas.kernels.CellOpsKernel` over the edge ops to the WL kernel, each with
+    its own output scale.
     """
     name = kernel
     if name == "auto":
@@ -101,7 +113,14 @@ def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
         return lambda registry: ScaleKernel(WLKernel(registry, h=2))
     if name == "edit":
         return lambda registry: ScaleKernel(EditKernel(registry))
-    raise BonasError(f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl', 'edit' or a factory")
+    if name == "wl+ops":
+        cells = getattr(space, "base", space)  # a table's subset: the cells' own space
+        return lambda registry: (
+            ScaleKernel(WLKernel(registry, h=2)) + ScaleKernel(CellOpsKernel(registry, cells))
+        )
+    raise BonasError(
+        f"unknown kernel {kernel!r}; use 'auto', 'otmann', 'wl', 'wl+ops', 'edit' or a factory"
+    )
 
 
 class Surrogate:
@@ -210,7 +229,7 @@ class Surrogate:
             self._hyperparameters is None
             or len(archs) - self._observations_at_fit >= self.refit_every
         )
-        wl = self.kernel.base_kernel if isinstance(self.kernel, ScaleKernel) else self.kernel
+        wl = find_wl_kernel(self.kernel)
         if (
             refit
             and self.select_wl_depth_per_fit
@@ -303,6 +322,19 @@ class Surrogate:
         mean = posterior.mean.reshape(-1).numpy()
         std = posterior.variance.clamp_min(0.0).sqrt().reshape(-1).numpy()
         return mean, std
+
+
+def find_wl_kernel(kernel: Kernel) -> WLKernel | None:
+    """The WL kernel inside a kernel (itself, scaled, or a term of a sum), if any."""
+    if isinstance(kernel, WLKernel):
+        return kernel
+    if isinstance(kernel, ScaleKernel):
+        return find_wl_kernel(kernel.base_kernel)
+    for part in getattr(kernel, "kernels", ()):
+        found = find_wl_kernel(part)
+        if found is not None:
+            return found
+    return None
 
 
 def _is_hyper(name: str) -> bool:

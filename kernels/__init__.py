@@ -36,6 +36,7 @@ _LAZY = {
     for name in (
         "ArchitectureBudgetKernel",
         "ArchitectureKernel",
+        "CellOpsKernel",
         "EditKernel",
         "OTMANNKernel",
         "WLKernel",
@@ -60,6 +61,7 @@ __all__ = [
     "ArchitectureKernel",
     "ArchitectureProfile",
     "ArchitectureRegistry",
+    "CellOpsKernel",
     "DistanceCache",
     "EditDistance",
     "EditKernel",

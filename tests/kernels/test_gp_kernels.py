@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 import torch
 from gpytorch.kernels import ScaleKernel
 
-from bonas import Architecture, NonPSDWarning
+from bonas import Architecture, BonasError, NonPSDWarning
 from bonas.kernels import (
     ArchitectureRegistry,
+    CellOpsKernel,
     EditKernel,
     OTMANNDistance,
     OTMANNKernel,
@@ -19,7 +21,7 @@ from bonas.kernels import (
     kernel_is_psd,
     project_psd,
 )
-from bonas.spaces import CNNSpace, MLPSpace, NB101Space, NB201Space
+from bonas.spaces import CellSpace, CNNSpace, MLPSpace, NB101Space, NB201Space
 
 from ..helpers import samples
 from .kernel_test_case import ArchitectureKernelTestCase
@@ -82,6 +84,25 @@ class TestSumOfKernels(ArchitectureKernelTestCase):
     def create_kernel(self, registry: ArchitectureRegistry):  # type: ignore[no-untyped-def]
         otmann = OTMANNKernel(registry, distance=OTMANNDistance.for_space(NB201Space()))
         return otmann + ScaleKernel(WLKernel(registry, h=1))
+
+
+class TestCellOpsKernelNB201(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB201Space(), self.num_archs, 8)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> CellOpsKernel:
+        kernel = CellOpsKernel(registry, NB201Space())
+        kernel._set_lengthscale(torch.linspace(0.5, 3.0, 6))
+        return kernel
+
+
+class TestWLPlusCellOpsKernel(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(CellSpace(("zero", "skip", "conv"), nodes=3), self.num_archs, 9)
+
+    def create_kernel(self, registry: ArchitectureRegistry):  # type: ignore[no-untyped-def]
+        space = CellSpace(("zero", "skip", "conv"), nodes=3)
+        return ScaleKernel(WLKernel(registry, h=2)) + ScaleKernel(CellOpsKernel(registry, space))
 
 
 class TestProductOfKernels(ArchitectureKernelTestCase):
@@ -200,3 +221,40 @@ def test_the_lazily_loaded_names_are_the_gp_module_s() -> None:
     assert all(
         getattr(bonas.kernels, n) is getattr(bonas.kernels.gp, n) for n in bonas.kernels._LAZY
     )
+
+
+def test_cell_ops_kernel_is_the_product_of_per_edge_kernels() -> None:
+    space = NB201Space()
+    registry = ArchitectureRegistry()
+    a = space.from_ops(["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "none", "none"])
+    b = space.from_ops(
+        ["none", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3", "none", "skip_connect"]
+    )
+    x = torch.tensor(registry.add_all([a, b]), dtype=torch.double)[:, None]
+    kernel = CellOpsKernel(registry, space)
+    scales = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype=torch.double)
+    kernel._set_lengthscale(scales)
+    gram = kernel(x).to_dense().detach()
+    # a and b differ on edges 1 and 5 only
+    expected = math.exp(-1 / 2.0 - 1 / 6.0)
+    assert gram[0, 1].item() == pytest.approx(expected, rel=1e-6)
+    assert gram[0, 0].item() == gram[1, 1].item() == 1.0
+    with pytest.raises(BonasError, match="needs a cell space"):
+        CellOpsKernel(registry, CNNSpace())
+
+
+def test_wl_plus_ops_kernel_option_selects_the_wl_depth_and_resumes() -> None:
+    from bonas.optimizer import Optimizer
+    from bonas.surrogate import find_wl_kernel
+
+    space = NB201Space()
+    opt = Optimizer(space, seed=0, n_initial=4, kernel="wl+ops")
+    for _ in range(6):
+        (trial,) = opt.ask()
+        opt.tell(trial, float(space.to_string(trial.architecture).count("conv_3x3")))
+    wl = find_wl_kernel(opt.surrogate.kernel)
+    assert wl is not None and opt.state_dict()["wl_depth"] == wl.h
+    again = Optimizer(space, seed=0, n_initial=4, kernel="wl+ops")
+    again.trials = list(opt.trials)
+    again.load_state_dict(opt.state_dict())
+    assert [t.architecture for t in again.ask(1)] == [t.architecture for t in opt.ask(1)]
