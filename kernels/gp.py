@@ -136,6 +136,28 @@ class ArchitectureKernel(Kernel):
         """The ``(len(ids1), len(ids2))`` covariance of unique ids, dtype/device of ``like``."""
         raise NotImplementedError
 
+    def _register_lengthscale(self, name: str, size: int, prior: Prior, initial: float) -> None:
+        """A lengthscale parameter ``name`` of ``size`` entries: ``raw_<name>`` constrained
+        to at least 1e-4, with ``prior`` on the constrained value, set to ``initial``."""
+        self.register_parameter(f"raw_{name}", torch.nn.Parameter(torch.zeros(size)))
+        self.register_constraint(f"raw_{name}", GreaterThan(1e-4))
+        self.register_prior(
+            f"{name}_prior",
+            prior,
+            lambda m: getattr(m, name),
+            lambda m, v: m._set_lengthscale(v),
+        )
+        self._lengthscale_name = name
+        self._set_lengthscale(initial)
+
+    def _set_lengthscale(self, value: torch.Tensor | float) -> None:
+        """Set the lengthscale registered by :meth:`_register_lengthscale`."""
+        raw_name = f"raw_{self._lengthscale_name}"
+        raw = getattr(self, raw_name)
+        value = torch.as_tensor(value, dtype=raw.dtype, device=raw.device).expand_as(raw)
+        constraint = getattr(self, f"{raw_name}_constraint")
+        self.initialize(**{raw_name: constraint.inverse_transform(value)})
+
     def self_covariance(self, like: torch.Tensor) -> torch.Tensor | None:
         """``k(a, a)`` if it is the same for every architecture (a scalar), else None."""
         return None
@@ -380,20 +402,8 @@ class EditKernel(ArchitectureKernel):
             distance = EditDistance()
         self.cache = DistanceCache(_OneDistance(distance))
         self._recent = _RecentBlocks()
-        self.register_parameter("raw_edit_lengthscale", torch.nn.Parameter(torch.zeros(1)))
-        self.register_constraint("raw_edit_lengthscale", GreaterThan(1e-4))
-        self.register_prior(
-            "edit_lengthscale_prior",
-            lengthscale_prior or GammaPrior(3.0, 1.0),
-            lambda m: m.edit_lengthscale,
-            lambda m, v: m._set_lengthscale(v),
-        )
-        self._set_lengthscale(2.0)
-
-    def _set_lengthscale(self, value: torch.Tensor | float) -> None:
-        value = torch.as_tensor(value, dtype=self.raw_edit_lengthscale.dtype).expand(1)
-        self.initialize(
-            raw_edit_lengthscale=self.raw_edit_lengthscale_constraint.inverse_transform(value)
+        self._register_lengthscale(
+            "edit_lengthscale", 1, lengthscale_prior or GammaPrior(3.0, 1.0), 2.0
         )
 
     @property
@@ -477,22 +487,8 @@ class CellOpsKernel(ArchitectureKernel):
                 f"{type(space).__name__}"
             )
         self._cells = _CellCodes(space)
-        num_edges = len(space.edges)
-        self.register_parameter("raw_ops_lengthscale", torch.nn.Parameter(torch.zeros(num_edges)))
-        self.register_constraint("raw_ops_lengthscale", GreaterThan(1e-4))
-        self.register_prior(
-            "ops_lengthscale_prior",
-            lengthscale_prior or GammaPrior(3.0, 2.0),
-            lambda m: m.ops_lengthscale,
-            lambda m, v: m._set_lengthscale(v),
-        )
-        self._set_lengthscale(1.5)
-
-    def _set_lengthscale(self, value: torch.Tensor | float) -> None:
-        raw = self.raw_ops_lengthscale
-        value = torch.as_tensor(value, dtype=raw.dtype).expand_as(raw)
-        self.initialize(
-            raw_ops_lengthscale=self.raw_ops_lengthscale_constraint.inverse_transform(value)
+        self._register_lengthscale(
+            "ops_lengthscale", len(space.edges), lengthscale_prior or GammaPrior(3.0, 2.0), 1.5
         )
 
     @property
