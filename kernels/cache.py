@@ -130,8 +130,9 @@ class DistanceCache:
             raise BonasError(f"max_pairs must be at least 1, got {max_pairs}")
         self.distance = distance
         self.max_pairs = max_pairs
-        self._index: dict[str, int] = {}  # canonical hash -> index
-        self._rows: dict[int, int] = {}  # pair key (see _pair_key) -> row of _values
+        # canonical hash -> index; like the registry's ids, kept for every architecture seen
+        self._index: dict[str, int] = {}
+        self._rows: dict[int, int] = {}  # pair key x << _KEY_BITS | y (x < y) -> row of _values
         self._keys: list[int | None] = []  # the key stored in each row
         self._values = np.zeros((0, distance.num_distances))
         self._used = np.zeros(0, dtype=np.int64)  # the request that last read each row
