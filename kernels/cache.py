@@ -95,9 +95,13 @@ class ArchitectureRegistry:
         return arch in self._ids
 
 
-# A pair of architecture indices x < y is stored under the one integer x << 32 | y: less
-# memory per pair than a tuple key.
 _KEY_BITS = 32
+
+
+def _pair_key(x: int, y: int) -> int:
+    """The one integer a pair of architecture indices is stored under, in either order
+    (less memory per pair than a tuple key)."""
+    return x << _KEY_BITS | y if x < y else y << _KEY_BITS | x
 
 
 class DistanceCache:
@@ -132,7 +136,7 @@ class DistanceCache:
         self.max_pairs = max_pairs
         # canonical hash -> index; like the registry's ids, kept for every architecture seen
         self._index: dict[str, int] = {}
-        self._rows: dict[int, int] = {}  # pair key x << _KEY_BITS | y (x < y) -> row of _values
+        self._rows: dict[int, int] = {}  # _pair_key -> row of _values
         self._keys: list[int | None] = []  # the key stored in each row
         self._values = np.zeros((0, distance.num_distances))
         self._used = np.zeros(0, dtype=np.int64)  # the request that last read each row
@@ -165,10 +169,9 @@ class DistanceCache:
         rows = self._rows
         # -1: not cached; -2: the same architecture twice, d(G, G) = 0 needs no solve
         found = np.array(
-            [rows.get(x << _KEY_BITS | y if x < y else y << _KEY_BITS | x, -1) if x != y else -2
-             for x in ia for y in ib],
+            [rows.get(_pair_key(x, y), -1) if x != y else -2 for x in ia for y in ib],
             dtype=np.int64,
-        ).reshape(na, nb)  # fmt: skip
+        ).reshape(na, nb)
         cached = found >= 0
         if cached.any():
             hit_rows = found[cached]
@@ -210,8 +213,7 @@ class DistanceCache:
         out[ii, jj] = values
         new_keys: dict[int, int] = {}
         for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist(), strict=True)):
-            x, y = ia[i], ib[j]
-            new_keys.setdefault(x << _KEY_BITS | y if x < y else y << _KEY_BITS | x, k)
+            new_keys.setdefault(_pair_key(ia[i], ib[j]), k)
         self._store(list(new_keys), values[list(new_keys.values())])
         self.misses += len(new_keys)
 
@@ -248,9 +250,12 @@ class DistanceCache:
             return
         oldest = occupied[np.argpartition(self._used[occupied], count - 1)[:count]]
         for slot in oldest.tolist():
-            del self._rows[self._keys[slot]]  # type: ignore[index]
-            self._keys[slot] = None
-            self._free.append(slot)
+            self._drop(self._keys[slot])  # type: ignore[arg-type]
+
+    def _drop(self, key: int) -> None:
+        slot = self._rows.pop(key)
+        self._keys[slot] = None
+        self._free.append(slot)
 
     def retain(self, archs: Iterable[Architecture]) -> int:
         """Keep only pairs whose two architectures are both in ``archs``; returns how many
@@ -260,9 +265,7 @@ class DistanceCache:
         mask = (1 << _KEY_BITS) - 1
         dropped = [k for k in self._rows if k >> _KEY_BITS not in keep or k & mask not in keep]
         for key in dropped:
-            slot = self._rows.pop(key)
-            self._keys[slot] = None
-            self._free.append(slot)
+            self._drop(key)
         return len(dropped)
 
     def clear(self) -> None:

@@ -80,15 +80,22 @@ def kernel_is_psd(kernel: Kernel) -> bool:
 
 
 class _RecentBlocks:
-    """The last few distance blocks a kernel looked up, by their ids.
+    """The last few distance blocks a kernel read from its cache, by their ids.
 
     Fitting hyperparameters evaluates the Gram matrix of the same training ids at every
     optimiser step, and the distances do not depend on the hyperparameters, so each
     block is gathered from the cache once. Shared by deep copies (botorch copies models
-    to condition them), like the cache itself.
+    to condition them), like the cache and the registry themselves.
+
+    Args:
+        cache: Where the distances come from.
+        registry: Maps the ids to architectures.
+        size: Blocks kept.
     """
 
-    def __init__(self, size: int = 3) -> None:
+    def __init__(self, cache: DistanceCache, registry: ArchitectureRegistry, size: int = 3) -> None:
+        self.cache = cache
+        self.registry = registry
         self.size = size
         self._blocks: OrderedDict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = (
             OrderedDict()
@@ -97,12 +104,13 @@ class _RecentBlocks:
     def __deepcopy__(self, memo: dict) -> _RecentBlocks:
         return self
 
-    def get(self, ids1: Sequence[int], ids2: Sequence[int], compute: Any) -> np.ndarray:
-        """The block of ``(ids1, ids2)``: kept, or ``compute(ids1, ids2)`` (then kept)."""
+    def get(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
+        """The cached distances of ``(ids1, ids2)``, ``(len(ids1), len(ids2), D)``; do not
+        modify them."""
         key = (tuple(ids1), tuple(ids2))
         block = self._blocks.get(key)
         if block is None:
-            block = compute(ids1, ids2)
+            block = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
             self._blocks[key] = block
             if len(self._blocks) > self.size:
                 self._blocks.popitem(last=False)
@@ -281,7 +289,7 @@ class OTMANNKernel(ArchitectureKernel):
     ) -> None:
         super().__init__(registry, **kwargs)
         self.cache = cache if cache is not None else DistanceCache(distance or OTMANNDistance())
-        self._recent = _RecentBlocks()
+        self._recent = _RecentBlocks(self.cache, registry)
         num_distances = self.cache.distance.num_distances
         if num_distances % 2:
             raise BonasError(f"OTMANNKernel needs lp/emd pairs, got {num_distances} distances")
@@ -343,10 +351,7 @@ class OTMANNKernel(ArchitectureKernel):
 
     def distances(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
         """Cached OTMANN distances, ``(len(ids1), len(ids2), D)``; do not modify them."""
-        return self._recent.get(ids1, ids2, self._lookup)
-
-    def _lookup(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
-        return self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
+        return self._recent.get(ids1, ids2)
 
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
         d = torch.as_tensor(self.distances(ids1, ids2), dtype=like.dtype, device=like.device)
@@ -401,7 +406,7 @@ class EditKernel(ArchitectureKernel):
 
             distance = EditDistance()
         self.cache = DistanceCache(_OneDistance(distance))
-        self._recent = _RecentBlocks()
+        self._recent = _RecentBlocks(self.cache, registry)
         self._register_lengthscale(
             "edit_lengthscale", 1, lengthscale_prior or GammaPrior(3.0, 1.0), 2.0
         )
@@ -416,11 +421,8 @@ class EditKernel(ArchitectureKernel):
     def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
         return torch.ones((), dtype=like.dtype, device=like.device)  # d(a, a) = 0
 
-    def _lookup(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
-        return self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))[..., 0]
-
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
-        d = self._recent.get(ids1, ids2, self._lookup)
+        d = self._recent.get(ids1, ids2)[..., 0]
         d = torch.as_tensor(d, dtype=like.dtype, device=like.device)
         return torch.exp(-d / self.edit_lengthscale.to(like))
 
