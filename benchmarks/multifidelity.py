@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bonas.benchmarks._parallel import run_calls
-from bonas.benchmarks.replay import _table
+from bonas.benchmarks.replay import _table, lookup_options
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
 from bonas.schedulers import Scheduler, SchedulerExhausted, hyperband_budgets, make_scheduler
@@ -225,6 +225,9 @@ def run_multifidelity(
 ) -> list[dict[str, Any]]:
     """One scheduler and searcher, one seed, against a table's fidelities.
 
+    The searcher gets :func:`~bonas.benchmarks.replay.lookup_options` (bonas is told
+    that lookups are noise-free) under ``searcher_options``.
+
     The rung budgets are :func:`~bonas.schedulers.hyperband_budgets` of ``min_budget``
     (the table's lowest fidelity by default), ``max_budget`` (its highest) and ``eta``,
     snapped to the table's fidelities by :func:`snap_budgets`.
@@ -242,8 +245,9 @@ def run_multifidelity(
     direction = getattr(table, "direction", "maximize")
     if searcher == "ls":
         raise BonasError("local search keeps its own walk; schedulers take bonas, re or rs")
+    searcher_kwargs = lookup_options(searcher, searcher_options)
     optimizer = make_optimizer(
-        searcher, table.space, seed=seed, direction=direction, **dict(searcher_options or {})
+        searcher, table.space, seed=seed, direction=direction, **searcher_kwargs
     )
     options = {"seed": seed, "eta": eta, **dict(scheduler_options or {})}
     chosen = make_scheduler(scheduler, optimizer, budgets=budgets, **options)

@@ -38,11 +38,13 @@ from bonas.architecture import Architecture
 from bonas.benchmarks._parallel import run_calls
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
+from bonas.surrogate import NOISE_FREE
 from bonas.trial import Trial, TrialState
 
 __all__ = [
     "CHECKPOINTS",
     "ReplayResult",
+    "lookup_options",
     "plot_replay",
     "replay",
     "run_replay",
@@ -125,6 +127,27 @@ def _restore(
     return records
 
 
+def lookup_options(optimizer: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Constructor options of ``optimizer`` for answering table lookups.
+
+    A table answers the same value every time an architecture is queried (a query
+    without a seed is the mean over the table's seeds), so the objective is noise-free,
+    and bonas's GP is told so: ``noise=NOISE_FREE`` instead of fitting a noise variance
+    that would mostly absorb the kernel's misfit. An explicit ``noise`` in ``options``
+    (``None`` to fit it) wins. The model-free baselines take no such option.
+
+    Example:
+        >>> lookup_options("bonas", {})["noise"] == NOISE_FREE
+        True
+        >>> lookup_options("bonas", {"noise": None}), lookup_options("re", {"population_size": 5})
+        ({'noise': None}, {'population_size': 5})
+    """
+    chosen = dict(options or {})
+    if optimizer == "bonas":
+        chosen.setdefault("noise", NOISE_FREE)
+    return chosen
+
+
 def _table(benchmark: str | Table, path: str | None) -> Table:
     if isinstance(benchmark, Table):
         return benchmark
@@ -154,7 +177,8 @@ def run_replay(
         path: The table's file or folder, where the spec needs one.
         budget: The fidelity to query; ``None`` for the table's highest.
         out: A folder to append the trace to (``traces/``) and to resume from.
-        optimizer_options: Keyword arguments of the optimiser's constructor.
+        optimizer_options: Keyword arguments of the optimiser's constructor, on top of
+            :func:`lookup_options`.
 
     Returns:
         One dict per query, with the keys of ``TRACE_COLUMNS``.
@@ -164,9 +188,8 @@ def run_replay(
     table = _table(benchmark, path)
     direction = getattr(table, "direction", "maximize")
     sign = 1.0 if direction == "maximize" else -1.0  # so that larger is better below
-    opt = make_optimizer(
-        optimizer, table.space, seed=seed, direction=direction, **dict(optimizer_options or {})
-    )
+    options = lookup_options(optimizer, optimizer_options)
+    opt = make_optimizer(optimizer, table.space, seed=seed, direction=direction, **options)
     trace_path = state_path = None
     records: list[dict[str, Any]] = []
     if out is not None:
@@ -284,7 +307,8 @@ def replay(
         budget: The fidelity to query; ``None`` for the table's highest.
         out: Folder for traces, ``summary.csv``, ``summary.md`` and ``regret.png``;
             a replay into a folder that holds part of its runs goes on from there.
-        optimizer_options: Per optimiser name, keyword arguments of its constructor.
+        optimizer_options: Per optimiser name, keyword arguments of its constructor, on
+            top of :func:`lookup_options` (bonas is told that lookups are noise-free).
         progress: Show a progress bar.
 
     Returns:
@@ -310,7 +334,7 @@ def replay(
     title = benchmark if isinstance(benchmark, str) else table.name
     options = {name: dict((optimizer_options or {}).get(name, {})) for name in optimizers}
     for name in optimizers:  # fail on a bad name or option before starting any process
-        make_optimizer(name, table.space, seed=0, **options[name])
+        make_optimizer(name, table.space, seed=0, **lookup_options(name, options[name]))
     runs = [(name, seed) for name in optimizers for seed in seed_list]
     bar = tqdm(total=len(runs), desc=f"replay {title}", unit="run", disable=not progress)
     common = {"path": path, "budget": budget, "out": out}

@@ -117,6 +117,7 @@ def _replay(args: argparse.Namespace) -> int:
         path=args.data,
         budget=args.budget,
         out=out,
+        optimizer_options={"bonas": {"noise": None}} if args.fit_noise else None,
         progress=not args.quiet,
     )
     print(summary_markdown(result.summary, title=title))
@@ -435,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
     rep.add_argument("--budget", type=float, default=None, help="fidelity (default: highest)")
     rep.add_argument("--out", default=None, help="output folder (default: replay-<benchmark>)")
+    rep.add_argument(
+        "--fit-noise",
+        action="store_true",
+        help="fit the bonas GP's noise instead of taking table lookups as noise-free",
+    )
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_table_flags(rep)
     rep.set_defaults(handler=_replay)

@@ -39,7 +39,13 @@ from bonas.acquisition.optimizer import make_acquisition_optimizer
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.spaces.base import SearchSpace
-from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory, find_wl_kernel
+from bonas.surrogate import (
+    KernelFactory,
+    Surrogate,
+    default_kernel_factory,
+    find_screening_cache,
+    find_wl_kernel,
+)
 from bonas.trial import Trial, TrialState
 
 __all__ = ["BaseOptimizer", "Optimizer"]
@@ -329,6 +335,16 @@ class Optimizer(BaseOptimizer):
             :attr:`target_budget` (by default the largest budget told), so that cheap
             results inform the choice at the full budget. Trials without a budget count
             as at the target budget.
+        screen_top: With a kernel over OTMANN distances, the GA ranks its candidates by
+            the acquisition computed from cheap lower bounds of the distances it has not
+            computed yet (:meth:`~bonas.kernels.OTMANNDistance.pairwise_lower_bounds`),
+            and only the ``screen_top`` best are scored again with exact distances (and
+            chosen from). Exact distances are the costly part of an ask on free-form
+            spaces. ``0`` scores every candidate exactly. Other kernels ignore it.
+        noise: ``None`` (the default) fits the GP's observation noise; a variance, in
+            units of the standardised (warped) values, fixes it. For an objective that
+            returns the same value every time, such as a benchmark table's lookups, use
+            :data:`~bonas.surrogate.NOISE_FREE` (the replays do).
 
     Attributes:
         target_budget: The budget a multi-fidelity model proposes for (a scheduler sets
@@ -360,12 +376,16 @@ class Optimizer(BaseOptimizer):
         exhaustive_limit: int = 20_000,
         warping: str = "copula",
         multi_fidelity: bool = False,
+        noise: float | None = None,
+        screen_top: int = 50,
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
         super().__init__(space, seed=seed, direction=direction)
         if n_initial < 1:
             raise BonasError(f"n_initial must be at least 1, got {n_initial}")
+        if screen_top < 0:
+            raise BonasError(f"screen_top must be 0 (off) or more, got {screen_top}")
         self.acquisition = acquisition
         self.kernel_name = kernel if isinstance(kernel, str) else "custom"
         self.n_initial = n_initial
@@ -374,9 +394,15 @@ class Optimizer(BaseOptimizer):
         factory = default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
         self.warping = warping
         self.multi_fidelity = bool(multi_fidelity)
+        self.noise = noise
+        self.screen_top = int(screen_top)
         self.target_budget: float | None = None
         self.surrogate = Surrogate(
-            factory, refit_every=refit_every, warping=warping, multi_fidelity=multi_fidelity
+            factory,
+            refit_every=refit_every,
+            warping=warping,
+            multi_fidelity=multi_fidelity,
+            noise=noise,
         )
         self.acquisition_optimizer = make_acquisition_optimizer(
             space, num_evaluations=num_candidates, exhaustive_limit=exhaustive_limit
@@ -391,6 +417,8 @@ class Optimizer(BaseOptimizer):
             "refit_every": self.refit_every,
             "warping": self.warping,
             "multi_fidelity": self.multi_fidelity,
+            "noise": self.noise,
+            "screen_top": self.screen_top,
         }
 
     # -- proposals -----------------------------------------------------------------
@@ -430,10 +458,20 @@ class Optimizer(BaseOptimizer):
         conditioned = hallucinate(model, registry.add_all(pending), log_budget)
         acq = make_acquisition(self.acquisition, conditioned, best_f, len(usable))
 
+        cache = find_screening_cache(self.surrogate.kernel) if self.screen_top else None
+
         def score_archs(archs: Sequence[Architecture]) -> np.ndarray:
-            return score(acq, registry.add_all(archs), log_budget=log_budget)
+            if cache is None:
+                return score(acq, registry.add_all(archs), log_budget=log_budget)
+            with cache.screening():  # distance bounds for the new pairs: see screen_top
+                return score(acq, registry.add_all(archs), log_budget=log_budget)
 
         ranked = self.acquisition_optimizer.optimize(score_archs, best_first, taken, self.rng)
+        if cache is not None:
+            # the best few of the screened ranking, scored again with exact distances
+            short = [arch for arch, _ in ranked[: max(self.screen_top, n)]]
+            exact = score(acq, registry.add_all(short), log_budget=log_budget)
+            ranked = [(short[i], float(exact[i])) for i in np.argsort(-exact, kind="stable")]
         if len(ranked) < n:
             raise BonasError(f"only {len(ranked)} untried architectures were found; asked for {n}")
         chosen = [ranked[0][0]]

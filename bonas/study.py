@@ -144,9 +144,11 @@ class Study:
         if config["kernel"] != "custom":
             kwargs["kernel"] = config["kernel"]
         # options added after a study's format was fixed: absent in older files
-        for key in ("warping", "multi_fidelity"):
+        for key in ("warping", "multi_fidelity", "noise"):
             if key in config:
                 kwargs[key] = config[key]
+        # a study from before screening scored every candidate exactly; it goes on so
+        kwargs["screen_top"] = config.get("screen_top", 0)
         optimizer = Optimizer(space, **kwargs)
         study = cls(path, optimizer, db)
         for row in rows:

@@ -16,6 +16,7 @@ hyperparameters, is rolled back to the previous hyperparameters with a
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from bonas.kernels import (
     ArchitectureBudgetKernel,
     ArchitectureRegistry,
     CellOpsKernel,
+    DistanceCache,
     EditKernel,
     OTMANNDistance,
     OTMANNKernel,
@@ -43,11 +45,13 @@ from bonas.kernels import (
 )
 
 __all__ = [
+    "NOISE_FREE",
     "WARPINGS",
     "FitFailedWarning",
     "Surrogate",
     "copula_warp",
     "default_kernel_factory",
+    "find_screening_cache",
     "find_wl_kernel",
 ]
 
@@ -55,6 +59,12 @@ CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts", "cell"})
 # Spaces whose layer vocabulary has no OTMANN label costs (a user's table of free-form
 # graphs): WL needs none.
 _WL_SPACES = CELL_SPACES | {"graph"}
+# botorch's floor on a Gaussian likelihood's noise variance
+MIN_NOISE = 1e-4
+#: The noise variance (of the standardised outcomes) for an objective that answers the
+#: same value every time, such as a benchmark table's lookups: small enough that the GP
+#: all but interpolates, large enough to keep the Gram matrix well conditioned.
+NOISE_FREE = 1e-3
 
 
 WARPINGS = ("none", "copula")
@@ -134,6 +144,9 @@ class Surrogate:
             values (their normal scores) instead of the values themselves.
         select_wl_depth_per_fit: For a :class:`WLKernel`, choose ``h`` by marginal
             likelihood at each fit (NAS-BOWL).
+        noise: ``None`` fits the observation noise with the other hyperparameters; a
+            number fixes its variance, in units of the standardised outcomes (at least
+            ``1e-4``, botorch's floor), for objectives known to be (nearly) noise-free.
         multi_fidelity: Model ``(architecture, budget)`` pairs with an
             :class:`~bonas.kernels.ArchitectureBudgetKernel` around the factory's kernel:
             :meth:`fit` and :meth:`predict` then take budgets, and results at cheap budgets
@@ -157,11 +170,15 @@ class Surrogate:
         select_wl_depth_per_fit: bool = True,
         warping: str = "none",
         multi_fidelity: bool = False,
+        noise: float | None = None,
     ) -> None:
         if refit_every < 1:
             raise BonasError(f"refit_every must be at least 1, got {refit_every}")
         if warping not in WARPINGS:
             raise BonasError(f"unknown output warping {warping!r}; choose from {WARPINGS}")
+        if noise is not None and not (math.isfinite(noise) and noise >= MIN_NOISE):
+            raise BonasError(f"noise must be a finite variance >= {MIN_NOISE}, got {noise!r}")
+        self.noise = noise
         self.warping = warping
         self.train_targets: np.ndarray | None = None
         self.registry = ArchitectureRegistry()
@@ -245,6 +262,9 @@ class Surrogate:
         model = model.double()
         if self._hyperparameters is not None:
             model.load_state_dict(self._hyperparameters, strict=False)
+        if self.noise is not None:
+            model.likelihood.noise = self.noise
+            model.likelihood.noise_covar.raw_noise.requires_grad_(False)
         if refit:
             self._fit_hyperparameters(model)
             self._observations_at_fit = len(archs)
@@ -322,6 +342,15 @@ class Surrogate:
         mean = posterior.mean.reshape(-1).numpy()
         std = posterior.variance.clamp_min(0.0).sqrt().reshape(-1).numpy()
         return mean, std
+
+
+def find_screening_cache(kernel: Kernel) -> DistanceCache | None:
+    """The distance cache of the OTMANN kernel inside a kernel, if its distance has
+    lower bounds to screen with (see :meth:`DistanceCache.screening`)."""
+    for module in kernel.modules():
+        if isinstance(module, OTMANNKernel) and module.cache.can_screen:
+            return module.cache
+    return None
 
 
 def find_wl_kernel(kernel: Kernel) -> WLKernel | None:

