@@ -168,6 +168,7 @@ def ask_benchmark(
     spaces: Sequence[str] = ("cnn", "nb201"),
     out: Path | None = None,
     num_candidates: int = 1000,
+    screen_top: int = 50,
 ) -> dict[str, Any]:
     """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
 
@@ -180,7 +181,9 @@ def ask_benchmark(
     allocator several-fold); memory is the process's peak resident set during each run
     (Linux's ``VmHWM``, reset before the run), where the OTMANN worker processes are not
     counted. Each run also reports how many distance pairs its asks computed and the
-    seconds spent computing them.
+    seconds spent computing them, and as many for the lower bounds the GA's candidates
+    were screened with (``screen_top``: the optimizer's option; 0 scores every candidate
+    with exact distances).
     """
     import warnings
 
@@ -189,14 +192,18 @@ def ask_benchmark(
     from bonas.spaces import get_space
 
     results: dict[str, Any] = {
-        "benchmark": "ask", "repeats": repeats, "num_candidates": num_candidates, "runs": []
+        "benchmark": "ask", "repeats": repeats, "num_candidates": num_candidates,
+        "screen_top": screen_top, "runs": [],
     }  # fmt: skip
     for name in spaces:
         space = get_space(name)
         for n in sizes:
             _progress(f"ask: {name} with {n} observations")
             rng = np.random.default_rng(seed)
-            optimizer = Optimizer(space, seed=seed, n_initial=1, num_candidates=num_candidates)
+            optimizer = Optimizer(
+                space, seed=seed, n_initial=1, num_candidates=num_candidates,
+                screen_top=screen_top,
+            )  # fmt: skip
             distances = _TimedDistances.install(optimizer)
             seen: set[Architecture] = set()
             while len(seen) < n:
@@ -222,6 +229,8 @@ def ask_benchmark(
             if distances is not None:
                 run["distance_pairs_computed"] = distances.pairs
                 run["distance_seconds"] = distances.seconds
+                run["bound_pairs_computed"] = distances.bound_pairs
+                run["bound_seconds"] = distances.bound_seconds
             results["runs"].append(run)
             if out is not None:  # written after every run: the large ones take minutes
                 out.write_text(json.dumps(results, indent=2))
@@ -232,12 +241,17 @@ def ask_benchmark(
 
 
 class _TimedDistances:
-    """Wraps a kernel's distance to count the pairs it computes and the seconds taken."""
+    """Wraps a kernel's distance to count the pairs it computes and the seconds taken
+    (its lower bounds, if it has them, apart)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.pairs = 0
         self.seconds = 0.0
+        self.bound_pairs = 0
+        self.bound_seconds = 0.0
+        if callable(getattr(inner, "pairwise_lower_bounds", None)):
+            self.pairwise_lower_bounds = self._lower_bounds
 
     @classmethod
     def install(cls, optimizer: Any) -> _TimedDistances | None:
@@ -258,6 +272,13 @@ class _TimedDistances:
         values = self.inner.pairwise(archs_a, archs_b)
         self.seconds += time.perf_counter() - start
         self.pairs += len(archs_a) * len(archs_a if archs_b is None else archs_b)
+        return values
+
+    def _lower_bounds(self, archs_a: Any, archs_b: Any) -> np.ndarray:
+        start = time.perf_counter()
+        values = self.inner.pairwise_lower_bounds(archs_a, archs_b)
+        self.bound_seconds += time.perf_counter() - start
+        self.bound_pairs += len(archs_a) * len(archs_b)
         return values
 
 
@@ -380,6 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask.add_argument("--repeats", type=int, default=3)
     ask.add_argument("--spaces", default="cnn,nb201")
     ask.add_argument("--num-candidates", type=int, default=1000)
+    ask.add_argument(
+        "--screen-top", type=int, default=50, help="the optimizer's screen_top (0: all exact)"
+    )
     ckpt = commands.add_parser("checkpoint", help="checkpoint continuation vs retraining")
     ckpt.add_argument("--out", required=True, help="JSON file to write")
     ckpt.add_argument("--num-archs", type=int, default=3)
@@ -402,6 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             spaces=args.spaces.split(","),
             out=Path(args.out),
             num_candidates=args.num_candidates,
+            screen_top=args.screen_top,
         )
         for run in result["runs"]:
             print(

@@ -29,10 +29,12 @@ from __future__ import annotations
 import abc
 import math
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from gpytorch.utils.warnings import NumericalWarning
 
 from bonas.acquisition.functions import ACQUISITIONS, hallucinate, make_acquisition, score
 from bonas.acquisition.optimizer import make_acquisition_optimizer
@@ -463,7 +465,10 @@ class Optimizer(BaseOptimizer):
         def score_archs(archs: Sequence[Architecture]) -> np.ndarray:
             if cache is None:
                 return score(acq, registry.add_all(archs), log_budget=log_budget)
-            with cache.screening():  # distance bounds for the new pairs: see screen_top
+            # distance bounds for the new pairs (see screen_top); the approximate
+            # covariances may give slightly negative variances, which gpytorch clamps
+            with cache.screening(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", NumericalWarning)
                 return score(acq, registry.add_all(archs), log_budget=log_budget)
 
         ranked = self.acquisition_optimizer.optimize(score_archs, best_first, taken, self.rng)

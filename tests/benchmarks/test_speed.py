@@ -16,14 +16,20 @@ from bonas.benchmarks.speed import ask_benchmark
 @pytest.mark.slow
 def test_ask_benchmark_reports_latency_memory_and_distance_work(tmp_path: Path) -> None:
     out = tmp_path / "ask.json"
-    result = ask_benchmark(sizes=(4,), repeats=2, spaces=("cnn",), out=out, num_candidates=60)
+    options = {"sizes": (4,), "repeats": 2, "spaces": ("cnn",), "num_candidates": 60}
+    result = ask_benchmark(out=out, screen_top=0, **options)
     (run,) = result["runs"]
     assert run["observations"] == 4 and len(run["latencies_s"]) == 2
     assert run["median_s"] > 0 and run["peak_rss_mb"] > 0
     # the first ask measures every candidate against the 4 observed architectures
     assert run["distance_pairs_computed"] >= 4 * 60 and run["distance_seconds"] > 0
+    assert run["bound_pairs_computed"] == 0
     written = json.loads(out.read_text())
     assert written["runs"][0]["observations"] == 4 and written["machine"]["cpu_count"] >= 1
+    # screened: bounds for the candidates, exact distances for the best 5 of each ask
+    (screened,) = ask_benchmark(screen_top=5, **options)["runs"]
+    assert screened["bound_pairs_computed"] >= 4 * 50 and screened["bound_seconds"] > 0
+    assert screened["distance_pairs_computed"] <= 4 * 3 + 2 * 5 * 5  # the fits' new pairs too
 
 
 def test_distance_workers_start_without_torch() -> None:
