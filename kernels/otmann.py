@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from multiprocessing import get_context
 from typing import Any
 
@@ -91,6 +92,19 @@ class ArchitectureProfile:
     @property
     def total_mass(self) -> float:
         return float(self.masses.sum())
+
+    @cached_property
+    def paths(self) -> np.ndarray:
+        """``(n, 2K)``: the backward then the forward features, joined once for
+        :func:`_struct_cost`."""
+        return np.concatenate([self.backward, self.forward], axis=1)
+
+
+def _struct_cost(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``M_str`` between layers given by their :attr:`ArchitectureProfile.paths` rows:
+    the mean of the backward and forward mean |differences|, as one L1 distance over
+    both feature sets, which cdist computes without ``(nr, N, K)`` temporaries."""
+    return cdist(rows, cols, "cityblock") * (1.0 / rows.shape[1])
 
 
 def _path_features(arch: Architecture, costs: LabelCosts) -> tuple[np.ndarray, np.ndarray]:
@@ -334,10 +348,7 @@ class OTMANNDistance:
                         plan[-1, cols] += mb
                 continue
             label_cost = nu * matrix[np.ix_(pa.labels[rows], pb.labels[cols])]
-            struct_cost = 0.5 * (
-                np.abs(pa.backward[rows, None, :] - pb.backward[None, cols, :]).mean(axis=2)
-                + np.abs(pa.forward[rows, None, :] - pb.forward[None, cols, :]).mean(axis=2)
-            )
+            struct_cost = _struct_cost(pa.paths[rows], pb.paths[cols])
             supply = np.append(ma, sb)
             demand = np.append(mb, sa)
             for k in range(num_pairs):
@@ -465,8 +476,7 @@ class _ColumnSet:
                     [getattr(p, name)[idx] for p, idx in zip(profiles, layers, strict=True)]
                 ))  # fmt: skip
             fields["paths"].append(np.concatenate(
-                [np.concatenate([p.backward[idx], p.forward[idx]], axis=1)
-                 for p, idx in zip(profiles, layers, strict=True)]
+                [p.paths[idx] for p, idx in zip(profiles, layers, strict=True)]
             ))  # fmt: skip
             fields["sums"].append(np.array([p.masses[idx].sum() for p, idx in zip(
                 profiles, layers, strict=True)]))  # fmt: skip
@@ -520,7 +530,6 @@ def _row_distances(
     num_pairs = c_lab.shape[0]
     nb = cs.totals.size - start
     lp = np.zeros((nb, num_pairs))
-    row_paths = np.concatenate([pa.backward, pa.forward], axis=1)
     for c, rows in enumerate(pa.class_layers):
         sizes = cs.sizes[c][start:]
         sums = cs.sums[c][start:]
@@ -533,10 +542,7 @@ def _row_distances(
         first, last = cs.offsets[c][start], cs.offsets[c][-1]
         if first == last:
             continue
-        # the mean of the backward and forward mean |differences|: one L1 distance over
-        # both feature sets, which cdist computes without (nr, N, K) temporaries
-        struct = cdist(row_paths[rows], cs.paths[c][first:last], "cityblock")
-        struct *= 0.5 / pa.backward.shape[1]
+        struct = _struct_cost(pa.paths[rows], cs.paths[c][first:last])
         label = nu * matrix[np.ix_(pa.labels[rows], cs.labels[c][first:last])]
         forbidden = np.isinf(label)
         with np.errstate(invalid="ignore"):
