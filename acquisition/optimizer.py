@@ -20,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from bonas._rng import cumulative_probabilities, draw_index
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.spaces.base import SearchSpace
 from bonas.spaces.nasbot import MUTATION_STEP_PROBS
+
+_STEP_CDF = cumulative_probabilities(MUTATION_STEP_PROBS)
 
 __all__ = [
     "EvolutionaryAcquisitionOptimizer",
@@ -66,7 +69,7 @@ class EvolutionaryAcquisitionOptimizer:
         self.generation_size = generation_size
 
     def _child(self, parent: Architecture, rng: np.random.Generator) -> Architecture:
-        steps = 1 + int(rng.choice(len(MUTATION_STEP_PROBS), p=MUTATION_STEP_PROBS))
+        steps = 1 + draw_index(rng, _STEP_CDF)
         child = parent
         for _ in range(steps):
             child = self.space.mutate(child, rng)

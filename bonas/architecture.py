@@ -26,6 +26,7 @@ import hashlib
 import heapq
 import json
 import numbers
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -295,8 +296,15 @@ class Architecture:
             self._vocabulary.name != other._vocabulary.name
             or self.num_layers != other.num_layers
             or len(self._edges) != len(other._edges)
-            or self.canonical_hash != other.canonical_hash
         ):
+            return False
+        # a mutant and its parent usually differ in their layers' (label, units, stride)
+        # multisets, which is far cheaper to see than hashing both
+        if (self._hash is None or other._hash is None) and _layer_multiset(self) != _layer_multiset(
+            other
+        ):
+            return False
+        if self.canonical_hash != other.canonical_hash:
             return False
         if (
             self._labels == other._labels
@@ -413,6 +421,11 @@ def _resolve_vocabulary(labels: Sequence[str], vocabulary: Vocabulary | str | No
     )
 
 
+def _layer_multiset(arch: Architecture) -> Counter:
+    """How many layers of each ``(label, units, stride)`` an architecture has."""
+    return Counter(zip(arch._labels, arch._units, arch._strides, strict=True))
+
+
 def _canonical_hash(arch: Architecture, vocabulary_name: str) -> str:
     """Weisfeiler-Lehman subtree hash of the labelled DAG, in and out neighbours apart."""
     rounds = _wl_rounds(arch, _WL_ITERATIONS)
@@ -457,7 +470,15 @@ def _digest(text: str) -> str:
 
 
 def _is_positive_int(value: object) -> bool:
+    if type(value) is int:  # the common case, without the slower ABC check
+        return value > 0
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+
+def _is_index(value: object, n: int) -> bool:
+    if type(value) is int:
+        return 0 <= value < n
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < n
 
 
 def _validate(
@@ -476,7 +497,11 @@ def _validate(
             f"labels, units and strides must have one entry per layer; got {n} labels, "
             f"{len(units)} units, {len(strides)} strides",
         )
-    unknown = tuple(i for i, label in enumerate(labels) if label not in vocab)
+    unknown = (
+        ()
+        if vocab.label_set.issuperset(labels)
+        else tuple(i for i, label in enumerate(labels) if label not in vocab)
+    )
     if unknown:
         raise InvalidArchitectureError(
             "vocabulary",
@@ -485,8 +510,8 @@ def _validate(
             unknown,
         )
     for rule, label in (("single-input", vocab.input_label), ("single-output", vocab.output_label)):
-        found = tuple(i for i, lab in enumerate(labels) if lab == label)
-        if len(found) != 1:
+        if labels.count(label) != 1:
+            found = tuple(i for i, lab in enumerate(labels) if lab == label)
             raise InvalidArchitectureError(
                 rule,
                 f"expected exactly one {label!r} layer, found {len(found)} at {list(found)}",
@@ -494,9 +519,7 @@ def _validate(
             )
     seen: set[tuple[int, int]] = set()
     for edge in edges:
-        if len(edge) != 2 or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < n for v in edge
-        ):
+        if len(edge) != 2 or not (_is_index(edge[0], n) and _is_index(edge[1], n)):
             raise InvalidArchitectureError(
                 "edges", f"edge {edge!r} must join two layer indices in 0..{n - 1}"
             )
@@ -546,8 +569,13 @@ def _validate(
             f"from the input layer {source} to the output layer {sink}",
             off_path,
         )
-    for i, (label, unit) in enumerate(zip(labels, units, strict=True)):
-        if vocab.takes_units(label):
+    unit_labels, stride_labels, allowed_strides = (
+        vocab.unit_labels,
+        vocab.stride_labels,
+        vocab.strides,
+    )
+    for i, (label, unit, stride) in enumerate(zip(labels, units, strides, strict=True)):
+        if label in unit_labels:
             if not _is_positive_int(unit):
                 raise InvalidArchitectureError(
                     "units",
@@ -558,19 +586,19 @@ def _validate(
             raise InvalidArchitectureError(
                 "units", f"layer {i} ({label}) takes no units, got {unit!r}; use None", (i,)
             )
-    for i, (label, stride) in enumerate(zip(labels, strides, strict=True)):
-        if vocab.takes_stride(label):
-            if stride not in vocab.strides or isinstance(stride, bool):
+        if label in stride_labels:
+            if stride not in allowed_strides or isinstance(stride, bool):
                 raise InvalidArchitectureError(
                     "strides",
-                    f"layer {i} ({label}) needs a stride in {list(vocab.strides)}, got {stride!r}",
+                    f"layer {i} ({label}) needs a stride in {list(allowed_strides)}, got "
+                    f"{stride!r}",
                     (i,),
                 )
         elif stride is not None:
             raise InvalidArchitectureError(
                 "strides", f"layer {i} ({label}) takes no stride, got {stride!r}; use None", (i,)
             )
-    return tuple(order), tuple(tuple(p) for p in preds), tuple(tuple(s) for s in succs)
+    return tuple(order), tuple(map(tuple, preds)), tuple(map(tuple, succs))
 
 
 def _reachable(start: int, neighbours: list[list[int]]) -> set[int]:

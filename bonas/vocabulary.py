@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bonas.exceptions import InvalidSpaceError
 
@@ -78,8 +79,13 @@ class Vocabulary:
                 f"vocabulary {self.name!r}: strides must be positive, got {self.strides}"
             )
 
+    @cached_property
+    def label_set(self) -> frozenset[str]:
+        """The labels as a set."""
+        return frozenset(self.labels)
+
     def __contains__(self, label: object) -> bool:
-        return label in self.labels
+        return label in self.label_set
 
     def takes_units(self, label: str) -> bool:
         """Whether layers with this label carry a number of units."""

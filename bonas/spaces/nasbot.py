@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bonas._rng import RNGLike, as_generator
+from bonas._rng import RNGLike, as_generator, cumulative_probabilities, draw_index
 from bonas.architecture import Architecture
 from bonas.exceptions import InvalidArchitectureError, InvalidSpaceError
 from bonas.spaces.base import SearchSpace
@@ -72,6 +72,11 @@ PRIMITIVE_MASSES: dict[str, float] = {
 #: Probabilities of 1..5 mutation steps per child in NASBOT's GA.
 MUTATION_STEP_PROBS: tuple[float, ...] = (0.5, 0.25, 0.125, 0.075, 0.05)
 UNIT_CHANGE_FRACTION = 0.125
+_PRIMITIVE_NAMES = tuple(PRIMITIVE_MASSES)
+_PRIMITIVE_CDF = cumulative_probabilities(
+    np.array(list(PRIMITIVE_MASSES.values())) / sum(PRIMITIVE_MASSES.values())
+)
+_STEP_CDF = cumulative_probabilities(MUTATION_STEP_PROBS)
 
 # NASBOT's swap table for conv/res layers: target label -> probability mass.
 _POOL_SWAPS = {"max-pool": 0.05, "avg-pool": 0.05}
@@ -309,13 +314,11 @@ class NASBOTSpace(SearchSpace):
             raise InvalidArchitectureError(
                 "num-edges", f"{len(arch.edges)} edges, above max_num_edges={self.max_num_edges}"
             )
-        in_deg = np.bincount([v for _, v in arch.edges], minlength=n)
-        out_deg = np.bincount([u for u, _ in arch.edges], minlength=n)
-        for rule, degrees, limit in (
-            ("in-degree", in_deg, self.max_in_degree),
-            ("out-degree", out_deg, self.max_out_degree),
+        for rule, neighbours, limit in (
+            ("in-degree", arch.predecessors, self.max_in_degree),
+            ("out-degree", arch.successors, self.max_out_degree),
         ):
-            over = tuple(int(i) for i in np.nonzero(degrees > limit)[0])
+            over = tuple(i for i in range(n) if len(neighbours(i)) > limit)
             if over:
                 raise InvalidArchitectureError(
                     rule, f"layers {list(over)} exceed the {rule} limit {limit}", over
@@ -381,7 +384,7 @@ class NASBOTSpace(SearchSpace):
     def _sample(self, rng: Any) -> Architecture:
         # NASBOT samples its domain as pool networks plus random mutation steps.
         pool = self._random_pool_member(rng)
-        steps = 1 + int(rng.choice(len(MUTATION_STEP_PROBS), p=MUTATION_STEP_PROBS))
+        steps = 1 + draw_index(rng, _STEP_CDF)
         arch = pool
         for _ in range(steps):
             arch = self.mutate(arch, rng)
@@ -404,7 +407,7 @@ class NASBOTSpace(SearchSpace):
         """Apply ``num_steps`` mutations (drawn from :data:`MUTATION_STEP_PROBS` if None)."""
         gen = as_generator(rng)
         if num_steps is None:
-            num_steps = 1 + int(gen.choice(len(MUTATION_STEP_PROBS), p=MUTATION_STEP_PROBS))
+            num_steps = 1 + draw_index(gen, _STEP_CDF)
         for _ in range(num_steps):
             arch = self.mutate(arch, gen)
         return arch
@@ -412,9 +415,7 @@ class NASBOTSpace(SearchSpace):
     # -- the nine primitives ---------------------------------------------------------------
 
     def _propose_mutant(self, arch: Architecture, rng: Any) -> Architecture:
-        names = list(PRIMITIVE_MASSES)
-        probs = np.array([PRIMITIVE_MASSES[k] for k in names])
-        primitive = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+        primitive = _PRIMITIVE_NAMES[draw_index(rng, _PRIMITIVE_CDF)]
         return self.apply_primitive(arch, primitive, rng)
 
     def apply_primitive(self, arch: Architecture, primitive: str, rng: Any) -> Architecture:
@@ -496,7 +497,7 @@ class NASBOTSpace(SearchSpace):
         targets = self._swap_targets(arch.labels[layer])
         names = list(targets)
         probs = np.array([targets[t] for t in names])
-        new = names[int(rng.choice(len(names), p=probs / probs.sum()))]
+        new = names[draw_index(rng, cumulative_probabilities(probs / probs.sum()))]
         net.labels[layer] = new
         if not self.vocabulary.takes_units(new):
             net.units[layer] = None
@@ -565,7 +566,7 @@ class NASBOTSpace(SearchSpace):
         probs = self._start_probabilities(arch, excluded)
         if probs.sum() == 0:
             raise InvalidArchitectureError("mutation", "no layer to branch from")
-        start = int(rng.choice(arch.num_layers, p=probs / probs.sum()))
+        start = draw_index(rng, cumulative_probabilities(probs / probs.sum()))
         path = [start]
         while path[-1] != arch.output_layer:
             succs = arch.successors(path[-1])
@@ -596,7 +597,7 @@ class NASBOTSpace(SearchSpace):
         probs = self._start_probabilities(arch, excluded)
         if probs.sum() == 0:
             raise InvalidArchitectureError("mutation", "no layer to start a skip from")
-        start = int(rng.choice(arch.num_layers, p=probs / probs.sum()))
+        start = draw_index(rng, cumulative_probabilities(probs / probs.sum()))
         ends = [
             v for v in range(arch.num_layers)
             if from_ip[v] - 1 > from_ip[start] and to_op[v] + 1 < to_op[start]

@@ -135,6 +135,20 @@ def test_project_psd_clips_negative_eigenvalues() -> None:
     assert not projected and same is good
 
 
+def test_project_psd_tolerates_what_its_tolerance_allows_relative_to_the_top_eigenvalue() -> None:
+    # eigenvalues 100, 1 and -9.5e-7: within 1e-8 of the largest, so not projected, though
+    # the Cholesky shortcut (shifted by 1e-8 times the largest diagonal entry) fails on it
+    basis, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0),
+                                           dtype=torch.double))  # fmt: skip
+    gram = basis @ torch.diag(torch.tensor([100.0, 1.0, -9.5e-7], dtype=torch.double)) @ basis.T
+    assert 1e-8 * gram.diagonal().max() < 9.5e-7
+    same, projected = project_psd(gram)
+    assert not projected and same is gram
+    worse = basis @ torch.diag(torch.tensor([100.0, 1.0, -5e-6], dtype=torch.double)) @ basis.T
+    fixed, projected = project_psd(worse)
+    assert projected and torch.linalg.eigvalsh(fixed).min() >= -1e-12
+
+
 class _ChainDistance:
     """d(a, b) = 0, d(b, c) = 0, d(a, c) = 50: exp(-d) is then not PSD."""
 

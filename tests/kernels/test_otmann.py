@@ -159,13 +159,85 @@ def test_lower_bounds_are_tight_on_the_cnn_space() -> None:
     assert np.median(gap) < 1e-3 and gap.mean() < 0.01  # emd values are about 0.5-1
 
 
-def test_parallel_lower_bounds_equal_serial() -> None:
-    archs = samples(CNNSpace(), 12, seed=5)
-    serial = OTMANNDistance(n_jobs=1).pairwise_lower_bounds(archs[:6], archs)
-    parallel = OTMANNDistance(n_jobs=2, parallel_threshold=1).pairwise_lower_bounds(
-        archs[:6], archs
+def _reference_bounds(otmann: OTMANNDistance, pa: object, pb: object) -> np.ndarray:
+    """The lower bound of one pair written plainly: per class and coefficient pair, the
+    exact fractional knapsack with one layer on a side, else the larger relaxation."""
+    matrix = get_label_costs(pa.vocabulary).matrix
+    nu = otmann.nu
+    lp = np.zeros(len(otmann.label_coeffs))
+    for rows, cols in zip(pa.class_layers, pb.class_layers, strict=True):
+        ma, mb = pa.masses[rows], pb.masses[cols]
+        lp += nu * (ma.sum() + mb.sum())
+        if rows.size == 0 or cols.size == 0:
+            continue
+        label = nu * matrix[np.ix_(pa.labels[rows], pb.labels[cols])]
+        struct = np.abs(pa.paths[rows][:, None] - pb.paths[cols][None]).mean(axis=2)
+        for k, (c_lab, c_str) in enumerate(
+            zip(otmann.label_coeffs, otmann.struct_coeffs, strict=True)
+        ):
+            with np.errstate(invalid="ignore"):
+                gain = np.where(
+                    np.isinf(label), 0.0, np.minimum(c_lab * label + c_str * struct - 2 * nu, 0.0)
+                )
+            if rows.size == 1 or cols.size == 1:
+                gains, masses, capacity = (
+                    (gain[0], mb, ma[0]) if rows.size == 1 else (gain[:, 0], ma, mb[0])
+                )
+                order = np.argsort(gains, kind="stable")
+                before = np.cumsum(masses[order]) - masses[order]
+                lp[k] += (gains[order] * np.clip(capacity - before, 0, masses[order])).sum()
+            else:
+                lp[k] += max((ma * gain.min(axis=1)).sum(), (mb * gain.min(axis=0)).sum())
+    total = pa.total_mass + pb.total_mass
+    return np.stack([lp, lp / total], axis=1).reshape(-1)
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp", "nb201"])
+def test_lower_bounds_equal_a_plain_per_pair_computation(name: str) -> None:
+    space = SPACES[name]
+    otmann = OTMANNDistance.for_space(space)
+    archs = samples(space, 10, seed=6)
+    rng = np.random.default_rng(7)
+    near = [space.mutate(a, rng) for a in archs]
+    bounds = otmann.pairwise_lower_bounds([*archs, *near], archs)
+    for i, a in enumerate([*archs, *near]):
+        for j, b in enumerate(archs):
+            expected = _reference_bounds(otmann, otmann.profile(a), otmann.profile(b))
+            np.testing.assert_allclose(bounds[i, j], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_lower_bounds_are_exact_when_every_class_has_one_layer_on_a_side() -> None:
+    # one conv, one pool, one fc: each class problem is a knapsack, solved exactly
+    small = Architecture.from_layers(
+        ["ip", "conv3", "max-pool", "fc", "softmax", "op"],
+        [None, 16, None, 64, None, None],
+        [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)],
+        vocabulary="cnn",
     )
-    np.testing.assert_array_equal(parallel, serial)
+    others = samples(CNNSpace(), 12, seed=13)
+    otmann = OTMANNDistance()
+    exact = otmann.pairwise([small], others)
+    np.testing.assert_allclose(
+        otmann.pairwise_lower_bounds([small], others), exact, rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        otmann.pairwise_lower_bounds(others, [small]), exact.transpose(1, 0, 2), rtol=1e-9,
+        atol=1e-9,
+    )  # fmt: skip
+
+
+def test_lower_bounds_do_not_depend_on_the_number_of_threads() -> None:
+    import numba
+
+    archs = samples(CNNSpace(), 16, seed=5)
+    otmann = OTMANNDistance()
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = otmann.pairwise_lower_bounds(archs[:8], archs)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(otmann.pairwise_lower_bounds(archs[:8], archs), serial)
 
 
 def test_non_default_coefficients() -> None:
