@@ -169,6 +169,7 @@ def ask_benchmark(
     out: Path | None = None,
     num_candidates: int = 1000,
     screen_top: int = 50,
+    screen_neighbours: int = 50,
 ) -> dict[str, Any]:
     """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
 
@@ -183,7 +184,8 @@ def ask_benchmark(
     counted. Each run also reports how many distance pairs its asks computed and the
     seconds spent computing them, and as many for the lower bounds the GA's candidates
     were screened with (``screen_top``: the optimizer's option; 0 scores every candidate
-    with exact distances).
+    with exact distances; ``screen_neighbours``: the short list's exact distances go to
+    that many nearest observations, 0 to all).
     """
     import warnings
 
@@ -193,7 +195,7 @@ def ask_benchmark(
 
     results: dict[str, Any] = {
         "benchmark": "ask", "repeats": repeats, "num_candidates": num_candidates,
-        "screen_top": screen_top, "runs": [],
+        "screen_top": screen_top, "screen_neighbours": screen_neighbours, "runs": [],
     }  # fmt: skip
     for name in spaces:
         space = get_space(name)
@@ -202,7 +204,7 @@ def ask_benchmark(
             rng = np.random.default_rng(seed)
             optimizer = Optimizer(
                 space, seed=seed, n_initial=1, num_candidates=num_candidates,
-                screen_top=screen_top,
+                screen_top=screen_top, screen_neighbours=screen_neighbours,
             )  # fmt: skip
             distances = _TimedDistances.install(optimizer)
             seen: set[Architecture] = set()
@@ -224,6 +226,7 @@ def ask_benchmark(
             run: dict[str, Any] = {
                 "space": name, "observations": n, "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "first_s": latencies[0],
+                "mean_after_first_s": float(np.mean(latencies[1:])) if repeats > 1 else None,
                 "peak_rss_mb": _peak_rss_mb(),
             }  # fmt: skip
             if distances is not None:
@@ -252,6 +255,8 @@ class _TimedDistances:
         self.bound_seconds = 0.0
         if callable(getattr(inner, "pairwise_lower_bounds", None)):
             self.pairwise_lower_bounds = self._lower_bounds
+        if callable(getattr(inner, "pairwise_ragged", None)):
+            self.pairwise_ragged = self._ragged
 
     @classmethod
     def install(cls, optimizer: Any) -> _TimedDistances | None:
@@ -272,6 +277,13 @@ class _TimedDistances:
         values = self.inner.pairwise(archs_a, archs_b)
         self.seconds += time.perf_counter() - start
         self.pairs += len(archs_a) * len(archs_a if archs_b is None else archs_b)
+        return values
+
+    def _ragged(self, archs_a: Any, partners: Any) -> list[np.ndarray]:
+        start = time.perf_counter()
+        values = self.inner.pairwise_ragged(archs_a, partners)
+        self.seconds += time.perf_counter() - start
+        self.pairs += sum(len(group) for group in partners)
         return values
 
     def _lower_bounds(self, archs_a: Any, archs_b: Any) -> np.ndarray:
@@ -404,6 +416,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ask.add_argument(
         "--screen-top", type=int, default=50, help="the optimizer's screen_top (0: all exact)"
     )
+    ask.add_argument(
+        "--screen-neighbours", type=int, default=50,
+        help="the optimizer's screen_neighbours (0: the short list exact to all observations)",
+    )  # fmt: skip
     ckpt = commands.add_parser("checkpoint", help="checkpoint continuation vs retraining")
     ckpt.add_argument("--out", required=True, help="JSON file to write")
     ckpt.add_argument("--num-archs", type=int, default=3)
@@ -427,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             out=Path(args.out),
             num_candidates=args.num_candidates,
             screen_top=args.screen_top,
+            screen_neighbours=args.screen_neighbours,
         )
         for run in result["runs"]:
             print(

@@ -149,6 +149,7 @@ class Study:
                 kwargs[key] = config[key]
         # a study from before screening scored every candidate exactly; it goes on so
         kwargs["screen_top"] = config.get("screen_top", 0)
+        kwargs["screen_neighbours"] = config.get("screen_neighbours", 0)
         optimizer = Optimizer(space, **kwargs)
         study = cls(path, optimizer, db)
         for row in rows:

@@ -23,6 +23,7 @@ candidates roughly and compute exact distances for the best few only.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Protocol
@@ -230,7 +231,22 @@ class DistanceCache:
         ib: list[int],
     ) -> None:
         """Compute the missing entries of a request in one batched call, and store them
-        (while screening: their lower bounds, not stored)."""
+        (while screening: their lower bounds, not stored).
+
+        The call is the rectangle of the rows and columns with a missing entry, unless
+        that is more than twice the missing pairs and the distance has
+        ``pairwise_ragged``: a Gram matrix that gained one architecture whose pairs were
+        cached in part misses a star of pairs, not a square.
+        """
+        ii, jj = np.nonzero(missing)
+        if not self._screening and callable(getattr(self.distance, "pairwise_ragged", None)):
+            unique: dict[int, tuple[int, int]] = {}
+            for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
+                unique.setdefault(_pair_key(ia[i], ib[j]), (i, j))
+            rows, cols = len(set(ia[i] for i in ii.tolist())), len(set(ib[j] for j in jj.tolist()))
+            if rows * cols > 2 * len(unique):
+                self._fill_sparse(out, (ii, jj), (archs_a, archs_b), (ia, ib), unique)
+                return
         pos_a: dict[int, int] = {}  # architecture index -> row of the batched call
         pos_b: dict[int, int] = {}
         new_a: list[Architecture] = []
@@ -247,7 +263,6 @@ class DistanceCache:
             fresh = self.distance.pairwise_lower_bounds(new_a, new_b)  # type: ignore[attr-defined]
         else:
             fresh = self.distance.pairwise(new_a, new_b)
-        ii, jj = np.nonzero(missing)
         rows_a = np.array([pos_a[ia[i]] for i in ii.tolist()], dtype=np.int64)
         cols_b = np.array([pos_b[ib[j]] for j in jj.tolist()], dtype=np.int64)
         values = fresh[rows_a, cols_b]
@@ -260,6 +275,84 @@ class DistanceCache:
             new_keys.setdefault(_pair_key(ia[i], ib[j]), k)
         self._store(list(new_keys), values[list(new_keys.values())])
         self.misses += len(new_keys)
+
+    def _fill_sparse(
+        self,
+        out: np.ndarray,
+        entries: tuple[np.ndarray, np.ndarray],
+        archs: tuple[Sequence[Architecture], Sequence[Architecture]],
+        indices: tuple[list[int], list[int]],
+        unique: dict[int, tuple[int, int]],
+    ) -> None:
+        """:meth:`_fill` by ``pairwise_ragged``: each missing pair is computed once, from
+        whichever of its two architectures has more missing pairs (the star's centre)."""
+        (ii, jj), (archs_a, archs_b), (ia, ib) = entries, archs, indices
+        arch_of: dict[int, Architecture] = {}
+        degree: Counter[int] = Counter()
+        for i, j in unique.values():
+            arch_of[ia[i]], arch_of[ib[j]] = archs_a[i], archs_b[j]
+            degree[ia[i]] += 1
+            degree[ib[j]] += 1
+        groups: dict[int, list[int]] = {}
+        for i, j in unique.values():
+            x, y = ia[i], ib[j]
+            owner, partner = (x, y) if degree[x] >= degree[y] else (y, x)
+            groups.setdefault(owner, []).append(partner)
+        owners = list(groups)
+        blocks = self.distance.pairwise_ragged(  # type: ignore[attr-defined]
+            [arch_of[o] for o in owners], [[arch_of[p] for p in groups[o]] for o in owners]
+        )
+        value_of = {
+            _pair_key(o, p): value
+            for o, block in zip(owners, blocks, strict=True)
+            for p, value in zip(groups[o], block, strict=True)
+        }
+        out[ii, jj] = np.stack(
+            [
+                value_of[_pair_key(ia[i], ib[j])]
+                for i, j in zip(ii.tolist(), jj.tolist(), strict=True)
+            ]
+        )
+        self._store(list(value_of), np.stack(list(value_of.values())))
+        self.misses += len(value_of)
+
+    def fill_pairs(
+        self, archs_a: Sequence[Architecture], partners: Sequence[Sequence[Architecture]]
+    ) -> int:
+        """Compute and store the exact distances of the pairs ``(archs_a[i], b)``, ``b`` in
+        ``partners[i]``, that are not cached yet, in one batched call (the distance's
+        ``pairwise_ragged`` if it has one), also while screening.
+
+        Returns:
+            How many pairs were computed.
+        """
+        index_a = self._indices(archs_a)
+        rows: list[Architecture] = []
+        groups: list[list[Architecture]] = []
+        keys: dict[int, tuple[int, int]] = {}  # pair key -> (row, position in its group)
+        for a, x, group in zip(archs_a, index_a, partners, strict=True):
+            missing = []
+            for b, y in zip(group, self._indices(group), strict=True):
+                key = _pair_key(x, y)
+                if x != y and key not in self._rows and key not in keys:
+                    keys[key] = (len(rows), len(missing))
+                    missing.append(b)
+            if missing:
+                rows.append(a)
+                groups.append(missing)
+        if not rows:
+            return 0
+        ragged = getattr(self.distance, "pairwise_ragged", None)
+        if callable(ragged):
+            blocks = ragged(rows, groups)
+        else:
+            blocks = [
+                self.distance.pairwise([a], group)[0] for a, group in zip(rows, groups, strict=True)
+            ]
+        values = np.stack([blocks[row][position] for row, position in keys.values()])
+        self._store(list(keys), values)
+        self.misses += len(keys)
+        return len(keys)
 
     def _store(self, keys: list[int], values: np.ndarray) -> None:
         if len(keys) > self.max_pairs:  # only the last max_pairs of one request can stay

@@ -456,6 +456,44 @@ class OTMANNDistance:
         profiles_b = [self.profile(b) for b in archs_b]
         return self.pairwise_profiles(profiles_a, profiles_b, bounds=True)
 
+    def pairwise_ragged(
+        self,
+        archs_a: Sequence[Architecture],
+        partners: Sequence[Sequence[Architecture]],
+    ) -> list[np.ndarray]:
+        """Each ``archs_a[i]`` against its own ``partners[i]``: one
+        ``(len(partners[i]), num_distances)`` array per architecture, computed together
+        (over ``n_jobs`` processes when large), for sparse sets of pairs.
+
+        Raises:
+            BonasError: If the two lists differ in length.
+        """
+        if len(partners) != len(archs_a):
+            raise BonasError(
+                f"pairwise_ragged needs one list of partners per architecture; got "
+                f"{len(archs_a)} architectures and {len(partners)} lists"
+            )
+        rows = [self.profile(a) for a in archs_a]
+        # the partners' profiles once each, and each row's partners as indices into them
+        index: dict[Architecture, int] = {}
+        picks = [[index.setdefault(b, len(index)) for b in group] for group in partners]
+        cols = [self.profile(b) for b in index]
+        workers = self._workers(sum(len(group) for group in picks))
+        if workers <= 1:
+            return _ragged(self, rows, cols, picks)
+        chunks = [c for c in np.array_split(np.arange(len(rows)), workers * 4) if c.size]
+        pool = _shared_pool(workers)
+        jobs = []
+        for chunk in chunks:
+            # each job gets only the partners its rows use
+            used = sorted({j for i in chunk for j in picks[i]})
+            local = {j: k for k, j in enumerate(used)}
+            jobs.append(pool.submit(
+                _ragged_job, self._settings(), [rows[i] for i in chunk], [cols[j] for j in used],
+                [[local[j] for j in picks[i]] for i in chunk],
+            ))  # fmt: skip
+        return [values for job in jobs for values in job.result()]
+
     def _workers(self, num_pairs: int) -> int:
         if num_pairs < self.parallel_threshold:
             return 1
@@ -747,6 +785,28 @@ def _rows_job(
     first_row: int | None,
 ) -> np.ndarray:
     return _rows(OTMANNDistance(**settings), rows, cols, first_row)  # type: ignore[arg-type]
+
+
+def _ragged(
+    otmann: OTMANNDistance,
+    rows: Sequence[ArchitectureProfile],
+    cols: Sequence[ArchitectureProfile],
+    picks: Sequence[Sequence[int]],
+) -> list[np.ndarray]:
+    """Each row against the columns ``picks`` names for it."""
+    return [
+        _rows(otmann, [pa], [cols[j] for j in pick], None)[0]
+        for pa, pick in zip(rows, picks, strict=True)
+    ]
+
+
+def _ragged_job(
+    settings: dict[str, object],
+    rows: list[ArchitectureProfile],
+    cols: list[ArchitectureProfile],
+    picks: list[list[int]],
+) -> list[np.ndarray]:
+    return _ragged(OTMANNDistance(**settings), rows, cols, picks)  # type: ignore[arg-type]
 
 
 def _class_transport(

@@ -286,9 +286,33 @@ def test_a_study_keeps_screen_top_and_an_older_one_scores_exactly(tmp_path: Path
     older.close()
 
 
-def _screened_ask(screen_top: int) -> tuple[bonas.Optimizer, Any, Architecture]:
+def test_a_study_keeps_screen_neighbours_and_an_older_one_uses_every_observation(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "neighbours.db"
+    Study.create(path, CNNSpace(), seed=0, screen_neighbours=9).close()
+    again = Study.load(path)
+    assert again.optimizer.screen_neighbours == 9
+    again.close()
+    db = sqlite3.connect(path)
+    config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    del config["screen_neighbours"]
+    db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    db.commit()
+    db.close()
+    older = Study.load(path)
+    assert older.optimizer.screen_neighbours == 0
+    older.close()
+
+
+def _screened_ask(
+    screen_top: int, screen_neighbours: int = 50
+) -> tuple[bonas.Optimizer, Any, Architecture]:
     space = CNNSpace()
-    opt = bonas.Optimizer(space, seed=0, n_initial=5, num_candidates=120, screen_top=screen_top)
+    opt = bonas.Optimizer(
+        space, seed=0, n_initial=5, num_candidates=120, screen_top=screen_top,
+        screen_neighbours=screen_neighbours,
+    )  # fmt: skip
     for arch in samples(space, 12, seed=1):
         opt.add_observation(arch, float(arch.num_layers))
     (trial,) = opt.ask()
@@ -307,6 +331,20 @@ def test_a_screened_ask_computes_exact_distances_for_its_short_list_only() -> No
     assert _screened_ask(10)[2] == chosen  # the same seed, the same proposal
     with pytest.raises(BonasError, match="screen_top must be 0"):
         bonas.Optimizer(CNNSpace(), screen_top=-1)
+
+
+def test_a_screened_short_list_is_exact_to_its_nearest_observations_only() -> None:
+    opt, cache, chosen = _screened_ask(10, screen_neighbours=4)
+    fit_pairs = 12 * 11 // 2
+    # each of the 10 short-listed candidates: exact to its 4 nearest of the 12 observed
+    assert fit_pairs < cache.misses <= fit_pairs + 10 * 4
+    assert opt.config()["screen_neighbours"] == 4
+    assert chosen not in {t.architecture for t in opt.trials[:12]}
+    assert _screened_ask(10, screen_neighbours=4)[2] == chosen  # deterministic
+    # with at least as many neighbours as observations, every short-list pair is exact
+    assert _screened_ask(10, screen_neighbours=12)[1].misses == _screened_ask(10)[1].misses
+    with pytest.raises(BonasError, match="screen_neighbours must be 0"):
+        bonas.Optimizer(CNNSpace(), screen_neighbours=-1)
 
 
 def test_a_fixed_noise_stays_fixed_through_fits() -> None:

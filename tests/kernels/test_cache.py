@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -137,6 +139,72 @@ def test_screening_answers_new_pairs_with_bounds_and_keeps_them_out() -> None:
     np.testing.assert_allclose(cache.matrix(candidates, observed),
                                otmann.pairwise(candidates, observed))  # fmt: skip
     assert len(cache) == stored + 30
+
+
+@pytest.mark.parametrize("ragged", [True, False], ids=["pairwise_ragged", "row-by-row"])
+def test_fill_pairs_computes_only_the_missing_pairs_it_is_given(ragged: bool) -> None:
+    observed, candidates = archs(6, 0), archs(3, 1)
+    otmann = OTMANNDistance(n_jobs=1)
+    cache = DistanceCache(otmann if ragged else CountingDistance())
+    cache.matrix(candidates[:1], observed[:2])  # two pairs cached already
+    partners = [observed[:4], observed[2:5], [observed[0], observed[0]]]
+    with cache.screening() if ragged else contextlib.nullcontext():  # exact regardless
+        computed = cache.fill_pairs(candidates, partners)
+    assert computed == 2 + 3 + 1 and cache.misses == 2 + 6 and len(cache) == 8
+    exact = otmann.pairwise(candidates, observed)
+    hits = cache.hits
+    for i, group in enumerate(partners):  # each is now a cache hit, with its exact value
+        np.testing.assert_allclose(
+            cache.matrix(candidates[i : i + 1], group)[0],
+            exact[i, [observed.index(b) for b in group]],
+            rtol=1e-12,
+        )
+    assert cache.misses == 8 and cache.hits == hits + 4 + 3 + 2  # fmt: skip
+    assert cache.fill_pairs(candidates, partners) == 0
+
+
+class _RaggedCounting(OTMANNDistance):
+    """OTMANN, recording the pairs each ragged call computed."""
+
+    def __init__(self) -> None:
+        super().__init__(n_jobs=1)
+        self.ragged_pairs: list[int] = []
+
+    def pairwise_ragged(self, archs_a, partners):  # type: ignore[no-untyped-def]
+        self.ragged_pairs.append(sum(len(group) for group in partners))
+        return super().pairwise_ragged(archs_a, partners)
+
+
+def test_a_gram_matrix_that_gained_a_partly_cached_architecture_computes_a_star() -> None:
+    pool, newcomer = archs(6, 4), archs(1, 5)[0]
+    distance = _RaggedCounting()
+    cache = DistanceCache(distance)
+    cache.matrix(pool, pool)
+    cache.fill_pairs([newcomer], [pool[:2]])
+    misses = cache.misses
+    gram = cache.matrix([*pool, newcomer], [*pool, newcomer])
+    # the first Gram matrix: its 15 pairs once each, not the 6 x 6 rectangle; then the
+    # newcomer's 4 missing pairs, not the 5 x 5 rectangle of their rows and columns
+    assert distance.ragged_pairs == [15, 2, 4] and cache.misses == misses + 4
+    np.testing.assert_allclose(
+        gram, OTMANNDistance().pairwise([*pool, newcomer]), rtol=1e-9, atol=1e-9
+    )
+
+
+def test_ragged_pairs_equal_the_rows_of_pairwise() -> None:
+    observed, candidates = archs(8, 2), archs(4, 3)
+    partners = [observed[:3], observed[3:], [], observed[::2]]
+    expected = OTMANNDistance(n_jobs=1).pairwise(candidates, observed)
+    for otmann in (OTMANNDistance(n_jobs=1), OTMANNDistance(n_jobs=2, parallel_threshold=1)):
+        blocks = otmann.pairwise_ragged(candidates, partners)
+        assert [b.shape for b in blocks] == [(3, 8), (5, 8), (0, 8), (4, 8)]
+        for i, group in enumerate(partners):
+            # equal but for round-off: the one-row knapsacks sum along all the columns
+            np.testing.assert_allclose(
+                blocks[i], expected[i, [observed.index(b) for b in group]], rtol=1e-10
+            )
+    with pytest.raises(BonasError, match="one list of partners per architecture"):
+        OTMANNDistance().pairwise_ragged(candidates, partners[:2])
 
 
 def test_screening_needs_lower_bounds() -> None:
