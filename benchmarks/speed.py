@@ -169,7 +169,7 @@ def ask_benchmark(
     out: Path | None = None,
     num_candidates: int = 1000,
     screen_top: int = 50,
-    screen_neighbours: int = 50,
+    screen_neighbours: int = 0,
 ) -> dict[str, Any]:
     """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
 
@@ -417,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--screen-top", type=int, default=50, help="the optimizer's screen_top (0: all exact)"
     )
     ask.add_argument(
-        "--screen-neighbours", type=int, default=50,
+        "--screen-neighbours", type=int, default=0,
         help="the optimizer's screen_neighbours (0: the short list exact to all observations)",
     )  # fmt: skip
     ckpt = commands.add_parser("checkpoint", help="checkpoint continuation vs retraining")

@@ -346,8 +346,9 @@ class Optimizer(BaseOptimizer):
         screen_neighbours: With screening, the short list's exact distances are computed
             to the ``screen_neighbours`` observed (or pending) architectures nearest each
             candidate by the bounds, which carry most of its covariance with the data;
-            its farther pairs keep their bounds (within about 1 %). ``0``: exact
-            distances to every observation.
+            its farther pairs keep their bounds (within about 1 %). ``0`` (the default):
+            exact distances to every observation. At 500 CNN observations, 50 cuts the
+            short list's exact distances from about 3 s to 1 s of an ask.
         noise: ``None`` (the default) fits the GP's observation noise; a variance, in
             units of the standardised (warped) values, fixes it. For an objective that
             returns the same value every time, such as a benchmark table's lookups, use
@@ -385,7 +386,7 @@ class Optimizer(BaseOptimizer):
         multi_fidelity: bool = False,
         noise: float | None = None,
         screen_top: int = 50,
-        screen_neighbours: int = 50,
+        screen_neighbours: int = 0,
     ) -> None:
         if acquisition not in ACQUISITIONS:
             raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
@@ -482,11 +483,13 @@ class Optimizer(BaseOptimizer):
                 return score(acq, registry.add_all(archs), log_budget=log_budget)
 
         ranked = self.acquisition_optimizer.optimize(score_archs, best_first, taken, self.rng)
+        partly_exact = False
         if cache is not None:
             # the best few of the screened ranking, scored again with exact distances
             short = [arch for arch, _ in ranked[: max(self.screen_top, n)]]
             known = list(dict.fromkeys([*archs, *pending]))
-            if 0 < self.screen_neighbours < len(known):
+            partly_exact = 0 < self.screen_neighbours < len(known)
+            if partly_exact:
                 # exact to the nearest observations only; the far pairs keep their bounds
                 self._fill_nearest(cache, short, known)
                 exact = score_archs(short)
@@ -501,7 +504,10 @@ class Optimizer(BaseOptimizer):
             # NASBOT's hallucination: condition on the picks so far, re-score the rest
             conditioned = hallucinate(model, registry.add_all(pending + chosen), log_budget)
             acq = make_acquisition(self.acquisition, conditioned, best_f, len(usable))
-            values_now = score(acq, registry.add_all(candidates), log_budget=log_budget)
+            if partly_exact:  # as the short list was scored: exact only to the nearest
+                values_now = score_archs(candidates)
+            else:
+                values_now = score(acq, registry.add_all(candidates), log_budget=log_budget)
             pick = int(np.argmax(values_now))
             chosen.append(candidates.pop(pick))
         return chosen

@@ -306,7 +306,7 @@ def test_a_study_keeps_screen_neighbours_and_an_older_one_uses_every_observation
 
 
 def _screened_ask(
-    screen_top: int, screen_neighbours: int = 50
+    screen_top: int, screen_neighbours: int = 0
 ) -> tuple[bonas.Optimizer, Any, Architecture]:
     space = CNNSpace()
     opt = bonas.Optimizer(
@@ -343,6 +343,8 @@ def test_a_screened_short_list_is_exact_to_its_nearest_observations_only() -> No
     assert _screened_ask(10, screen_neighbours=4)[2] == chosen  # deterministic
     # with at least as many neighbours as observations, every short-list pair is exact
     assert _screened_ask(10, screen_neighbours=12)[1].misses == _screened_ask(10)[1].misses
+    batch = [t.architecture for t in opt.ask(3)]  # hallucinated picks, scored the same way
+    assert len(set(batch)) == 3 and not set(batch) & {t.architecture for t in opt.trials[:13]}
     with pytest.raises(BonasError, match="screen_neighbours must be 0"):
         bonas.Optimizer(CNNSpace(), screen_neighbours=-1)
 
