@@ -268,40 +268,24 @@ def test_a_loaded_study_keeps_the_warping_fidelity_and_noise_options(tmp_path: P
     again.close()
 
 
-def test_a_study_keeps_screen_top_and_an_older_one_scores_exactly(tmp_path: Path) -> None:
-    path = tmp_path / "screen.db"
-    Study.create(path, CNNSpace(), seed=0, screen_top=7).close()
-    again = Study.load(path)
-    assert again.optimizer.screen_top == 7
-    again.close()
-    # a file written before screen_top existed
-    db = sqlite3.connect(path)
-    config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
-    del config["screen_top"]
-    db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
-    db.commit()
-    db.close()
-    older = Study.load(path)
-    assert older.optimizer.screen_top == 0
-    older.close()
-
-
-def test_a_study_keeps_screen_neighbours_and_an_older_one_uses_every_observation(
-    tmp_path: Path,
+@pytest.mark.parametrize(("option", "value"), [("screen_top", 7), ("screen_neighbours", 9)])
+def test_a_study_keeps_a_screening_option_and_an_older_one_scores_exactly(
+    tmp_path: Path, option: str, value: int
 ) -> None:
-    path = tmp_path / "neighbours.db"
-    Study.create(path, CNNSpace(), seed=0, screen_neighbours=9).close()
+    path = tmp_path / "screen.db"
+    Study.create(path, CNNSpace(), seed=0, **{option: value}).close()
     again = Study.load(path)
-    assert again.optimizer.screen_neighbours == 9
+    assert getattr(again.optimizer, option) == value
     again.close()
+    # a file written before the option existed
     db = sqlite3.connect(path)
     config = json.loads(db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
-    del config["screen_neighbours"]
+    del config[option]
     db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
     db.commit()
     db.close()
     older = Study.load(path)
-    assert older.optimizer.screen_neighbours == 0
+    assert getattr(older.optimizer, option) == 0  # every candidate, and pair, exact
     older.close()
 
 
