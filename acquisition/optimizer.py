@@ -20,13 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from bonas._rng import cumulative_probabilities, draw_index
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.spaces.base import SearchSpace
-from bonas.spaces.nasbot import MUTATION_STEP_PROBS
-
-_STEP_CDF = cumulative_probabilities(MUTATION_STEP_PROBS)
+from bonas.spaces.nasbot import draw_mutation_steps
 
 __all__ = [
     "EvolutionaryAcquisitionOptimizer",
@@ -69,7 +66,7 @@ class EvolutionaryAcquisitionOptimizer:
         self.generation_size = generation_size
 
     def _child(self, parent: Architecture, rng: np.random.Generator) -> Architecture:
-        steps = 1 + draw_index(rng, _STEP_CDF)
+        steps = draw_mutation_steps(rng)
         child = parent
         for _ in range(steps):
             child = self.space.mutate(child, rng)

@@ -239,14 +239,6 @@ class DistanceCache:
         cached in part misses a star of pairs, not a square.
         """
         ii, jj = np.nonzero(missing)
-        if not self._screening and callable(getattr(self.distance, "pairwise_ragged", None)):
-            unique: dict[int, tuple[int, int]] = {}
-            for i, j in zip(ii.tolist(), jj.tolist(), strict=True):
-                unique.setdefault(_pair_key(ia[i], ib[j]), (i, j))
-            rows, cols = len(set(ia[i] for i in ii.tolist())), len(set(ib[j] for j in jj.tolist()))
-            if rows * cols > 2 * len(unique):
-                self._fill_sparse(out, (ii, jj), (archs_a, archs_b), (ia, ib), unique)
-                return
         pos_a: dict[int, int] = {}  # architecture index -> row of the batched call
         pos_b: dict[int, int] = {}
         new_a: list[Architecture] = []
@@ -261,20 +253,25 @@ class DistanceCache:
                 new_b.append(archs_b[j])
         if self._screening:
             fresh = self.distance.pairwise_lower_bounds(new_a, new_b)  # type: ignore[attr-defined]
-        else:
-            fresh = self.distance.pairwise(new_a, new_b)
+            out[ii, jj] = fresh[[pos_a[ia[i]] for i in ii.tolist()],
+                                [pos_b[ib[j]] for j in jj.tolist()]]  # fmt: skip
+            self.screened += int(ii.size)
+            return
+        first: dict[int, int] = {}  # pair key -> its first entry in (ii, jj)
+        for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist(), strict=True)):
+            first.setdefault(_pair_key(ia[i], ib[j]), k)
+        if callable(getattr(self.distance, "pairwise_ragged", None)) and len(new_a) * len(
+            new_b
+        ) > 2 * len(first):
+            self._fill_sparse(out, (ii, jj), (archs_a, archs_b), (ia, ib), first)
+            return
+        fresh = self.distance.pairwise(new_a, new_b)
         rows_a = np.array([pos_a[ia[i]] for i in ii.tolist()], dtype=np.int64)
         cols_b = np.array([pos_b[ib[j]] for j in jj.tolist()], dtype=np.int64)
         values = fresh[rows_a, cols_b]
         out[ii, jj] = values
-        if self._screening:
-            self.screened += int(ii.size)
-            return
-        new_keys: dict[int, int] = {}
-        for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist(), strict=True)):
-            new_keys.setdefault(_pair_key(ia[i], ib[j]), k)
-        self._store(list(new_keys), values[list(new_keys.values())])
-        self.misses += len(new_keys)
+        self._store(list(first), values[list(first.values())])
+        self.misses += len(first)
 
     def _fill_sparse(
         self,
@@ -282,24 +279,26 @@ class DistanceCache:
         entries: tuple[np.ndarray, np.ndarray],
         archs: tuple[Sequence[Architecture], Sequence[Architecture]],
         indices: tuple[list[int], list[int]],
-        unique: dict[int, tuple[int, int]],
+        first: dict[int, int],
     ) -> None:
-        """:meth:`_fill` by ``pairwise_ragged``: each missing pair is computed once, from
-        whichever of its two architectures has more missing pairs (the star's centre)."""
+        """:meth:`_fill` by ``pairwise_ragged``: each missing pair (``first``: its first
+        entry) is computed once, from whichever of its two architectures has more missing
+        pairs (the star's centre)."""
         (ii, jj), (archs_a, archs_b), (ia, ib) = entries, archs, indices
+        pairs = [(int(ii[k]), int(jj[k])) for k in first.values()]
         arch_of: dict[int, Architecture] = {}
         degree: Counter[int] = Counter()
-        for i, j in unique.values():
+        for i, j in pairs:
             arch_of[ia[i]], arch_of[ib[j]] = archs_a[i], archs_b[j]
             degree[ia[i]] += 1
             degree[ib[j]] += 1
         groups: dict[int, list[int]] = {}
-        for i, j in unique.values():
+        for i, j in pairs:
             x, y = ia[i], ib[j]
             owner, partner = (x, y) if degree[x] >= degree[y] else (y, x)
             groups.setdefault(owner, []).append(partner)
         owners = list(groups)
-        blocks = self.distance.pairwise_ragged(  # type: ignore[attr-defined]
+        blocks = self._ragged(
             [arch_of[o] for o in owners], [[arch_of[p] for p in groups[o]] for o in owners]
         )
         value_of = {
@@ -315,6 +314,18 @@ class DistanceCache:
         )
         self._store(list(value_of), np.stack(list(value_of.values())))
         self.misses += len(value_of)
+
+    def _ragged(
+        self, rows: list[Architecture], groups: list[list[Architecture]]
+    ) -> list[np.ndarray]:
+        """Each of ``rows`` against its own group: the distance's ``pairwise_ragged`` if it
+        has one, else one ``pairwise`` call per row."""
+        ragged = getattr(self.distance, "pairwise_ragged", None)
+        if callable(ragged):
+            return ragged(rows, groups)
+        return [
+            self.distance.pairwise([a], group)[0] for a, group in zip(rows, groups, strict=True)
+        ]
 
     def fill_pairs(
         self, archs_a: Sequence[Architecture], partners: Sequence[Sequence[Architecture]]
@@ -342,13 +353,7 @@ class DistanceCache:
                 groups.append(missing)
         if not rows:
             return 0
-        ragged = getattr(self.distance, "pairwise_ragged", None)
-        if callable(ragged):
-            blocks = ragged(rows, groups)
-        else:
-            blocks = [
-                self.distance.pairwise([a], group)[0] for a, group in zip(rows, groups, strict=True)
-            ]
+        blocks = self._ragged(rows, groups)
         values = np.stack([blocks[row][position] for row, position in keys.values()])
         self._store(list(keys), values)
         self.misses += len(keys)

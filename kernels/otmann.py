@@ -97,10 +97,7 @@ class ArchitectureProfile:
     @cached_property
     def layer_classes(self) -> np.ndarray:
         """``(n,)`` each layer's index in :attr:`class_layers` (-1 for none)."""
-        classes = np.full(self.masses.size, -1, dtype=np.int64)
-        for c, layers in enumerate(self.class_layers):
-            classes[layers] = c
-        return classes
+        return _class_of_label(self.vocabulary)[self.labels]
 
     @cached_property
     def paths(self) -> np.ndarray:
@@ -405,14 +402,11 @@ class OTMANNDistance:
         profiles_b: Sequence[ArchitectureProfile],
         *,
         symmetric: bool = False,
-        bounds: bool = False,
     ) -> np.ndarray:
-        """:meth:`pairwise` on precomputed profiles (``bounds``: the lower bounds of
-        :meth:`pairwise_lower_bounds` instead)."""
+        """:meth:`pairwise` on precomputed profiles."""
         na, nb = len(profiles_a), len(profiles_b)
         out = np.zeros((na, nb, self.num_distances))
-        # bounds run in compiled threads in this process, distances in worker processes
-        workers = 1 if bounds else self._workers(na * nb)
+        workers = self._workers(na * nb)
         if workers > 1:
             chunks = [c for c in np.array_split(np.arange(na), workers * 4) if c.size]
             pool = _shared_pool(workers)
@@ -423,8 +417,6 @@ class OTMANNDistance:
             ]  # fmt: skip
             for chunk, job in zip(chunks, jobs, strict=True):
                 out[chunk] = job.result()
-        elif bounds:
-            out[:] = _bound_rows(self, profiles_a, profiles_b)
         else:
             out[:] = _rows(self, profiles_a, profiles_b, 0 if symmetric else None)
         if symmetric:
@@ -454,7 +446,7 @@ class OTMANNDistance:
         """
         profiles_a = [self.profile(a) for a in archs_a]
         profiles_b = [self.profile(b) for b in archs_b]
-        return self.pairwise_profiles(profiles_a, profiles_b, bounds=True)
+        return _bound_rows(self, profiles_a, profiles_b)
 
     def pairwise_ragged(
         self,

@@ -48,6 +48,7 @@ __all__ = [
     "CNNSpace",
     "MLPSpace",
     "NASBOTSpace",
+    "draw_mutation_steps",
     "layer_masses",
 ]
 
@@ -77,6 +78,12 @@ _PRIMITIVE_CDF = cumulative_probabilities(
     np.array(list(PRIMITIVE_MASSES.values())) / sum(PRIMITIVE_MASSES.values())
 )
 _STEP_CDF = cumulative_probabilities(MUTATION_STEP_PROBS)
+
+
+def draw_mutation_steps(rng: np.random.Generator) -> int:
+    """A number of mutation steps, 1 to 5, drawn with :data:`MUTATION_STEP_PROBS`."""
+    return 1 + draw_index(rng, _STEP_CDF)
+
 
 # NASBOT's swap table for conv/res layers: target label -> probability mass.
 _POOL_SWAPS = {"max-pool": 0.05, "avg-pool": 0.05}
@@ -384,7 +391,7 @@ class NASBOTSpace(SearchSpace):
     def _sample(self, rng: Any) -> Architecture:
         # NASBOT samples its domain as pool networks plus random mutation steps.
         pool = self._random_pool_member(rng)
-        steps = 1 + draw_index(rng, _STEP_CDF)
+        steps = draw_mutation_steps(rng)
         arch = pool
         for _ in range(steps):
             arch = self.mutate(arch, rng)
@@ -407,7 +414,7 @@ class NASBOTSpace(SearchSpace):
         """Apply ``num_steps`` mutations (drawn from :data:`MUTATION_STEP_PROBS` if None)."""
         gen = as_generator(rng)
         if num_steps is None:
-            num_steps = 1 + draw_index(gen, _STEP_CDF)
+            num_steps = draw_mutation_steps(gen)
         for _ in range(num_steps):
             arch = self.mutate(arch, gen)
         return arch
