@@ -22,6 +22,7 @@ their graphs are isomorphic with labels, units and strides matched.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import json
@@ -453,19 +454,27 @@ def _wl_rounds(arch: Architecture, iterations: int, until_stable: bool = False) 
     for _ in range(iterations):
         colours = [
             _digest(
-                colours[v]
-                + "<" + ",".join(sorted(colours[p] for p in preds[v]))
-                + ">" + ",".join(sorted(colours[s] for s in succs[v]))
+                colours[v] + "<" + _joined(colours, preds[v]) + ">" + _joined(colours, succs[v])
             )
             for v in nodes
-        ]  # fmt: skip
+        ]
         if until_stable and len(rounds) > 1 and len(set(colours)) == len(set(rounds[-1])):
             break
         rounds.append(colours)
     return rounds
 
 
+def _joined(colours: list[str], neighbours: tuple[int, ...]) -> str:
+    """The neighbours' colours, sorted and comma-joined (most layers have one)."""
+    if len(neighbours) == 1:
+        return colours[neighbours[0]]
+    return ",".join(sorted([colours[v] for v in neighbours]))
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _digest(text: str) -> str:
+    # memoised: a search hashes thousands of mutants of a few parents a step, whose
+    # layers mostly keep their neighbourhoods, hence their texts
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 

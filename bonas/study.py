@@ -150,6 +150,8 @@ class Study:
         # a study from before screening scored every candidate exactly; it goes on so
         kwargs["screen_top"] = config.get("screen_top", 0)
         kwargs["screen_neighbours"] = config.get("screen_neighbours", 0)
+        # and refitted at every observation
+        kwargs["refit_growth"] = config.get("refit_growth", 0.0)
         optimizer = Optimizer(space, **kwargs)
         study = cls(path, optimizer, db)
         for row in rows:

@@ -4,8 +4,9 @@ The model's inputs are ids of an :class:`~bonas.kernels.ArchitectureRegistry`; i
 kernel is a bonas architecture kernel (OTMANN by default for NASBOT's free-form spaces,
 NAS-BOWL's WL kernel for cell spaces). Outcomes are standardised (botorch
 ``Standardize``); hyperparameters are fitted by marginal likelihood
-(``fit_gpytorch_mll``), warm-started from the previous fit, every ``refit_every`` new
-observations.
+(``fit_gpytorch_mll``), warm-started from the previous fit, on a schedule: after
+``refit_every`` new observations, and for kernels that are not guaranteed PSD once the
+observations have also grown by ``refit_growth``.
 
 Numerical trouble never ends a search. In order: gpytorch adds growing jitter to a
 failing Cholesky; non-PSD Gram matrices are projected by the kernel (with a
@@ -41,10 +42,12 @@ from bonas.kernels import (
     OTMANNDistance,
     OTMANNKernel,
     WLKernel,
+    kernel_is_psd,
     select_wl_depth,
 )
 
 __all__ = [
+    "DEFAULT_REFIT_GROWTH",
     "NOISE_FREE",
     "WARPINGS",
     "FitFailedWarning",
@@ -65,6 +68,12 @@ MIN_NOISE = 1e-4
 #: same value every time, such as a benchmark table's lookups: small enough that the GP
 #: all but interpolates, large enough to keep the Gram matrix well conditioned.
 NOISE_FREE = 1e-3
+#: The refit schedule's default growth for kernels that are not guaranteed PSD: refit
+#: once the observations have grown by a tenth (every observation up to 10, every 10th
+#: at 100, every 50th at 500). Their fits cost an eigendecomposition and its gradient at
+#: every L-BFGS step, seconds at 500 observations, while a tenth more data moves the
+#: hyperparameters little; NASBOT's code (dragonfly) refits every 17 observations.
+DEFAULT_REFIT_GROWTH = 0.1
 
 
 WARPINGS = ("none", "copula")
@@ -140,6 +149,12 @@ class Surrogate:
         kernel_factory: Builds the kernel from the registry (called once).
         refit_every: Refit hyperparameters after this many new observations; in between
             the model is rebuilt on the new data with the last hyperparameters.
+        refit_growth: Also wait until the observations have grown by this fraction
+            since the last fit: a refit needs ``max(refit_every, refit_growth * n_fit)``
+            new ones, ``n_fit`` being the observations at the last fit. ``None`` (the
+            default) is :data:`DEFAULT_REFIT_GROWTH` for kernels whose Gram matrices
+            may need the PSD fix-up, whose fits pay an eigendecomposition at every
+            optimiser step (OTMANN's), and 0 (``refit_every`` alone) for the others.
         warping: ``none``, or ``copula`` to fit the GP to :func:`copula_warp` of the
             values (their normal scores) instead of the values themselves.
         select_wl_depth_per_fit: For a :class:`WLKernel`, choose ``h`` by marginal
@@ -167,6 +182,7 @@ class Surrogate:
         self,
         kernel_factory: KernelFactory,
         refit_every: int = 1,
+        refit_growth: float | None = None,
         select_wl_depth_per_fit: bool = True,
         warping: str = "none",
         multi_fidelity: bool = False,
@@ -187,6 +203,11 @@ class Surrogate:
         if multi_fidelity:
             self.kernel = ArchitectureBudgetKernel(self.kernel)
         self.refit_every = refit_every
+        if refit_growth is None:
+            refit_growth = 0.0 if kernel_is_psd(self.kernel) else DEFAULT_REFIT_GROWTH
+        if not (math.isfinite(refit_growth) and refit_growth >= 0):
+            raise BonasError(f"refit_growth must be a finite fraction >= 0, got {refit_growth!r}")
+        self.refit_growth = float(refit_growth)
         self.select_wl_depth_per_fit = select_wl_depth_per_fit
         self.model: SingleTaskGP | None = None
         self._hyperparameters: dict[str, torch.Tensor] | None = None
@@ -242,10 +263,8 @@ class Surrogate:
         self.train_targets = y
         train_x = self.inputs(archs, budgets)
         train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
-        refit = (
-            self._hyperparameters is None
-            or len(archs) - self._observations_at_fit >= self.refit_every
-        )
+        needed = max(self.refit_every, self.refit_growth * self._observations_at_fit)
+        refit = self._hyperparameters is None or len(archs) - self._observations_at_fit >= needed
         wl = find_wl_kernel(self.kernel)
         if (
             refit

@@ -23,6 +23,7 @@ def add_class_bounds(
     row_offsets: np.ndarray,
     col_paths: np.ndarray,
     col_labels: np.ndarray,
+    col_layers: np.ndarray,
     col_masses: np.ndarray,
     col_offsets: np.ndarray,
     label_matrix: np.ndarray,
@@ -40,7 +41,12 @@ def add_class_bounds(
         row_paths, row_labels, row_masses: The row architectures' layers of the class,
             ``(Nr, F)``, ``(Nr,)``, ``(Nr,)``, architecture by architecture.
         row_offsets: ``(na + 1,)`` where each row architecture's layers start.
-        col_paths, col_labels, col_masses, col_offsets: The same for the columns.
+        col_paths, col_labels: The distinct column layers, ``(U, F)`` and ``(U,)``: the
+            structural and label costs of a row layer are computed once per distinct
+            column layer (columns are mostly architectures alike, whose layers repeat).
+        col_layers: ``(Nc,)`` each column layer's row in ``col_paths``.
+        col_masses, col_offsets: The column architectures' masses ``(Nc,)`` and where
+            each one's layers start ``(nb + 1,)``.
         label_matrix: Label-mismatch costs (``inf``: the layers cannot match).
         c_lab, c_str: ``(P,)`` the coefficient pairs.
         nu: The non-assignment penalty.
@@ -52,7 +58,7 @@ def add_class_bounds(
     num_rows = row_offsets.size - 1
     num_cols = col_offsets.size - 1
     num_pairs = c_lab.size
-    num_layers = col_paths.shape[0]
+    num_distinct = col_paths.shape[0]
     num_features = col_paths.shape[1]
     max_cols = 1
     for b in range(num_cols):
@@ -61,61 +67,71 @@ def add_class_bounds(
     # then a loop over contiguous memory, which the compiler vectorises
     col_features = np.ascontiguousarray(col_paths.T)
     label_terms = c_lab * nu
-    for a in prange(num_rows):
-        r0 = row_offsets[a]
-        size_a = row_offsets[a + 1] - r0
-        if size_a == 0:
-            continue
-        # this row architecture's layers against every column layer: label costs
-        # (infinite where the labels cannot match) and structural costs
-        labels = np.empty((size_a, num_layers))
-        struct = np.zeros((size_a, num_layers))
-        for i in range(size_a):
-            row_label = row_labels[r0 + i]
-            for j in range(num_layers):
-                labels[i, j] = label_matrix[row_label, col_labels[j]]
-            for f in range(num_features):
-                value = row_paths[r0 + i, f]
-                for j in range(num_layers):
-                    struct[i, j] += abs(value - col_features[f, j])
-            for j in range(num_layers):
-                struct[i, j] /= num_features
+    max_rows = 1
+    for a in range(num_rows):
+        max_rows = max(max_rows, row_offsets[a + 1] - row_offsets[a])
+    # rows go in 16 chunks, each allocating its scratch arrays (up to hundreds of kB)
+    # once instead of once per row
+    chunk = max(1, (num_rows + 15) // 16)
+    for t in prange((num_rows + chunk - 1) // chunk):
+        labels = np.empty((max_rows, num_distinct))
+        struct = np.empty((max_rows, num_distinct))
         col_best = np.empty(max_cols)
-        single = np.empty(max(size_a, max_cols))
-        for b in range(num_cols):
-            c0 = col_offsets[b]
-            size_b = col_offsets[b + 1] - c0
-            if size_b == 0:
+        single = np.empty(max(max_rows, max_cols))
+        for a in range(t * chunk, min(num_rows, (t + 1) * chunk)):
+            r0 = row_offsets[a]
+            size_a = row_offsets[a + 1] - r0
+            if size_a == 0:
                 continue
-            for k in range(num_pairs):
-                lab, st, base = label_terms[k], c_str[k], -2.0 * nu
-                if size_a == 1 or size_b == 1:
-                    # one layer on a side: its best partner is not enough, solve the knapsack
-                    for i in range(size_a):
-                        for j in range(size_b):
-                            gain = _gain(lab, labels[i, c0 + j], st * struct[i, c0 + j] + base)
-                            single[i + j] = min(gain, 0.0)
-                    if size_a == 1:
-                        best = _knapsack(single[:size_b], col_masses[c0 : c0 + size_b],
-                                         row_masses[r0])  # fmt: skip
-                    else:
-                        best = _knapsack(single[:size_a], row_masses[r0 : r0 + size_a],
-                                         col_masses[c0])  # fmt: skip
-                    out[a, b, k] += best
+            # this row architecture's layers against every distinct column layer: label
+            # costs (infinite where the labels cannot match) and structural costs
+            struct[:size_a] = 0.0
+            for i in range(size_a):
+                row_label = row_labels[r0 + i]
+                for j in range(num_distinct):
+                    labels[i, j] = label_matrix[row_label, col_labels[j]]
+                for f in range(num_features):
+                    value = row_paths[r0 + i, f]
+                    for j in range(num_distinct):
+                        struct[i, j] += abs(value - col_features[f, j])
+                for j in range(num_distinct):
+                    struct[i, j] /= num_features
+            for b in range(num_cols):
+                c0 = col_offsets[b]
+                size_b = col_offsets[b + 1] - c0
+                if size_b == 0:
                     continue
-                col_best[:size_b] = 0.0
-                by_row = 0.0
-                for i in range(size_a):
-                    row_best = 0.0
+                for k in range(num_pairs):
+                    lab, st, base = label_terms[k], c_str[k], -2.0 * nu
+                    if size_a == 1 or size_b == 1:
+                        # one layer on a side: its best partner is not enough, solve the knapsack
+                        for i in range(size_a):
+                            for j in range(size_b):
+                                u = col_layers[c0 + j]
+                                gain = _gain(lab, labels[i, u], st * struct[i, u] + base)
+                                single[i + j] = min(gain, 0.0)
+                        if size_a == 1:
+                            best = _knapsack(single[:size_b], col_masses[c0 : c0 + size_b],
+                                             row_masses[r0])  # fmt: skip
+                        else:
+                            best = _knapsack(single[:size_a], row_masses[r0 : r0 + size_a],
+                                             col_masses[c0])  # fmt: skip
+                        out[a, b, k] += best
+                        continue
+                    col_best[:size_b] = 0.0
+                    by_row = 0.0
+                    for i in range(size_a):
+                        row_best = 0.0
+                        for j in range(size_b):
+                            u = col_layers[c0 + j]
+                            gain = _gain(lab, labels[i, u], st * struct[i, u] + base)
+                            row_best = min(row_best, gain)
+                            col_best[j] = min(col_best[j], gain)
+                        by_row += row_best * row_masses[r0 + i]
+                    by_col = 0.0
                     for j in range(size_b):
-                        gain = _gain(lab, labels[i, c0 + j], st * struct[i, c0 + j] + base)
-                        row_best = min(row_best, gain)
-                        col_best[j] = min(col_best[j], gain)
-                    by_row += row_best * row_masses[r0 + i]
-                by_col = 0.0
-                for j in range(size_b):
-                    by_col += col_best[j] * col_masses[c0 + j]
-                out[a, b, k] += by_row if by_row > by_col else by_col
+                        by_col += col_best[j] * col_masses[c0 + j]
+                    out[a, b, k] += by_row if by_row > by_col else by_col
 
 
 @njit(cache=True, inline="always")

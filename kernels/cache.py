@@ -17,8 +17,9 @@ needs.
 
 Screening: a distance with ``pairwise_lower_bounds`` (OTMANN's) lets a request made
 inside :meth:`DistanceCache.screening` answer its missing pairs with those cheap bounds,
-which are returned but not stored, so that an acquisition optimiser can rank many
-candidates roughly and compute exact distances for the best few only.
+which are returned but not stored (only the last block of them is kept, for a request
+within it), so that an acquisition optimiser can rank many candidates roughly and
+compute exact distances for the best few only.
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ class DistanceCache:
         self._values = np.zeros((0, distance.num_distances))
         self._used = np.zeros(0, dtype=np.int64)  # the request that last read each row
         self._free: list[int] = []
+        # per index: whether a pair with it was ever stored (eviction leaves it set). A
+        # request's fresh candidates have none, so their rows need no look-ups at all.
+        self._paired = np.zeros(0, dtype=bool)
+        # the last block of lower bounds: indices of its rows and columns, and values
+        self._last_bounds: tuple[dict[int, int], dict[int, int], np.ndarray] | None = None
         self._requests = 0
         self._screening = False
         self.hits = 0
@@ -159,6 +165,11 @@ class DistanceCache:
 
     def __deepcopy__(self, memo: dict) -> DistanceCache:
         return self  # shared, like the registry: distances do not depend on the model
+
+    @property
+    def nearly_full(self) -> bool:
+        """Whether the cache holds at least 7/8 of ``max_pairs`` (eviction is near)."""
+        return 8 * len(self._rows) >= 7 * self.max_pairs
 
     @property
     def can_screen(self) -> bool:
@@ -204,12 +215,7 @@ class DistanceCache:
         if na == 0 or nb == 0:
             return out
         ia, ib = self._indices(archs_a), self._indices(archs_b)
-        rows = self._rows
-        # -1: not cached; -2: the same architecture twice, d(G, G) = 0 needs no solve
-        found = np.array(
-            [rows.get(_pair_key(x, y), -1) if x != y else -2 for x in ia for y in ib],
-            dtype=np.int64,
-        ).reshape(na, nb)
+        found = self._look_up(ia, ib)
         cached = found >= 0
         if cached.any():
             hit_rows = found[cached]
@@ -220,6 +226,26 @@ class DistanceCache:
         if missing.any():
             self._fill(out, missing, archs_a, archs_b, ia, ib)
         return out
+
+    def _look_up(self, ia: list[int], ib: list[int]) -> np.ndarray:
+        """``(len(ia), len(ib))`` rows of ``_values`` holding each pair: -1 where it is not
+        cached, -2 where the two are one architecture (``d(G, G) = 0`` needs no solve)."""
+        index_a = np.asarray(ia, dtype=np.int64)
+        index_b = np.asarray(ib, dtype=np.int64)
+        self._grow_paired(len(self._index))
+        found = np.where(index_a[:, None] == index_b[None, :], -2, -1)
+        rows_a = np.nonzero(self._paired[index_a])[0]
+        cols_b = np.nonzero(self._paired[index_b])[0]
+        if rows_a.size and cols_b.size:
+            rows = self._rows
+            sub_b = index_b[cols_b].tolist()
+            looked = np.array(
+                [rows.get(_pair_key(x, y), -1) if x != y else -2
+                 for x in index_a[rows_a].tolist() for y in sub_b],
+                dtype=np.int64,
+            ).reshape(rows_a.size, cols_b.size)  # fmt: skip
+            found[np.ix_(rows_a, cols_b)] = looked
+        return found
 
     def _fill(
         self,
@@ -243,18 +269,21 @@ class DistanceCache:
         pos_b: dict[int, int] = {}
         new_a: list[Architecture] = []
         new_b: list[Architecture] = []
+        row_at = np.full(len(ia), -1, dtype=np.int64)  # request row -> row of the call
+        col_at = np.full(len(ib), -1, dtype=np.int64)
         for i in np.nonzero(missing.any(axis=1))[0].tolist():
             if ia[i] not in pos_a:
                 pos_a[ia[i]] = len(new_a)
                 new_a.append(archs_a[i])
+            row_at[i] = pos_a[ia[i]]
         for j in np.nonzero(missing.any(axis=0))[0].tolist():
             if ib[j] not in pos_b:
                 pos_b[ib[j]] = len(new_b)
                 new_b.append(archs_b[j])
+            col_at[j] = pos_b[ib[j]]
         if self._screening:
-            fresh = self.distance.pairwise_lower_bounds(new_a, new_b)  # type: ignore[attr-defined]
-            out[ii, jj] = fresh[[pos_a[ia[i]] for i in ii.tolist()],
-                                [pos_b[ib[j]] for j in jj.tolist()]]  # fmt: skip
+            fresh = self._bounds(new_a, new_b, list(pos_a), list(pos_b))
+            out[ii, jj] = fresh[row_at[ii], col_at[jj]]
             self.screened += int(ii.size)
             return
         first: dict[int, int] = {}  # pair key -> its first entry in (ii, jj)
@@ -266,12 +295,33 @@ class DistanceCache:
             self._fill_sparse(out, (ii, jj), (archs_a, archs_b), (ia, ib), first)
             return
         fresh = self.distance.pairwise(new_a, new_b)
-        rows_a = np.array([pos_a[ia[i]] for i in ii.tolist()], dtype=np.int64)
-        cols_b = np.array([pos_b[ib[j]] for j in jj.tolist()], dtype=np.int64)
-        values = fresh[rows_a, cols_b]
+        values = fresh[row_at[ii], col_at[jj]]
         out[ii, jj] = values
         self._store(list(first), values[list(first.values())])
         self.misses += len(first)
+
+    def _bounds(
+        self,
+        archs_a: list[Architecture],
+        archs_b: list[Architecture],
+        keys_a: list[int],
+        keys_b: list[int],
+    ) -> np.ndarray:
+        """The distance's lower bounds of ``archs_a`` (indices ``keys_a``) against
+        ``archs_b``, from the last block of bounds computed if it holds them all: an
+        optimiser screens a short list against the observations once to pick what to
+        compute exactly, then again to score it."""
+        if self._last_bounds is not None:
+            rows_at, cols_at, block = self._last_bounds
+            if all(k in rows_at for k in keys_a) and all(k in cols_at for k in keys_b):
+                return block[np.ix_([rows_at[k] for k in keys_a], [cols_at[k] for k in keys_b])]
+        fresh = self.distance.pairwise_lower_bounds(archs_a, archs_b)  # type: ignore[attr-defined]
+        self._last_bounds = (
+            {k: i for i, k in enumerate(keys_a)},
+            {k: j for j, k in enumerate(keys_b)},
+            fresh,
+        )
+        return fresh
 
     def _fill_sparse(
         self,
@@ -382,6 +432,17 @@ class DistanceCache:
         for slot, key in zip(slots, keys, strict=True):
             self._keys[slot] = key
             self._rows[key] = slot
+        stored = np.asarray(keys, dtype=np.int64)
+        mask = (1 << _KEY_BITS) - 1
+        touched = np.concatenate([stored >> _KEY_BITS, stored & mask])
+        self._grow_paired(len(self._index))
+        self._paired[touched] = True
+
+    def _grow_paired(self, size: int) -> None:
+        if self._paired.size < size:
+            grown = np.zeros(size, dtype=bool)
+            grown[: self._paired.size] = self._paired
+            self._paired = grown
 
     def _evict(self, count: int) -> None:
         """Drop the ``count`` least recently used pairs (by the request that last read
@@ -418,3 +479,5 @@ class DistanceCache:
         self._free.clear()
         self._values = np.zeros((0, self.distance.num_distances))
         self._used = np.zeros(0, dtype=np.int64)
+        self._paired = np.zeros(0, dtype=bool)
+        self._last_bounds = None

@@ -87,6 +87,8 @@ def kernel_is_psd(kernel: Kernel) -> bool:
         return all(kernel_is_psd(k) for k in kernel.kernels)
     if isinstance(kernel, ScaleKernel):
         return kernel_is_psd(kernel.base_kernel)
+    if isinstance(kernel, ArchitectureBudgetKernel):  # the budget parts are Matérn
+        return kernel_is_psd(kernel.architecture_kernel)
     return True
 
 
@@ -95,20 +97,26 @@ class _RecentBlocks:
 
     Fitting hyperparameters evaluates the Gram matrix of the same training ids at every
     optimiser step, and the distances do not depend on the hyperparameters, so each
-    block is gathered from the cache once. Shared by deep copies (botorch copies models
-    to condition them), like the cache and the registry themselves.
+    block is gathered from the cache once. A block whose ids extend a kept block's (the
+    training ids after one more observation) is gathered only where it is new. Blocks
+    read while screening hold bounds, not distances: they are kept apart, and never
+    extended. Shared by deep copies (botorch copies models to condition them), like the
+    cache and the registry themselves.
 
     Args:
         cache: Where the distances come from.
         registry: Maps the ids to architectures.
-        size: Blocks kept.
+        size: Blocks kept of each kind (exact, screened).
     """
 
     def __init__(self, cache: DistanceCache, registry: ArchitectureRegistry, size: int = 3) -> None:
         self.cache = cache
         self.registry = registry
         self.size = size
-        self._blocks: OrderedDict[tuple[tuple[int, ...], tuple[int, ...], bool], np.ndarray] = (
+        self._exact: OrderedDict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = (
+            OrderedDict()
+        )
+        self._screened: OrderedDict[tuple[tuple[int, ...], tuple[int, ...]], np.ndarray] = (
             OrderedDict()
         )
 
@@ -118,17 +126,43 @@ class _RecentBlocks:
     def get(self, ids1: Sequence[int], ids2: Sequence[int]) -> np.ndarray:
         """The cached distances of ``(ids1, ids2)``, ``(len(ids1), len(ids2), D)``; do not
         modify them."""
-        # a block read while screening holds bounds, not distances: kept apart
-        key = (tuple(ids1), tuple(ids2), self.cache.is_screening)
-        block = self._blocks.get(key)
+        screening = self.cache.is_screening
+        blocks = self._screened if screening else self._exact
+        key = (tuple(ids1), tuple(ids2))
+        block = blocks.get(key)
         if block is None:
-            block = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
-            self._blocks[key] = block
-            if len(self._blocks) > self.size:
-                self._blocks.popitem(last=False)
+            block = self._gather(*key) if not screening else None
+            if block is None:
+                block = self.cache.matrix(self.registry.get(ids1), self.registry.get(ids2))
+            blocks[key] = block
+            if len(blocks) > self.size:
+                blocks.popitem(last=False)
         else:
-            self._blocks.move_to_end(key)
+            blocks.move_to_end(key)
         return block
+
+    def _gather(self, ids1: tuple[int, ...], ids2: tuple[int, ...]) -> np.ndarray | None:
+        """The block of ``(ids1, ids2)`` from a kept exact block of leading ids, reading
+        only the new rows and columns from the cache; None if no kept block leads it, or
+        if the cache is nearly full (a full read refreshes the kept pairs, which the
+        cache's least-recently-read eviction would otherwise drop first)."""
+        if self.cache.nearly_full:
+            return None
+        for (old1, old2), old in reversed(self._exact.items()):
+            n1, n2 = len(old1), len(old2)
+            if not (n1 and n2 and ids1[:n1] == old1 and ids2[:n2] == old2):
+                continue
+            if n1 == len(ids1) and n2 == len(ids2):
+                return old
+            archs1, archs2 = self.registry.get(ids1), self.registry.get(ids2)
+            block = np.empty((len(ids1), len(ids2), old.shape[-1]))
+            block[:n1, :n2] = old
+            if n2 < len(ids2):
+                block[:n1, n2:] = self.cache.matrix(archs1[:n1], archs2[n2:])
+            if n1 < len(ids1):
+                block[n1:] = self.cache.matrix(archs1[n1:], archs2)
+            return block
+        return None
 
 
 class ArchitectureKernel(Kernel):

@@ -234,7 +234,7 @@ class OTMANNDistance:
         *,
         preprocess: object | None = None,
         n_jobs: int | None = None,
-        parallel_threshold: int = 2_000,
+        parallel_threshold: int = 500,
         max_profiles: int = 100_000,
     ) -> None:
         label_coeffs, struct_coeffs = tuple(label_coeffs), tuple(struct_coeffs)
@@ -697,15 +697,36 @@ def _bound_rows(
         # what every pair pays if no mass of this class is matched, then what matching saves
         lp += nu * (rs.sums[c][:, None, None] + cs.sums[c][None, :, None])
         if rs.masses[c].size and cs.masses[c].size:
+            paths, labels, layers = _distinct_layers(cs.paths[c], cs.labels[c])
             add_class_bounds(
                 rs.paths[c], rs.labels[c], rs.masses[c], rs.offsets[c],
-                cs.paths[c], cs.labels[c], cs.masses[c], cs.offsets[c],
+                paths, labels, layers, cs.masses[c], cs.offsets[c],
                 matrix, c_lab, c_str, nu, lp,
             )  # fmt: skip
     totals = rs.totals[:, None] + cs.totals[None, :]
     out[..., 0::2] = lp
     out[..., 1::2] = lp / np.where(totals > 0, totals, 1.0)[..., None]
     return out
+
+
+def _distinct_layers(
+    paths: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct layers among ``(N, F)`` paths and ``(N,)`` labels: their paths
+    ``(U, F)``, labels ``(U,)``, and each layer's row among them ``(N,)``.
+
+    Layers are grouped by one fixed projection of their paths and label, and the groups
+    are checked to be exact; on a collision, every layer stays its own.
+    """
+    weights = np.sqrt(np.arange(2.0, paths.shape[1] + 2.0))
+    keys = paths @ weights + labels * math.pi
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if np.array_equal(paths[first][inverse], paths) and np.array_equal(
+        labels[first][inverse], labels
+    ):
+        return paths[first], labels[first], inverse.astype(np.int64)
+    return paths, labels, np.arange(labels.size, dtype=np.int64)
 
 
 def _single_row(

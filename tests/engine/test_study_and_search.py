@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import warnings
@@ -13,8 +14,10 @@ import pytest
 
 import bonas
 from bonas import Architecture, BonasError, Study, StudyError, TrialState
+from bonas.exceptions import NonPSDWarning
 from bonas.spaces import CNNSpace, NB201Space
 from bonas.surrogate import (
+    DEFAULT_REFIT_GROWTH,
     NOISE_FREE,
     FitFailedWarning,
     Surrogate,
@@ -268,7 +271,9 @@ def test_a_loaded_study_keeps_the_warping_fidelity_and_noise_options(tmp_path: P
     again.close()
 
 
-@pytest.mark.parametrize(("option", "value"), [("screen_top", 7), ("screen_neighbours", 9)])
+@pytest.mark.parametrize(
+    ("option", "value"), [("screen_top", 7), ("screen_neighbours", 9), ("refit_growth", 0.25)]
+)
 def test_a_study_keeps_a_screening_option_and_an_older_one_scores_exactly(
     tmp_path: Path, option: str, value: int
 ) -> None:
@@ -285,7 +290,8 @@ def test_a_study_keeps_a_screening_option_and_an_older_one_scores_exactly(
     db.commit()
     db.close()
     older = Study.load(path)
-    assert getattr(older.optimizer, option) == 0  # every candidate, and pair, exact
+    # every candidate, and pair, exact; hyperparameters refitted at every observation
+    assert getattr(older.optimizer, option) == 0
     older.close()
 
 
@@ -333,6 +339,28 @@ def test_a_screened_short_list_is_exact_to_its_nearest_observations_only() -> No
         bonas.Optimizer(CNNSpace(), screen_neighbours=-1)
 
 
+def test_between_refits_the_training_covariance_stays_exact() -> None:
+    space = CNNSpace()
+    opt = bonas.Optimizer(
+        space, seed=0, n_initial=5, num_candidates=120, screen_top=10, screen_neighbours=3,
+        refit_growth=10.0,
+    )  # fmt: skip
+    for arch in samples(space, 12, seed=1):
+        opt.add_observation(arch, float(arch.num_layers))
+    cache = find_screening_cache(opt.surrogate.kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonPSDWarning)
+        for _ in range(2):  # the picks are exact to their 3 nearest observations only
+            (trial,) = opt.ask()
+            opt.tell(trial, float(trial.architecture.num_layers))
+        opt.ask()
+    assert opt.surrogate.fits == 1  # no refit since the first ask
+    known = [t.architecture for t in opt.trials[:14]]
+    misses = cache.misses
+    cache.matrix(known, known)  # every pair the model was built on is cached: exact
+    assert cache.misses == misses
+
+
 def test_a_fixed_noise_stays_fixed_through_fits() -> None:
     space = NB201Space()
     archs = samples(space, 12, seed=3)
@@ -350,6 +378,34 @@ def test_a_fixed_noise_stays_fixed_through_fits() -> None:
     # an interpolating GP: the posterior mean at the observations is their (warped) value
     mean, _ = fixed.predict(archs)
     np.testing.assert_allclose(mean, fixed.train_targets, atol=0.1)
+
+
+def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up() -> None:
+    cnn, nb201 = CNNSpace(), NB201Space()
+    otmann = Surrogate(default_kernel_factory(cnn))
+    assert otmann.refit_growth == DEFAULT_REFIT_GROWTH == 0.1
+    assert Surrogate(default_kernel_factory(nb201)).refit_growth == 0.0  # WL: PSD
+    archs = samples(cnn, 25, seed=4)
+    values = [float(arch.num_layers) for arch in archs]
+    fits = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonPSDWarning)
+        for n in range(12, 26):  # one more observation at a time
+            otmann.fit(archs[:n], values[:n])
+            fits.append(otmann.fits)
+    # fits at 12, then once 10 % more have come: 12 + 2 = 14, 14 + 2 = 16, 16 + 2 = 18,
+    # 18 + 2 = 20, 20 + 2 = 22, 22 + 3 = 25
+    steps = zip(range(13, 26), itertools.pairwise(fits), strict=True)
+    refitted_at = [n for n, (before, after) in steps if after > before]
+    assert fits[0] == 1 and refitted_at == [14, 16, 18, 20, 22, 25]
+    every = Surrogate(default_kernel_factory(cnn), refit_growth=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonPSDWarning)
+        for n in (12, 13, 14):
+            every.fit(archs[:n], values[:n])
+    assert every.fits == 3 and otmann.failed_fits == every.failed_fits == 0
+    with pytest.raises(BonasError, match="refit_growth must be a finite fraction >= 0"):
+        bonas.Optimizer(cnn, refit_growth=-0.1)
 
 
 @pytest.mark.parametrize("noise", [0.0, 1e-6, float("nan"), float("inf"), -1.0])

@@ -50,6 +50,23 @@ def test_each_pair_is_computed_once_in_one_call() -> None:
     assert distance.calls == 2 and cache.misses == 30
 
 
+def test_a_request_mixing_cached_and_never_paired_architectures() -> None:
+    pool, fresh = archs(6, 7), archs(2, 8)
+    distance = CountingDistance()
+    cache = DistanceCache(distance)
+    cache.matrix(pool[:3], pool[3:])  # 9 pairs; the fresh ones were never paired
+    rows = [fresh[0], pool[0], fresh[1], pool[4]]
+    cols = [pool[3], fresh[1], pool[1], pool[5]]
+    expected = OTMANNDistance().pairwise(rows, cols)
+    np.testing.assert_allclose(cache.matrix(rows, cols), expected)
+    # hits: (pool0, pool3), (pool0, pool5), (pool4, pool1); (fresh1, fresh1) needs no
+    # solve; the other 12 entries are 12 distinct new pairs
+    assert cache.hits == 3 and cache.misses == 9 + 12
+    cache.clear()  # forgets which architectures were paired, too
+    np.testing.assert_allclose(cache.matrix(cols, rows), expected.transpose(1, 0, 2))
+    assert cache.hits == 3 and cache.misses == 21 + 15
+
+
 def test_self_distance_needs_no_solve() -> None:
     distance = CountingDistance()
     cache = DistanceCache(distance)
@@ -139,6 +156,32 @@ def test_screening_answers_new_pairs_with_bounds_and_keeps_them_out() -> None:
     np.testing.assert_allclose(cache.matrix(candidates, observed),
                                otmann.pairwise(candidates, observed))  # fmt: skip
     assert len(cache) == stored + 30
+
+
+class _CountingBounds(OTMANNDistance):
+    bound_pairs = 0
+
+    def pairwise_lower_bounds(self, a: list[Architecture], b: list[Architecture]) -> np.ndarray:
+        self.bound_pairs += len(a) * len(b)
+        return super().pairwise_lower_bounds(a, b)
+
+
+def test_screening_again_within_the_last_block_of_bounds_reuses_it() -> None:
+    observed, candidates = archs(6, 9), archs(4, 10)
+    otmann = _CountingBounds(n_jobs=1)
+    cache = DistanceCache(otmann)
+    with cache.screening():
+        first = cache.matrix(candidates, observed)
+        # a subset, in another order: served from the same block
+        again = cache.matrix(candidates[::-1][:3], observed[::-2])
+        assert otmann.bound_pairs == 24
+        np.testing.assert_array_equal(again, first[[3, 2, 1]][:, [5, 3, 1]])
+        cache.matrix(candidates, archs(1, 11))  # a column outside it: new bounds
+        assert otmann.bound_pairs == 28
+    cache.clear()
+    with cache.screening():
+        np.testing.assert_array_equal(cache.matrix(candidates, observed), first)
+    assert otmann.bound_pairs == 52
 
 
 @pytest.mark.parametrize("ragged", [True, False], ids=["pairwise_ragged", "row-by-row"])

@@ -12,8 +12,10 @@ from gpytorch.kernels import ScaleKernel
 
 from bonas import Architecture, BonasError, NonPSDWarning
 from bonas.kernels import (
+    ArchitectureBudgetKernel,
     ArchitectureRegistry,
     CellOpsKernel,
+    DistanceCache,
     EditKernel,
     OTMANNDistance,
     OTMANNKernel,
@@ -122,6 +124,8 @@ def test_psd_declarations() -> None:
     assert kernel_is_psd(WLKernel(registry))
     assert kernel_is_psd(ScaleKernel(WLKernel(registry)) * WLKernel(registry, h=1))
     assert not kernel_is_psd(WLKernel(registry) + OTMANNKernel(registry))
+    assert kernel_is_psd(ArchitectureBudgetKernel(WLKernel(registry)))
+    assert not kernel_is_psd(ArchitectureBudgetKernel(ScaleKernel(OTMANNKernel(registry))))
 
 
 def test_project_psd_clips_negative_eigenvalues() -> None:
@@ -272,3 +276,23 @@ def test_wl_plus_ops_kernel_option_selects_the_wl_depth_and_resumes() -> None:
     again.trials = list(opt.trials)
     again.load_state_dict(opt.state_dict())
     assert [t.architecture for t in again.ask(1)] == [t.architecture for t in opt.ask(1)]
+
+
+def test_a_gram_of_one_more_architecture_reads_only_its_new_row_and_column() -> None:
+    registry = ArchitectureRegistry()
+    archs = samples(CNNSpace(), 7, seed=2)
+    ids = registry.add_all(archs)
+    kernel = OTMANNKernel(registry)
+    kernel.distances(ids[:6], ids[:6])
+    hits, misses = kernel.cache.hits, kernel.cache.misses
+    grown = kernel.distances(ids, ids)
+    np.testing.assert_allclose(grown, OTMANNDistance().pairwise(archs), rtol=1e-12)
+    # the 6 new pairs computed once, then read back for the new row; the 30 old pairs
+    # came from the kept block, not the cache
+    assert (kernel.cache.hits - hits, kernel.cache.misses - misses) == (6, 6)
+    # a nearly full cache is read in full, which refreshes its kept pairs
+    full = OTMANNKernel(registry, cache=DistanceCache(OTMANNDistance(), max_pairs=16))
+    full.distances(ids[:6], ids[:6])
+    hits = full.cache.hits
+    np.testing.assert_allclose(full.distances(ids, ids), grown, rtol=1e-12)
+    assert full.cache.hits - hits > 6

@@ -199,11 +199,30 @@ def test_lower_bounds_equal_a_plain_per_pair_computation(name: str) -> None:
     archs = samples(space, 10, seed=6)
     rng = np.random.default_rng(7)
     near = [space.mutate(a, rng) for a in archs]
-    bounds = otmann.pairwise_lower_bounds([*archs, *near], archs)
+    # columns with mutants of one another: many of their layers are alike
+    cols = [*archs, *near[:5]]
+    bounds = otmann.pairwise_lower_bounds([*archs, *near], cols)
     for i, a in enumerate([*archs, *near]):
-        for j, b in enumerate(archs):
+        for j, b in enumerate(cols):
             expected = _reference_bounds(otmann, otmann.profile(a), otmann.profile(b))
             np.testing.assert_allclose(bounds[i, j], expected, rtol=1e-9, atol=1e-9)
+
+
+def test_distinct_layers_are_exact_groups_even_when_their_keys_collide() -> None:
+    from bonas.kernels.otmann import _distinct_layers
+
+    paths = np.array([[1.0, 2.0], [0.5, 0.0], [1.0, 2.0], [0.5, 0.0], [1.0, 2.5]])
+    labels = np.array([3, 3, 3, 4, 3])
+    distinct, distinct_labels, layers = _distinct_layers(paths, labels)
+    assert len(distinct) == 4  # rows 0 and 2 are one layer; row 3 has another label
+    np.testing.assert_array_equal(distinct[layers], paths)
+    np.testing.assert_array_equal(distinct_labels[layers], labels)
+    # two different layers with the same key (sqrt 3 * sqrt 2 == sqrt 2 * sqrt 3): each
+    # stays its own
+    collide = np.array([[np.sqrt(3.0), 0.0], [0.0, np.sqrt(2.0)]])
+    kept, _, index = _distinct_layers(collide, np.array([1, 1]))
+    np.testing.assert_array_equal(kept, collide)
+    np.testing.assert_array_equal(index, [0, 1])
 
 
 def test_lower_bounds_are_exact_when_every_class_has_one_layer_on_a_side() -> None:
