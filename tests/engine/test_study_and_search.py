@@ -274,7 +274,7 @@ def test_a_loaded_study_keeps_the_warping_fidelity_and_noise_options(tmp_path: P
 @pytest.mark.parametrize(
     ("option", "value"), [("screen_top", 7), ("screen_neighbours", 9), ("refit_growth", 0.25)]
 )
-def test_a_study_keeps_a_screening_option_and_an_older_one_scores_exactly(
+def test_a_study_keeps_its_speed_options_and_an_older_one_runs_as_it_did(
     tmp_path: Path, option: str, value: int
 ) -> None:
     path = tmp_path / "screen.db"
