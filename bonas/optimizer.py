@@ -329,9 +329,9 @@ class Optimizer(BaseOptimizer):
         n_initial: Random proposals before the model takes over.
         num_candidates: Acquisition evaluations per proposal for the GA.
         refit_every: Refit GP hyperparameters after this many new observations.
-        refit_growth: And once the observations have grown by this fraction since the
-            last fit. ``None``: 0.1 for kernels that are not guaranteed PSD (OTMANN's,
-            whose fits cost seconds at hundreds of observations), else 0; see
+        refit_growth: Past 100 observations, and once they have grown by this fraction
+            since the last fit. ``None``: 0.1 for kernels that are not guaranteed PSD
+            (OTMANN's, whose fits cost seconds at hundreds of observations), else 0; see
             :class:`~bonas.surrogate.Surrogate`.
         exhaustive_limit: Finite spaces up to this size are scored exhaustively.
         warping: ``copula`` (the default) models the values' normal scores

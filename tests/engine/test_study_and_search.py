@@ -343,7 +343,7 @@ def test_between_refits_the_training_covariance_stays_exact() -> None:
     space = CNNSpace()
     opt = bonas.Optimizer(
         space, seed=0, n_initial=5, num_candidates=120, screen_top=10, screen_neighbours=3,
-        refit_growth=10.0,
+        refit_every=100,
     )  # fmt: skip
     for arch in samples(space, 12, seed=1):
         opt.add_observation(arch, float(arch.num_layers))
@@ -380,7 +380,10 @@ def test_a_fixed_noise_stays_fixed_through_fits() -> None:
     np.testing.assert_allclose(mean, fixed.train_targets, atol=0.1)
 
 
-def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up() -> None:
+def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bonas.surrogate.REFIT_GROWTH_FROM", 12)  # 100 by default
     cnn, nb201 = CNNSpace(), NB201Space()
     otmann = Surrogate(default_kernel_factory(cnn))
     assert otmann.refit_growth == DEFAULT_REFIT_GROWTH == 0.1
@@ -399,11 +402,15 @@ def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up
     refitted_at = [n for n, (before, after) in steps if after > before]
     assert fits[0] == 1 and refitted_at == [14, 16, 18, 20, 22, 25]
     every = Surrogate(default_kernel_factory(cnn), refit_growth=0.0)
+    early = Surrogate(default_kernel_factory(cnn))  # below 12 fitted, every one refits
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NonPSDWarning)
-        for n in (12, 13, 14):
+        for n in (11, 12, 13):
             every.fit(archs[:n], values[:n])
+        for n in (10, 11, 12, 13):
+            early.fit(archs[:n], values[:n])
     assert every.fits == 3 and otmann.failed_fits == every.failed_fits == 0
+    assert early.fits == 3  # at 10, 11 and 12; from 12, growth: 13 is too soon
     with pytest.raises(BonasError, match="refit_growth must be a finite fraction >= 0"):
         bonas.Optimizer(cnn, refit_growth=-0.1)
 
