@@ -27,6 +27,7 @@ import hashlib
 import heapq
 import json
 import numbers
+import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -95,15 +96,14 @@ class Architecture:
         units_t = tuple(units)
         strides_t = tuple(strides)
         edges_t = tuple(tuple(e) for e in edges)
-        order, preds, succs = _validate(labels_t, units_t, edges_t, strides_t, vocabulary)
+        order, preds, succs, edges_t = _validate(labels_t, units_t, edges_t, strides_t, vocabulary)
         # numpy integers pass validation; store plain ints so JSON and hashing agree.
         units_t = tuple(None if u is None else int(u) for u in units_t)
         strides_t = tuple(None if s is None else int(s) for s in strides_t)
-        edges_t = tuple((int(u), int(v)) for u, v in edges_t)
         object.__setattr__(self, "_labels", labels_t)
         object.__setattr__(self, "_units", units_t)
         object.__setattr__(self, "_strides", strides_t)
-        object.__setattr__(self, "_edges", tuple(sorted(edges_t)))
+        object.__setattr__(self, "_edges", edges_t)
         object.__setattr__(self, "_vocabulary", vocabulary)
         object.__setattr__(self, "_order", order)
         object.__setattr__(self, "_predecessors", preds)
@@ -446,16 +446,11 @@ def _wl_rounds(arch: Architecture, iterations: int, until_stable: bool = False) 
     """
     preds, succs = arch._predecessors, arch._successors
     nodes = range(arch.num_layers)
-    colours = [
-        _digest(_node_key(label, units, stride))
-        for label, units, stride in zip(arch.labels, arch.units, arch.strides, strict=True)
-    ]
+    colours = list(map(_layer_colour, arch._labels, arch._units, arch._strides))
     rounds = [colours]
     for _ in range(iterations):
         colours = [
-            _digest(
-                colours[v] + "<" + _joined(colours, preds[v]) + ">" + _joined(colours, succs[v])
-            )
+            _refined(colours[v], _around(colours, preds[v]), _around(colours, succs[v]))
             for v in nodes
         ]
         if until_stable and len(rounds) > 1 and len(set(colours)) == len(set(rounds[-1])):
@@ -464,17 +459,28 @@ def _wl_rounds(arch: Architecture, iterations: int, until_stable: bool = False) 
     return rounds
 
 
-def _joined(colours: list[str], neighbours: tuple[int, ...]) -> str:
-    """The neighbours' colours, sorted and comma-joined (most layers have one)."""
+def _around(colours: list[str], neighbours: tuple[int, ...]) -> tuple[str, ...]:
+    """The neighbours' colours, sorted (most layers have one)."""
     if len(neighbours) == 1:
-        return colours[neighbours[0]]
-    return ",".join(sorted([colours[v] for v in neighbours]))
+        return (colours[neighbours[0]],)
+    return tuple(sorted([colours[v] for v in neighbours]))
+
+
+# Both colourings are memoised: a search hashes thousands of mutants of a few parents a
+# step, whose layers mostly keep their neighbourhoods, hence their colours. The keys are
+# the colours themselves (strings, whose hashes Python keeps), not the joined texts,
+# which would be hashed anew every time.
+@functools.lru_cache(maxsize=1 << 12)
+def _layer_colour(label: str, units: int | None, stride: int | None) -> str:
+    return _digest(_node_key(label, units, stride))
 
 
 @functools.lru_cache(maxsize=1 << 16)
+def _refined(colour: str, before: tuple[str, ...], after: tuple[str, ...]) -> str:
+    return _digest(colour + "<" + ",".join(before) + ">" + ",".join(after))
+
+
 def _digest(text: str) -> str:
-    # memoised: a search hashes thousands of mutants of a few parents a step, whose
-    # layers mostly keep their neighbourhoods, hence their texts
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
@@ -496,9 +502,18 @@ def _validate(
     edges: tuple[tuple[int, ...], ...],
     strides: tuple[int | None, ...],
     vocab: Vocabulary,
-) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]]:
-    """Check every structural rule; return the topological order (ties by index) and
-    each layer's sorted predecessors and successors."""
+) -> tuple[
+    tuple[int, ...],
+    tuple[tuple[int, ...], ...],
+    tuple[tuple[int, ...], ...],
+    tuple[tuple[int, int], ...],
+]:
+    """Check every structural rule; return the topological order (ties by index), each
+    layer's sorted predecessors and successors, and the edges as sorted pairs of ints.
+
+    Mutation builds thousands of architectures per acquisition step, so the common case
+    (plain int edges, one source and one sink) is checked in bulk, and the per-edge and
+    per-layer walks that name a broken rule run only when the bulk check fails."""
     n = len(labels)
     if len(units) != n or len(strides) != n:
         raise InvalidArchitectureError(
@@ -526,28 +541,20 @@ def _validate(
                 f"expected exactly one {label!r} layer, found {len(found)} at {list(found)}",
                 found,
             )
-    seen: set[tuple[int, int]] = set()
-    for edge in edges:
-        if len(edge) != 2 or not (_is_index(edge[0], n) and _is_index(edge[1], n)):
-            raise InvalidArchitectureError(
-                "edges", f"edge {edge!r} must join two layer indices in 0..{n - 1}"
-            )
-        if edge[0] == edge[1]:
-            raise InvalidArchitectureError(
-                "acyclic", f"layer {edge[0]} has an edge to itself", (edge[0],)
-            )
-        if edge in seen:
-            raise InvalidArchitectureError("edges", f"edge {edge!r} is repeated", edge)
-        seen.add(edge)  # type: ignore[arg-type]
+    if not _plain_edges(edges, n):
+        _check_edges(edges, n)  # raises, naming the broken edge, or the edges were fine
+        edges = tuple((int(u), int(v)) for u, v in edges)
+    sorted_edges = tuple(sorted(edges))  # so is every list below
 
     preds: list[list[int]] = [[] for _ in range(n)]
     succs: list[list[int]] = [[] for _ in range(n)]
-    for u, v in sorted((int(u), int(v)) for u, v in edges):  # sorted: so is every list
+    for u, v in sorted_edges:
         succs[u].append(v)
         preds[v].append(u)
     # Kahn's algorithm, smallest index first: the order of networkx's
     # lexicographical_topological_sort, without building a networkx graph
-    waiting = [len(p) for p in preds]
+    in_degrees = [len(p) for p in preds]
+    waiting = in_degrees.copy()
     ready = [v for v in range(n) if waiting[v] == 0]
     heapq.heapify(ready)
     order: list[int] = []
@@ -569,8 +576,12 @@ def _validate(
         )
     source = labels.index(vocab.input_label)
     sink = labels.index(vocab.output_label)
-    on_path = _reachable(source, succs) & _reachable(sink, preds)
-    off_path = tuple(i for i in range(n) if i not in on_path)
+    # in a DAG every layer lies on a source-sink path when the source is the only layer
+    # without predecessors and the sink the only one without successors
+    off_path: tuple[int, ...] = ()
+    if in_degrees.count(0) != 1 or preds[source] or succs.count([]) != 1 or succs[sink]:
+        on_path = _reachable(source, succs) & _reachable(sink, preds)
+        off_path = tuple(i for i in range(n) if i not in on_path)
     if off_path:
         raise InvalidArchitectureError(
             "on-path",
@@ -607,7 +618,43 @@ def _validate(
             raise InvalidArchitectureError(
                 "strides", f"layer {i} ({label}) takes no stride, got {stride!r}; use None", (i,)
             )
-    return tuple(order), tuple(map(tuple, preds)), tuple(map(tuple, succs))
+    return tuple(order), tuple(map(tuple, preds)), tuple(map(tuple, succs)), sorted_edges
+
+
+def _plain_edges(edges: tuple[tuple[int, ...], ...], n: int) -> bool:
+    """Whether ``edges`` are distinct pairs of distinct plain-int layer indices, checked
+    in bulk (C loops) rather than edge by edge."""
+    if not edges:
+        return True
+    if set(map(len, edges)) != {2}:
+        return False
+    sources, targets = zip(*edges, strict=True)
+    ends = sources + targets
+    return (
+        set(map(type, ends)) == {int}
+        and min(ends) >= 0
+        and max(ends) < n
+        and not any(map(operator.eq, sources, targets))
+        and len(set(edges)) == len(edges)
+    )
+
+
+def _check_edges(edges: tuple[tuple[int, ...], ...], n: int) -> None:
+    """Raise for the first edge that is not a pair of layer indices, is a loop or is
+    repeated."""
+    seen: set[tuple[int, ...]] = set()
+    for edge in edges:
+        if len(edge) != 2 or not (_is_index(edge[0], n) and _is_index(edge[1], n)):
+            raise InvalidArchitectureError(
+                "edges", f"edge {edge!r} must join two layer indices in 0..{n - 1}"
+            )
+        if edge[0] == edge[1]:
+            raise InvalidArchitectureError(
+                "acyclic", f"layer {edge[0]} has an edge to itself", (edge[0],)
+            )
+        if edge in seen:
+            raise InvalidArchitectureError("edges", f"edge {edge!r} is repeated", edge)
+        seen.add(edge)
 
 
 def _reachable(start: int, neighbours: list[list[int]]) -> set[int]:

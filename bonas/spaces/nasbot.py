@@ -285,7 +285,7 @@ class NASBOTSpace(SearchSpace):
         """NASBOT's hand-designed starting networks for this space."""
         raise NotImplementedError
 
-    def _validate_family(self, arch: Architecture, net: _Editable) -> None:
+    def _validate_family(self, arch: Architecture) -> None:
         """Rules specific to CNNs or MLPs."""
 
     def _swap_targets(self, label: str) -> dict[str, float]:
@@ -310,7 +310,6 @@ class NASBOTSpace(SearchSpace):
 
     def _validate(self, arch: Architecture) -> None:
         self._check_vocabulary(arch)
-        net = _Editable.of(arch)
         n = arch.num_layers
         if not self.min_num_layers <= n <= self.max_num_layers:
             raise InvalidArchitectureError(
@@ -325,6 +324,8 @@ class NASBOTSpace(SearchSpace):
             ("in-degree", arch.predecessors, self.max_in_degree),
             ("out-degree", arch.successors, self.max_out_degree),
         ):
+            if max(map(len, map(neighbours, range(n)))) <= limit:
+                continue
             over = tuple(i for i in range(n) if len(neighbours(i)) > limit)
             if over:
                 raise InvalidArchitectureError(
@@ -378,7 +379,7 @@ class NASBOTSpace(SearchSpace):
             raise InvalidArchitectureError(
                 "processing-layers", "the network has no processing layer"
             )
-        self._validate_family(arch, net)
+        self._validate_family(arch)
         if self.min_mass > 0 or math.isfinite(self.max_mass):
             total = float(layer_masses(arch).sum())
             if not self.min_mass <= total <= self.max_mass:
@@ -660,20 +661,25 @@ class CNNSpace(NASBOTSpace):
                 conv/pool layer follows a flattened layer.
         """
         post: list[int | None] = [None] * arch.num_layers
+        labels = arch.labels
         for layer in arch.topological_order():
-            label = arch.labels[layer]
+            label = labels[layer]
             if label == "ip":
                 post[layer] = 0
                 continue
-            sizes = {post[p] for p in arch.predecessors(layer)}
-            if len(sizes) != 1:
-                raise InvalidArchitectureError(
-                    "image-size",
-                    f"the parents of layer {layer} ({label}) see different image sizes "
-                    f"{sorted(sizes, key=lambda s: -1 if s is None else s)}",
-                    (layer,),
-                )
-            (pre,) = sizes
+            parents = arch.predecessors(layer)
+            if len(parents) == 1:  # most layers: nothing to agree on
+                pre = post[parents[0]]
+            else:
+                sizes = {post[p] for p in parents}
+                if len(sizes) != 1:
+                    raise InvalidArchitectureError(
+                        "image-size",
+                        f"the parents of layer {layer} ({label}) see different image sizes "
+                        f"{sorted(sizes, key=lambda s: -1 if s is None else s)}",
+                        (layer,),
+                    )
+                (pre,) = sizes
             if label in CONV_LABELS or label in POOL_LABELS:
                 if pre is None:
                     raise InvalidArchitectureError(
@@ -687,7 +693,7 @@ class CNNSpace(NASBOTSpace):
                 post[layer] = None
         return post
 
-    def _validate_family(self, arch: Architecture, net: _Editable) -> None:
+    def _validate_family(self, arch: Architecture) -> None:
         not_conv = tuple(
             c for c in arch.successors(arch.input_layer) if arch.labels[c] not in CONV_LABELS
         )
