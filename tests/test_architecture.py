@@ -150,3 +150,41 @@ def test_a_cycle_and_an_off_path_layer_are_named() -> None:
         chain(edges=[(0, 1), (1, 2), (2, 1), (2, 3), (3, 4), (4, 5)])
     with pytest.raises(InvalidArchitectureError, match=r"layers \[2\] \(\['max-pool'\]\)"):
         chain(edges=[(0, 1), (1, 3), (3, 4), (4, 5), (0, 2)])
+
+
+@pytest.mark.parametrize(
+    ("edges", "match"),
+    [
+        ([(0, 1), (1, 2), (1, 2), (2, 3), (3, 4), (4, 5)], r"\[edges\] edge \(1, 2\) is repeated"),
+        ([(0, 1), (1, 1), (1, 2), (2, 3), (3, 4), (4, 5)], r"\[acyclic\] layer 1 has an edge to"),
+        ([(0, 1), (1, 2), (2, 3), (3, 4), (4, 6)], r"edge \(4, 6\) must join two layer indices"),
+        ([(0, 1), (1, 2), (2, 3), (3, 4), (4, -5)], r"edge \(4, -5\) must join"),
+        ([(0, True), (1, 2), (2, 3), (3, 4), (4, 5)], r"edge \(0, True\) must join"),
+        ([(0, 1), (1, 2, 3), (2, 3), (3, 4), (4, 5)], r"edge \(1, 2, 3\) must join"),
+        # a second layer without predecessors, and one without successors
+        ([(0, 1), (2, 3), (1, 3), (3, 4), (4, 5)], r"\[on-path\] layers \[2\] \(\['max-pool'\]\)"),
+        ([(0, 1), (1, 2), (1, 3), (3, 4), (4, 5)], r"\[on-path\] layers \[2\] \(\['max-pool'\]\)"),
+    ],
+)
+def test_each_broken_edge_rule_is_named(edges: list, match: str) -> None:
+    """The common case is checked in bulk; each rule it can miss is then named by the
+    per-edge and per-layer walks."""
+    with pytest.raises(InvalidArchitectureError, match=match):
+        chain(edges=edges)
+
+
+def test_numpy_indices_are_stored_as_plain_ints() -> None:
+    arch = chain(
+        edges=[(np.int64(u), np.int32(v)) for u, v in CHAIN["edges"]],
+        units=[None, np.int64(16), None, 32, None, None],
+    )
+    assert arch == chain()
+    assert {type(x) for edge in arch.edges for x in edge} == {int}
+    assert arch.to_json() == chain().to_json()
+
+
+def test_canonical_hashes_stay_what_they_were() -> None:
+    """Training checkpoints are named by the canonical hash: a change of the hash, even
+    one that keeps its properties, would orphan the files of a search being resumed."""
+    assert blocked_cnn(3, 2, 1).canonical_hash.startswith("631a11fdb58fdfc168e85e85")
+    assert resnet_cnn(2).canonical_hash.startswith("0d2e2d5d478292ec255e1884")
