@@ -33,6 +33,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import math
+import operator
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -257,6 +258,9 @@ class OTMANNDistance:
         self.parallel_threshold = parallel_threshold
         self.max_profiles = max_profiles
         self._profiles: OrderedDict[Architecture, ArchitectureProfile] = OrderedDict()
+        self._last_bound_columns: (
+            tuple[list[ArchitectureProfile], _ColumnSet, list[tuple[np.ndarray, ...]]] | None
+        ) = None
 
     @classmethod
     def for_space(cls, space: object, **kwargs: object) -> OTMANNDistance:
@@ -486,6 +490,24 @@ class OTMANNDistance:
             ))  # fmt: skip
         return [values for job in jobs for values in job.result()]
 
+    def _bound_columns(
+        self, cols: Sequence[ArchitectureProfile]
+    ) -> tuple[_ColumnSet, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """The columns of a call to the bounds, and each class's distinct layers among
+        them, kept for the next call: the GA bounds each generation of candidates against
+        the same observations."""
+        kept = self._last_bound_columns
+        if kept is not None and len(kept[0]) == len(cols) and all(map(operator.is_, kept[0], cols)):
+            return kept[1], kept[2]
+        column_set = _ColumnSet.of(cols)
+        distinct = [
+            _distinct_layers(paths, labels)
+            for paths, labels in zip(column_set.paths, column_set.labels, strict=True)
+        ]
+        # the profiles themselves are kept, so that their identities stay theirs
+        self._last_bound_columns = (list(cols), column_set, distinct)
+        return column_set, distinct
+
     def _workers(self, num_pairs: int) -> int:
         if num_pairs < self.parallel_threshold:
             return 1
@@ -691,13 +713,14 @@ def _bound_rows(
     matrix = np.ascontiguousarray(get_label_costs(rows[0].vocabulary).matrix, dtype=np.float64)
     c_lab = np.asarray(otmann.label_coeffs, dtype=np.float64)
     c_str = np.asarray(otmann.struct_coeffs, dtype=np.float64)
-    rs, cs = _ColumnSet.of(rows), _ColumnSet.of(cols)
+    rs = _ColumnSet.of(rows)
+    cs, distinct = otmann._bound_columns(cols)
     lp = np.zeros((len(rows), len(cols), num_pairs))
     for c in range(len(rs.sizes)):
         # what every pair pays if no mass of this class is matched, then what matching saves
         lp += nu * (rs.sums[c][:, None, None] + cs.sums[c][None, :, None])
         if rs.masses[c].size and cs.masses[c].size:
-            paths, labels, layers = _distinct_layers(cs.paths[c], cs.labels[c])
+            paths, labels, layers = distinct[c]
             add_class_bounds(
                 rs.paths[c], rs.labels[c], rs.masses[c], rs.offsets[c],
                 paths, labels, layers, cs.masses[c], cs.offsets[c],
