@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import sys
@@ -243,10 +244,30 @@ def ask_benchmark(
             results["runs"].append(run)
             if out is not None:  # written after every run: the large ones take minutes
                 out.write_text(json.dumps(results, indent=2))
-    results["machine"] = {"cpu_count": os.cpu_count(), "platform": platform.platform()}
+    results["machine"] = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python_reference_s": python_reference_seconds(),
+    }
     if out is not None:
         out.write_text(json.dumps(results, indent=2))
     return results
+
+
+def python_reference_seconds(repeats: int = 5) -> float:
+    """Seconds a fixed pure-Python workload takes (dict and string work, the best of
+    ``repeats``): a yardstick of the machine, since asks are mostly Python and the
+    "2-core CPU" of one session can be several times as fast as another's."""
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        table: dict[str, int] = {}
+        for i in range(1_000_000):
+            key = f"layer{i % 5000}|{i % 7}"
+            table[key] = table.get(key, 0) + i
+        sorted(table.items())
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 class _TimedDistances:
