@@ -26,6 +26,7 @@ def test_ask_benchmark_reports_latency_memory_and_distance_work(tmp_path: Path) 
     assert run["bound_pairs_computed"] == 0
     written = json.loads(out.read_text())
     assert written["runs"][0]["observations"] == 4 and written["machine"]["cpu_count"] >= 1
+    assert written["machine"]["python_reference_s"] > 0  # the machine's yardstick
     # screened: bounds for the candidates, exact distances for the best 5 of each ask
     (screened,) = ask_benchmark(screen_top=5, **options)["runs"]
     assert screened["bound_pairs_computed"] >= 4 * 50 and screened["bound_seconds"] > 0
