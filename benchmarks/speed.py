@@ -18,6 +18,9 @@ CNN-space architectures are trained on MNIST-5k to the rungs 1, 3 and 9 epochs, 
 rung continuing from the checkpoint of the one below, and again with every rung trained
 from scratch (as BOHB's original implementation does); the JSON gives both wall-clocks,
 the saving, and whether the continued runs' accuracies equal the straight ones.
+
+``ask`` (:func:`ask_benchmark`): ``Optimizer.ask()`` latency and peak memory after 50 to
+500 observations. ``memory`` (:func:`memory_benchmark`): a search's memory as it goes on.
 """
 
 from __future__ import annotations
@@ -270,6 +273,63 @@ def python_reference_seconds(repeats: int = 5) -> float:
     return best
 
 
+def memory_benchmark(
+    trials: int = 200,
+    every: int = 20,
+    seed: int = 0,
+    space_name: str = "cnn",
+    out: Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """A search's memory as it goes on: ``Optimizer`` (its defaults, or ``options``) on
+    ``space_name`` (NASBOT's GA scoring 1,000 candidates an ask) and the synthetic
+    objective of :func:`ask_benchmark` (on cell spaces, the number of edges and 3x3
+    convolutions), recording every ``every`` trials the process's peak resident set so
+    far, the architectures its registry holds and the OTMANN profiles kept. A search that
+    kept every candidate it scored would grow by about 20 MB an ask on the CNN space."""
+    import warnings
+
+    from bonas.exceptions import NonPSDWarning
+    from bonas.optimizer import Optimizer
+    from bonas.spaces import get_space
+    from bonas.surrogate import find_screening_cache
+
+    space = get_space(space_name)
+    optimizer = Optimizer(space, seed=seed, **options)
+    distance = getattr(find_screening_cache(optimizer.surrogate.kernel), "distance", None)
+    points = []
+    start = time.perf_counter()
+    _reset_peak_rss()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonPSDWarning)
+        while len(optimizer.trials) < trials:
+            (trial,) = optimizer.ask()
+            optimizer.tell(trial, _objective(space_name, trial.architecture))
+            if len(optimizer.trials) % every == 0:
+                points.append({
+                    "trials": len(optimizer.trials),
+                    "peak_rss_mb": _peak_rss_mb(),
+                    "registered": len(optimizer.surrogate.registry),
+                    "profiles": None if distance is None else len(distance._profiles),
+                    "seconds": time.perf_counter() - start,
+                })  # fmt: skip
+                _progress(f"memory: {points[-1]}")
+    result = {
+        "benchmark": "memory", "space": space_name, "trials": trials, "seed": seed,
+        "points": points,
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+    }  # fmt: skip
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _objective(space_name: str, arch: Architecture) -> float:
+    if space_name in ("cnn", "mlp"):
+        return _synthetic_value(arch)
+    return float(len(arch.edges) + 0.5 * sum(label.startswith("conv3") for label in arch.labels))
+
+
 class _TimedDistances:
     """Wraps a kernel's distance to count the pairs it computes and the seconds taken
     (its lower bounds, if it has them, apart)."""
@@ -447,6 +507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--screen-neighbours", type=int, default=20,
         help="the optimizer's screen_neighbours (0: the short list exact to all observations)",
     )  # fmt: skip
+    memory = commands.add_parser("memory", help="a search's memory as it goes on")
+    memory.add_argument("--out", required=True, help="JSON file to write")
+    memory.add_argument("--trials", type=int, default=200)
+    memory.add_argument("--every", type=int, default=20)
+    memory.add_argument("--space", default="cnn")
+    memory.add_argument("--seed", type=int, default=0)
     ckpt = commands.add_parser("checkpoint", help="checkpoint continuation vs retraining")
     ckpt.add_argument("--out", required=True, help="JSON file to write")
     ckpt.add_argument("--num-archs", type=int, default=3)
@@ -460,6 +526,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))
         print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+        return 0
+    if args.benchmark == "memory":
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        result = memory_benchmark(
+            args.trials, args.every, args.seed, args.space, out=Path(args.out)
+        )
+        for point in result["points"]:
+            print(json.dumps(point))
         return 0
     if args.benchmark == "ask":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, BonasWarning
 from bonas.kernels import (
     ArchitectureBudgetKernel,
+    ArchitectureKernel,
     ArchitectureRegistry,
     CellOpsKernel,
     DistanceCache,
@@ -268,6 +269,13 @@ class Surrogate:
             y = copula_warp(y)
         self.train_targets = y
         train_x = self.inputs(archs, budgets)
+        # a search scores a thousand candidates an iteration: those of earlier iterations
+        # that were not scored again are forgotten (the observations were just looked up),
+        # or they would grow its memory without bound
+        if self.registry.forget_unused():
+            for module in self.kernel.modules():
+                if isinstance(module, ArchitectureKernel):
+                    module.prune()
         train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
         needed = self.refit_every
         if self._observations_at_fit >= REFIT_GROWTH_FROM:

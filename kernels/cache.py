@@ -52,17 +52,30 @@ class ArchitectureRegistry:
     """Maps architectures to integer ids and back; equal architectures share an id.
 
     GP kernels over architectures take these ids (as a ``(..., n, 1)`` tensor) as inputs.
+    A search registers every candidate it scores, a thousand an iteration:
+    :meth:`forget_unused` forgets those not used again, and an id, once forgotten, is
+    never given again.
 
     Example:
-        >>> from bonas.spaces import blocked_cnn
+        >>> from bonas.spaces import blocked_cnn, vgg_net
         >>> registry = ArchitectureRegistry()
         >>> registry.add(blocked_cnn(3, 2, 1)), registry.add(blocked_cnn(3, 2, 1))
         (0, 0)
+        >>> registry.forget_unused(), registry.add(vgg_net(1))  # forgets nothing: 0 is new
+        ([], 1)
+        >>> registry.forget_unused()  # 0 was not used since the last call
+        [0]
+        >>> registry.add_all([vgg_net(1), blocked_cnn(3, 2, 1)])
+        [1, 2]
     """
 
     def __init__(self) -> None:
-        self._archs: list[Architecture] = []
+        self._archs: dict[int, Architecture] = {}
         self._ids: dict[Architecture, int] = {}
+        self._next_id = 0
+        # per id: the number of forget_unused calls before it was last added or looked up
+        self._used: dict[int, int] = {}
+        self._sweeps = 0
 
     def add(self, arch: Architecture) -> int:
         """The id of ``arch``, registering it if new."""
@@ -70,21 +83,47 @@ class ArchitectureRegistry:
             raise BonasError(f"the registry holds Architecture objects, got {type(arch).__name__}")
         found = self._ids.get(arch)
         if found is None:
-            found = len(self._archs)
-            self._archs.append(arch)
+            found = self._next_id
+            self._next_id += 1
+            self._archs[found] = arch
             self._ids[arch] = found
+        self._used[found] = self._sweeps
         return found
 
     def add_all(self, archs: Iterable[Architecture]) -> list[int]:
         """Ids of several architectures, registering the new ones."""
         return [self.add(a) for a in archs]
 
+    def forget_unused(self) -> list[int]:
+        """Forget the architectures not added (or looked up by :meth:`add`) since the last
+        call: a search calls it once an iteration, after adding its observations, so that
+        it keeps those and the last iteration's candidates, and what every iteration
+        scores again (all of a small finite space). Kernels that keep something per id
+        drop it for the forgotten ids at their
+        :meth:`~bonas.kernels.ArchitectureKernel.prune`.
+
+        Returns:
+            The ids forgotten, ascending.
+        """
+        stale = self._sweeps
+        dropped = [i for i, sweep in self._used.items() if sweep < stale]
+        for arch_id in dropped:
+            del self._ids[self._archs.pop(arch_id)]
+            del self._used[arch_id]
+        self._sweeps += 1
+        return dropped
+
+    def holds(self, arch_id: int) -> bool:
+        """Whether ``arch_id`` is the id of an architecture held now."""
+        return arch_id in self._archs
+
     def __getitem__(self, arch_id: int) -> Architecture:
         try:
             return self._archs[int(arch_id)]
-        except (IndexError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError):
             raise BonasError(
-                f"unknown architecture id {arch_id!r}; the registry holds ids 0..{len(self) - 1}"
+                f"unknown architecture id {arch_id!r}: never registered, or forgotten; the "
+                f"registry holds {len(self)} architectures under ids below {self._next_id}"
             ) from None
 
     def get(self, ids: Iterable[int]) -> list[Architecture]:

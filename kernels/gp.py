@@ -190,6 +190,10 @@ class ArchitectureKernel(Kernel):
         """The ``(len(ids1), len(ids2))`` covariance of unique ids, dtype/device of ``like``."""
         raise NotImplementedError
 
+    def prune(self) -> None:
+        """Drop what is kept per id for the ids the registry no longer holds
+        (:meth:`~bonas.kernels.ArchitectureRegistry.forget_unused`)."""
+
     def _register_lengthscale(self, name: str, size: int, prior: Prior, initial: float) -> None:
         """A lengthscale parameter ``name`` of ``size`` entries: ``raw_<name>`` constrained
         to at least 1e-4, with ``prior`` on the constrained value, set to ``initial``."""
@@ -485,6 +489,10 @@ class _CellCodes:
     def __deepcopy__(self, memo: dict) -> _CellCodes:
         return self
 
+    def prune(self, registry: ArchitectureRegistry) -> None:
+        """Drop the codes of ids ``registry`` no longer holds."""
+        self._codes = {i: code for i, code in self._codes.items() if registry.holds(i)}
+
     def of(self, registry: ArchitectureRegistry, ids: Sequence[int]) -> np.ndarray:
         """``(len(ids), E)`` op indices of the cells with these ids."""
         for arch_id in ids:
@@ -547,6 +555,9 @@ class CellOpsKernel(ArchitectureKernel):
     def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
         return torch.ones((), dtype=like.dtype, device=like.device)
 
+    def prune(self) -> None:
+        self._cells.prune(self.registry)
+
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
         a = self._cells.of(self.registry, ids1)
         b = self._cells.of(self.registry, ids2)
@@ -583,6 +594,10 @@ class WLKernel(ArchitectureKernel):
 
     def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
         return torch.ones((), dtype=like.dtype, device=like.device)  # cosine-normalised
+
+    def prune(self) -> None:
+        held = self.registry.holds
+        self._features = {key: f for key, f in self._features.items() if held(key[0])}
 
     def _feature(self, arch_id: int) -> tuple[np.ndarray, np.ndarray]:
         """The architecture's normalised WL feature vector, as sparse (indices, values)."""

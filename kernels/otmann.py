@@ -215,7 +215,10 @@ class OTMANNDistance:
             ``NB201Space().layer_graph``; :meth:`for_space` sets it.
         n_jobs: Worker processes for large :meth:`pairwise` calls (``None``: all cores).
         parallel_threshold: Smallest number of pairs worth spreading over processes.
-        max_profiles: Per-architecture profiles kept for reuse.
+        max_profiles: Per-architecture profiles kept for reuse, the least recently used
+            dropped first. A search reads its observations' at every iteration and makes a
+            thousand for its candidates, few of which it meets again; a CNN's profile and
+            the architecture it is kept under take about 20 kB.
 
     Example:
         >>> from bonas.spaces import blocked_cnn, vgg_net
@@ -236,7 +239,7 @@ class OTMANNDistance:
         preprocess: object | None = None,
         n_jobs: int | None = None,
         parallel_threshold: int = 500,
-        max_profiles: int = 100_000,
+        max_profiles: int = 10_000,
     ) -> None:
         label_coeffs, struct_coeffs = tuple(label_coeffs), tuple(struct_coeffs)
         if len(label_coeffs) != len(struct_coeffs) or not label_coeffs:

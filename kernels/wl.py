@@ -376,11 +376,12 @@ def select_wl_depth(
     return (best, scores) if return_scores else best
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=1 << 16)
 def _cached_features(arch: Architecture, h: int) -> dict[str, int]:
     """WL feature counts, kept across featurizers and models: a search scores the same
     candidates (all 15,625 NB201 cells, say) at every iteration. Keyed by architecture
-    equality, so relabelled copies share an entry."""
+    equality, so relabelled copies share an entry. Bounded (about 4 kB an NB201 cell and
+    depth): a GA over a large cell space meets a thousand new cells an iteration."""
     counts: Counter[str] = Counter()
     for labels in WLFeaturizer(h).iteration_labels(arch, h):
         counts.update(labels)

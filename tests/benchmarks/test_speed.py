@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bonas.benchmarks.speed import ask_benchmark
+from bonas.benchmarks.speed import ask_benchmark, memory_benchmark
 
 
 @pytest.mark.slow
@@ -45,3 +45,17 @@ def test_distance_workers_start_without_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_memory_benchmark_follows_a_search(tmp_path: Path) -> None:
+    out = tmp_path / "memory.json"
+    result = memory_benchmark(trials=8, every=2, out=out, n_initial=2, num_candidates=30)
+    points = result["points"]
+    assert [p["trials"] for p in points] == [2, 4, 6, 8]
+    # the observations and the last two asks' candidates (first generations of 60) at most
+    assert all(p["registered"] <= p["trials"] + 2 * 60 for p in points)
+    assert points[-1]["profiles"] > 0 and points[-1]["peak_rss_mb"] > 0
+    peaks = [p["peak_rss_mb"] for p in points]
+    assert peaks == sorted(peaks)
+    assert json.loads(out.read_text())["points"] == points

@@ -23,6 +23,7 @@ from bonas.surrogate import (
     Surrogate,
     default_kernel_factory,
     find_screening_cache,
+    find_wl_kernel,
 )
 
 from ..helpers import samples
@@ -419,3 +420,27 @@ def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up
 def test_a_bad_noise_is_a_clear_error(noise: float) -> None:
     with pytest.raises(BonasError, match=r"noise must be a finite variance >= 0.0001"):
         bonas.Optimizer(NB201Space(), noise=noise)
+
+
+@pytest.mark.parametrize("space_name", ["cnn", "nb101"])
+def test_a_search_forgets_the_candidates_it_does_not_score_again(space_name: str) -> None:
+    """A search registers every candidate it scores; without forgetting them, its memory
+    would grow by a thousand architectures (and their kernel features) an ask."""
+    from bonas.spaces import get_space
+
+    space = get_space(space_name)
+    optimizer = bonas.Optimizer(space, seed=0, n_initial=3, num_candidates=40)
+    for _ in range(9):
+        (trial,) = optimizer.ask()
+        arch = trial.architecture
+        optimizer.tell(trial, float(arch.num_layers + len(arch.edges) % 3))
+    registry = optimizer.surrogate.registry
+    # the observations, and the candidates of the last two asks at most (the GA's first
+    # generation alone has 10 + 50: children of the best observed, and random samples);
+    # kept, the 6 model-based asks' candidates would be 240 to 360
+    assert len(registry) <= len(optimizer.trials) + 2 * 60
+    assert all(t.architecture in registry for t in optimizer.trials[:-1])
+    wl = find_wl_kernel(optimizer.surrogate.kernel)
+    if space_name == "nb101":  # a kernel that keeps features per id drops the forgotten
+        assert wl is not None and wl._features
+        assert all(registry.holds(arch_id) for arch_id, _ in wl._features)

@@ -110,6 +110,22 @@ def test_registry_ids() -> None:
         registry.add("conv3")  # type: ignore[arg-type]
 
 
+def test_the_registry_forgets_what_was_not_used_since_its_last_sweep() -> None:
+    registry = ArchitectureRegistry()
+    observed, first, second = archs(3, seed=1), archs(4, seed=2), archs(4, seed=3)
+    registry.add_all(observed + first)  # an iteration: observations, then candidates
+    assert registry.forget_unused() == []  # everything was used since the start
+    registry.add_all(observed + second)  # the next iteration scores other candidates
+    first_ids = list(range(3, 7))
+    assert registry.forget_unused() == first_ids  # the first iteration's candidates
+    assert len(registry) == 7 and all(a in registry for a in observed + second)
+    assert not any(registry.holds(i) for i in first_ids) and registry.holds(0)
+    with pytest.raises(BonasError, match="never registered, or forgotten"):
+        registry[3]
+    # a forgotten architecture comes back under a new id, never an old one
+    assert registry.add(first[0]) == 11 and registry[11] == first[0]
+
+
 def test_eviction_drops_the_least_recently_read_pairs() -> None:
     distance = CountingDistance()
     cache = DistanceCache(distance, max_pairs=16)
