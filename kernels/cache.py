@@ -143,6 +143,8 @@ class ArchitectureRegistry:
 
 
 _KEY_BITS = 32
+# Indices a DistanceCache keeps before it forgets the unpaired ones (about 200 bytes each).
+_MIN_INDEX_LIMIT = 100_000
 
 
 def _pair_key(x: int, y: int) -> int:
@@ -181,8 +183,13 @@ class DistanceCache:
             raise BonasError(f"max_pairs must be at least 1, got {max_pairs}")
         self.distance = distance
         self.max_pairs = max_pairs
-        # canonical hash -> index; like the registry's ids, kept for every architecture seen
+        # canonical hash -> index. Most architectures seen are candidates scored once by
+        # their bounds and never paired; past ``_index_limit`` entries those are forgotten.
+        # Indices are never reused (a new one is ``len(_index) + _index_offset``), so a
+        # stale index left in ``_last_bounds`` cannot name another architecture.
         self._index: dict[str, int] = {}
+        self._index_offset = 0
+        self._index_limit = _MIN_INDEX_LIMIT
         self._rows: dict[int, int] = {}  # _pair_key -> row of _values
         self._keys: list[int | None] = []  # the key stored in each row
         self._values = np.zeros((0, distance.num_distances))
@@ -240,8 +247,24 @@ class DistanceCache:
             self._screening = before
 
     def _indices(self, archs: Sequence[Architecture]) -> list[int]:
-        index = self._index
-        return [index.setdefault(a.canonical_hash, len(index)) for a in archs]
+        if len(self._index) >= self._index_limit:
+            self._forget_unpaired()
+        index, offset = self._index, self._index_offset
+        return [index.setdefault(a.canonical_hash, len(index) + offset) for a in archs]
+
+    @property
+    def _next_index(self) -> int:
+        return len(self._index) + self._index_offset
+
+    def _forget_unpaired(self) -> None:
+        """Drop the indices of architectures with no pair ever stored; the next fresh
+        index stays where it was."""
+        fresh = self._next_index
+        self._grow_paired(fresh)
+        paired = self._paired
+        self._index = {key: i for key, i in self._index.items() if paired[i]}
+        self._index_offset = fresh - len(self._index)
+        self._index_limit = max(_MIN_INDEX_LIMIT, 2 * len(self._index))
 
     def matrix(
         self, archs_a: Sequence[Architecture], archs_b: Sequence[Architecture]
@@ -271,7 +294,7 @@ class DistanceCache:
         cached, -2 where the two are one architecture (``d(G, G) = 0`` needs no solve)."""
         index_a = np.asarray(ia, dtype=np.int64)
         index_b = np.asarray(ib, dtype=np.int64)
-        self._grow_paired(len(self._index))
+        self._grow_paired(self._next_index)
         found = np.where(index_a[:, None] == index_b[None, :], -2, -1)
         rows_a = np.nonzero(self._paired[index_a])[0]
         cols_b = np.nonzero(self._paired[index_b])[0]
@@ -474,7 +497,7 @@ class DistanceCache:
         stored = np.asarray(keys, dtype=np.int64)
         mask = (1 << _KEY_BITS) - 1
         touched = np.concatenate([stored >> _KEY_BITS, stored & mask])
-        self._grow_paired(len(self._index))
+        self._grow_paired(self._next_index)
         self._paired[touched] = True
 
     def _grow_paired(self, size: int) -> None:
@@ -513,6 +536,8 @@ class DistanceCache:
     def clear(self) -> None:
         """Forget every cached pair."""
         self._index.clear()
+        self._index_offset = 0
+        self._index_limit = _MIN_INDEX_LIMIT
         self._rows.clear()
         self._keys.clear()
         self._free.clear()

@@ -30,7 +30,6 @@ network-simplex core, and per-architecture features are computed once.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import math
 import operator
@@ -41,6 +40,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 from typing import Any
 
 import numpy as np
@@ -813,7 +813,13 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
         _POOLS[workers] = ProcessPoolExecutor(
             workers, mp_context=get_context("spawn"), initializer=light_worker
         )
-        atexit.register(_POOLS[workers].shutdown, cancel_futures=True)
+        # A multiprocessing child (a benchmark's worker running a search) exits through
+        # multiprocessing's exit function, which runs no atexit handlers and joins the
+        # child's own children: only a finaliser shuts this pool down in time, and without
+        # it that child would wait on the pool's idle workers forever. Its priority is
+        # above the call queue's own finaliser (10), which stops the queue's feeder
+        # thread: the shutdown needs that thread to send the workers their sentinels.
+        Finalize(None, _POOLS[workers].shutdown, kwargs={"cancel_futures": True}, exitpriority=20)
     return _POOLS[workers]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bonas import Architecture, BonasError
 from bonas.kernels import ArchitectureRegistry, DistanceCache, OTMANNDistance
+from bonas.kernels import cache as cache_module
 from bonas.spaces import CNNSpace, blocked_cnn
 
 
@@ -172,6 +173,36 @@ def test_screening_answers_new_pairs_with_bounds_and_keeps_them_out() -> None:
     np.testing.assert_allclose(cache.matrix(candidates, observed),
                                otmann.pairwise(candidates, observed))  # fmt: skip
     assert len(cache) == stored + 30
+
+
+def test_the_index_forgets_architectures_only_screened(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "_MIN_INDEX_LIMIT", 8)
+    observed = archs(4, 12)
+    otmann = OTMANNDistance(n_jobs=1)
+    cache = DistanceCache(otmann)
+    exact = cache.matrix(observed, observed)
+    screened: list[Architecture] = []
+    for seed in range(13, 18):  # five GA-like requests, each of five fresh candidates
+        candidates = archs(5, seed)
+        screened += candidates
+        with cache.screening():
+            block = cache.matrix(candidates, observed)
+        np.testing.assert_allclose(
+            block, otmann.pairwise_lower_bounds(candidates, observed), rtol=1e-12
+        )
+        assert len(cache._index) < 8 + 5  # the limit, plus one request's new indices
+    distinct = {a.canonical_hash for a in observed + screened}
+    # every architecture got its own index, none reused after the forgetting
+    assert cache._next_index == len(distinct) > len(cache._index)
+    # the paired ones kept theirs: their pairs are still cached
+    hits, misses = cache.hits, cache.misses
+    np.testing.assert_array_equal(cache.matrix(observed, observed), exact)
+    assert cache.hits == hits + 12 and cache.misses == misses
+    # a forgotten one is simply new again
+    np.testing.assert_allclose(
+        cache.matrix(screened[:1], observed), otmann.pairwise(screened[:1], observed)
+    )
+    assert cache.misses == misses + 4
 
 
 class _CountingBounds(OTMANNDistance):

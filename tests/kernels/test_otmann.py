@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,22 @@ def test_parallel_equals_serial() -> None:
     np.testing.assert_allclose(
         sym_parallel, OTMANNDistance(n_jobs=1).pairwise(archs, archs), rtol=1e-10, atol=1e-8
     )
+
+
+def _distances_in_the_worker_pool() -> None:
+    archs = samples(CNNSpace(), 4, seed=6)
+    OTMANNDistance(n_jobs=2, parallel_threshold=1).pairwise(archs)
+
+
+def test_a_multiprocessing_child_that_used_the_worker_pool_exits() -> None:
+    # as a benchmark's worker does after its search: it used to wait on the pool forever
+    child = get_context("spawn").Process(target=_distances_in_the_worker_pool)
+    child.start()
+    child.join(timeout=120)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and child.exitcode == 0, f"hung: {hung}, exit code {child.exitcode}"
 
 
 @pytest.mark.parametrize("name", sorted(SPACES))
