@@ -283,10 +283,10 @@ def memory_benchmark(
 ) -> dict[str, Any]:
     """A search's memory as it goes on: ``Optimizer`` (its defaults, or ``options``) on
     ``space_name`` (NASBOT's GA scoring 1,000 candidates an ask) and the synthetic
-    objective of :func:`ask_benchmark` (on cell spaces, the number of edges and 3x3
-    convolutions), recording every ``every`` trials the process's peak resident set so
-    far, the architectures its registry holds and the OTMANN profiles kept. A search that
-    kept every candidate it scored would grow by about 20 MB an ask on the CNN space."""
+    objective of :func:`ask_benchmark`, recording every ``every`` trials the process's
+    peak resident set so far, the architectures its registry holds and the OTMANN
+    profiles kept. A search that kept every candidate it scored would grow by about 20 MB
+    an ask on the CNN space."""
     import warnings
 
     from bonas.exceptions import NonPSDWarning
@@ -304,7 +304,7 @@ def memory_benchmark(
         warnings.simplefilter("ignore", NonPSDWarning)
         while len(optimizer.trials) < trials:
             (trial,) = optimizer.ask()
-            optimizer.tell(trial, _objective(space_name, trial.architecture))
+            optimizer.tell(trial, _synthetic_value(trial.architecture))
             if len(optimizer.trials) % every == 0:
                 points.append({
                     "trials": len(optimizer.trials),
@@ -322,12 +322,6 @@ def memory_benchmark(
     if out is not None:
         out.write_text(json.dumps(result, indent=2))
     return result
-
-
-def _objective(space_name: str, arch: Architecture) -> float:
-    if space_name in ("cnn", "mlp"):
-        return _synthetic_value(arch)
-    return float(len(arch.edges) + 0.5 * sum(label.startswith("conv3") for label in arch.labels))
 
 
 class _TimedDistances:
