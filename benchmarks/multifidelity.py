@@ -44,6 +44,8 @@ __all__ = [
     "MF_COLUMNS",
     "plot_sweep",
     "run_multifidelity",
+    "screening_regrets",
+    "screening_yardstick",
     "simulate",
     "snap_budgets",
     "sweep",
@@ -577,15 +579,26 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
 
 
 def _goal_run(
-    benchmark: str, name: str, seed: int, max_time: float, eta: float,
-    min_budget: float | None = None,
+    benchmark: str | Table, name: str, seed: int, max_time: float, eta: float,
+    min_budget: float | None = None, bohb_options: Mapping[str, Any] | None = None,
 ) -> tuple[str, int, list[dict[str, Any]]]:  # fmt: skip
     scheduler, searcher, options = GOAL_RUNS[name]
     records = run_multifidelity(
         benchmark, scheduler, searcher, seed, eta=eta, max_time=max_time,
         min_budget=min_budget, searcher_options=options,
+        scheduler_options=bohb_options if scheduler == "bohb" else None,
     )  # fmt: skip
     return name, seed, records
+
+
+def _reference_at_100(reference: str | Path) -> tuple[float, float]:
+    """Full-fidelity bonas's mean regret and simulated time at 100 queries, from a
+    replay's ``summary.csv``."""
+    summary = pd.read_csv(reference)
+    row = summary[(summary["optimizer"] == "bonas") & (summary["queries"] == 100)]
+    if row.empty:
+        raise BonasError(f"{reference} has no bonas row at 100 queries")
+    return float(row["regret_mean"].iloc[0]), float(row["sim_time_mean"].iloc[0])
 
 
 def _regret_at(records: list[dict[str, Any]], when: float) -> float:
@@ -599,7 +612,7 @@ def _regret_at(records: list[dict[str, Any]], when: float) -> float:
 
 
 def goal(
-    benchmark: str,
+    benchmark: str | Table,
     reference: str | Path,
     *,
     seeds: int = 10,
@@ -607,6 +620,7 @@ def goal(
     eta: float = 3.0,
     min_budget: float | None = None,
     runs: Sequence[str] = tuple(GOAL_RUNS),
+    bohb_options: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
 ) -> dict[str, Any]:
     """The multi-fidelity goal: BOHB with the bonas GP against full-fidelity bonas.
@@ -616,17 +630,16 @@ def goal(
     training time ``T``. Each of ``runs`` gets ``T / 3`` of simulated time per seed; the
     JSON gives their mean ± SE regret at ``T/9``, ``2T/9`` and ``T/3``, and whether BOHB
     meets the target and beats Hyperband with random search at equal time.
-    ``min_budget`` is the lowest rung (the table's lowest fidelity by default).
+    ``min_budget`` is the lowest rung (the table's lowest fidelity by default);
+    ``bohb_options`` go to the BOHB runs' scheduler (``random_fraction``, ``brackets``),
+    while Hyperband with random search stays the standard one.
     """
-    summary = pd.read_csv(reference)
-    row = summary[(summary["optimizer"] == "bonas") & (summary["queries"] == 100)]
-    if row.empty:
-        raise BonasError(f"{reference} has no bonas row at 100 queries")
-    target = float(row["regret_mean"].iloc[0])
-    full_time = float(row["sim_time_mean"].iloc[0])
+    target, full_time = _reference_at_100(reference)
     budget = full_time / 3
     tasks = [
-        (benchmark, name, seed, budget, eta, min_budget) for name in runs for seed in range(seeds)
+        (benchmark, name, seed, budget, eta, min_budget, bohb_options)
+        for name in runs
+        for seed in range(seeds)
     ]
     results: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in runs}
     started = time.perf_counter()
@@ -636,13 +649,14 @@ def goal(
     for name, seed, records in done:
         results[name][seed] = records
     report: dict[str, Any] = {
-        "benchmark": benchmark,
+        "benchmark": benchmark if isinstance(benchmark, str) else benchmark.name,
         "reference": str(reference),
         "target_regret": target,
         "full_fidelity_time_at_100": full_time,
         "time_budget": budget,
         "eta": eta,
         "min_budget": min_budget,
+        "bohb_options": dict(bohb_options or {}),
         "seeds": seeds,
         "wall_s": time.perf_counter() - started,
         "runs": {},
@@ -676,8 +690,142 @@ def goal(
     return report
 
 
+def _screened_run(
+    benchmark: str | Table, searcher: str, seed: int, queries: int, low_budget: float
+) -> list[tuple[float, float, float, float]]:
+    """One full-fidelity replay at ``low_budget``: per query, the low-budget value and
+    training time, and the same architecture's top-budget value and training time, each
+    value signed so that larger is better."""
+    from bonas.architecture import Architecture
+    from bonas.benchmarks.replay import run_replay
+
+    table = _table(benchmark, None)
+    sign = 1.0 if getattr(table, "direction", "maximize") == "maximize" else -1.0
+    rows = []
+    for record in run_replay(table, searcher, seed, queries, budget=low_budget):
+        if record["state"] != "complete":
+            continue
+        top = table.query(Architecture.from_json(record["architecture"]), None)
+        rows.append(
+            (sign * record["value"], record["train_time"], sign * top.value, top.train_time)
+        )
+    return rows
+
+
+def screening_regrets(
+    rows: Sequence[tuple[float, float, float, float]],
+    time_budget: float,
+    optimum: float,
+    step: int = 5,
+) -> dict[int, float]:
+    """The two-stage search's regret after each ``step`` low-budget queries.
+
+    After the first ``n`` of ``rows`` (low value, low time, top value, top time; values
+    larger-is-better, ``optimum`` on the same scale), the rest of ``time_budget`` goes to
+    promotions: the architectures in order of their low-budget value, each continuing
+    from its checkpoint (charged top time less low time), skipping any that no longer
+    fits. The regret is ``optimum`` less the best promoted top-budget value; ``n`` whose
+    queries alone overrun ``time_budget`` are left out.
+
+    Example:
+        >>> rows = [(0.5, 10, 0.7, 30), (0.6, 10, 0.8, 30), (0.4, 10, 0.9, 20)]
+        >>> regrets = screening_regrets(rows, 50, 1.0, step=1)
+        >>> {n: round(regret, 2) for n, regret in regrets.items()}  # 0.9 is never promoted
+        {1: 0.3, 2: 0.2, 3: 0.2}
+    """
+    regrets: dict[int, float] = {}
+    for n in range(step, len(rows) + 1, step):
+        left = time_budget - sum(row[1] for row in rows[:n])
+        if left < 0:
+            break
+        best = -math.inf
+        for _, low_time, top_value, top_time in sorted(rows[:n], key=lambda row: -row[0]):
+            cost = max(0.0, top_time - low_time)
+            if cost <= left:
+                left -= cost
+                best = max(best, top_value)
+        if best > -math.inf:
+            regrets[n] = optimum - best
+    return regrets
+
+
+def screening_yardstick(
+    benchmark: str | Table,
+    reference: str | Path,
+    low_budget: float,
+    *,
+    searcher: str = "bonas",
+    seeds: int = 10,
+    queries: int = 100,
+    step: int = 5,
+    jobs: int = 1,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """How far screening on one low fidelity can get in the goal's time: a yardstick.
+
+    An idealised two-stage search: ``searcher`` runs a full-fidelity replay on the
+    ``low_budget`` values for ``n`` queries, then the best of them by that value go on
+    to the top budget, continuing from their checkpoints, until the goal's time budget
+    (a third of full-fidelity bonas's time at 100 queries in ``reference``) is spent
+    (:func:`screening_regrets`). Every multi-fidelity scheduler whose lowest rung is
+    ``low_budget`` screens on the same values, with less search among them; the JSON gives
+    the mean ± SE regret for each ``n`` and, taking each seed's best ``n`` in hindsight,
+    an optimistic figure that the goal's target can be set against.
+    """
+    target, full_time = _reference_at_100(reference)
+    time_budget = full_time / 3
+    table = _table(benchmark, None)
+    if float(low_budget) not in table.fidelities[:-1]:
+        raise BonasError(
+            f"low_budget must be one of {table.name}'s fidelities below the top, "
+            f"{list(table.fidelities[:-1])}; got {low_budget!r}"
+        )
+    sign = 1.0 if getattr(table, "direction", "maximize") == "maximize" else -1.0
+    started = time.perf_counter()
+    calls = [((benchmark, searcher, seed, queries, float(low_budget)), {}) for seed in range(seeds)]
+    runs = run_calls(_screened_run, calls, jobs, describe=lambda i: f"screened run, seed {i}")
+    by_seed = [screening_regrets(rows, time_budget, sign * table.optimum, step) for rows in runs]
+    per_n = []
+    for n in sorted(set().union(*by_seed)):
+        values = pd.Series([regrets[n] for regrets in by_seed if n in regrets], dtype=float)
+        per_n.append(
+            {
+                "n": n,
+                "regret_mean": float(values.mean()),
+                "regret_se": _standard_error(values),
+                "seeds": int(values.count()),
+            }
+        )
+    complete = [entry for entry in per_n if entry["seeds"] == seeds]
+    hindsight = pd.Series([min(r.values()) for r in by_seed if r], dtype=float)
+    report: dict[str, Any] = {
+        "benchmark": benchmark if isinstance(benchmark, str) else benchmark.name,
+        "reference": str(reference),
+        "searcher": searcher,
+        "low_budget": float(low_budget),
+        "top_budget": table.fidelities[-1],
+        "target_regret": target,
+        "time_budget": time_budget,
+        "seeds": seeds,
+        "queries": queries,
+        "wall_s": time.perf_counter() - started,
+        "per_n": per_n,
+        "best_fixed_n": min(complete, key=lambda e: e["regret_mean"]) if complete else None,
+        "hindsight_regret_mean": float(hindsight.mean()),
+        "hindsight_regret_se": _standard_error(hindsight),
+        "hindsight_meets_target": bool(hindsight.mean() <= target),
+    }
+    if out is not None:
+        import json
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1))
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bonas.benchmarks.multifidelity goal --benchmark ... --reference ...``."""
+    """``python -m bonas.benchmarks.multifidelity goal|screen --benchmark ... --reference ...``."""
     import argparse
     import json
 
@@ -691,8 +839,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--eta", type=float, default=3.0)
     run.add_argument("--min-budget", type=float, default=None, help="lowest rung")
     run.add_argument("--runs", default=",".join(GOAL_RUNS))
+    run.add_argument(
+        "--random-fraction", type=float, default=None, help="BOHB's rho (1/3 by default)"
+    )
+    run.add_argument(
+        "--brackets", default=None, help="the Hyperband brackets s BOHB cycles, e.g. 1 or 2,1,0"
+    )
     run.add_argument("--out", required=True, help="the JSON file to write")
+    screen = commands.add_parser(
+        "screen", help="a yardstick: an idealised two-stage search screening on one fidelity"
+    )
+    screen.add_argument("--benchmark", required=True, help="e.g. nb101@FILE or nb301@DIR")
+    screen.add_argument("--reference", required=True, help="a full-fidelity replay summary.csv")
+    screen.add_argument("--low-budget", type=float, required=True, help="the screening fidelity")
+    screen.add_argument("--searcher", default="bonas", choices=("bonas", "re", "rs"))
+    screen.add_argument("--seeds", type=int, default=10)
+    screen.add_argument("--queries", type=int, default=100, help="low-budget queries per seed")
+    screen.add_argument("--step", type=int, default=5)
+    screen.add_argument("--jobs", type=int, default=1)
+    screen.add_argument("--out", required=True, help="the JSON file to write")
     args = parser.parse_args(argv)
+    if args.command == "screen":
+        report = screening_yardstick(
+            args.benchmark,
+            args.reference,
+            args.low_budget,
+            searcher=args.searcher,
+            seeds=args.seeds,
+            queries=args.queries,
+            step=args.step,
+            jobs=args.jobs,
+            out=args.out,
+        )
+        print(json.dumps({k: v for k, v in report.items() if k != "per_n"}, indent=1))
+        return 0
+    bohb_options: dict[str, Any] = {}
+    if args.random_fraction is not None:
+        bohb_options["random_fraction"] = args.random_fraction
+    if args.brackets:
+        bohb_options["brackets"] = [int(s) for s in args.brackets.split(",") if s]
     report = goal(
         args.benchmark,
         args.reference,
@@ -701,6 +886,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eta=args.eta,
         min_budget=args.min_budget,
         runs=[r for r in args.runs.split(",") if r],
+        bohb_options=bohb_options,
         out=args.out,
     )
     print(json.dumps(report, indent=1))

@@ -13,7 +13,11 @@ from bonas import Architecture, BonasError
 from bonas.benchmarks.baselines import RandomSearch
 from bonas.benchmarks.multifidelity import (
     MF_COLUMNS,
+    _goal_run,
+    goal,
     run_multifidelity,
+    screening_regrets,
+    screening_yardstick,
     simulate,
     snap_budgets,
     sweep,
@@ -168,3 +172,68 @@ def test_cli_sweep_on_a_users_table(table: UserTable, tmp_path: Path) -> None:
         timeout=600,
     )
     assert failed.returncode == 2 and "--max-time" in failed.stderr
+
+
+def _reference(path: Path, regret: float, sim_time: float) -> Path:
+    """A full-fidelity replay summary with bonas's row at 100 queries."""
+    rows = [
+        {"optimizer": "bonas", "queries": 50, "regret_mean": 2 * regret, "sim_time_mean": 1.0},
+        {"optimizer": "bonas", "queries": 100, "regret_mean": regret, "sim_time_mean": sim_time},
+    ]
+    pd.DataFrame(rows).to_csv(path / "summary.csv", index=False)
+    return path / "summary.csv"
+
+
+def test_screening_promotes_by_the_low_budget_value_within_the_time_left() -> None:
+    # (low value, low time, top value, top time): the third is the best at the top budget
+    # but the worst at the low one, so it goes on last
+    rows = [(0.5, 10.0, 0.7, 40.0), (0.6, 10.0, 0.8, 40.0), (0.4, 10.0, 0.95, 20.0)]
+    # 60 s: n=1 leaves 50 s and the first continues (30 s); n=2 leaves 40 s, the second
+    # continues and the first no longer fits; n=3 leaves 30 s, spent on the second
+    assert screening_regrets(rows, 60.0, 1.0, step=1) == pytest.approx({1: 0.3, 2: 0.2, 3: 0.2})
+    # 70 s: at n=3 the 10 s left after the second still fit the third's 10 s continuation
+    assert screening_regrets(rows, 70.0, 1.0, step=1)[3] == pytest.approx(0.05)
+    # queries alone overrunning the time leave their n out; promotions that never fit, too
+    assert screening_regrets(rows, 25.0, 1.0, step=1) == pytest.approx({})
+    assert list(screening_regrets(rows, 70.0, 1.0, step=2)) == [2]
+
+
+def test_screening_yardstick_on_a_users_table(table: UserTable, tmp_path: Path) -> None:
+    reference = _reference(tmp_path, regret=0.0, sim_time=3 * 4_000.0)
+    out = tmp_path / "screen.json"
+    report = screening_yardstick(
+        table, reference, 3.0, searcher="rs", seeds=3, queries=30, step=5, out=out
+    )
+    assert report["time_budget"] == pytest.approx(4_000.0)
+    assert (report["low_budget"], report["top_budget"]) == (3.0, 27.0)
+    assert [entry["n"] for entry in report["per_n"]] == list(range(5, 31, 5))
+    means = [entry["regret_mean"] for entry in report["per_n"]]
+    assert all(m >= 0 for m in means)
+    # each seed's best n in hindsight is at least as good as any n fixed for every seed
+    assert report["hindsight_regret_mean"] <= min(means) + 1e-12
+    assert report["hindsight_meets_target"] is False  # no search reaches regret 0 here
+    assert pd.read_json(out, typ="series")["queries"] == 30
+    with pytest.raises(BonasError, match=r"fidelities below the top, \[1.0, 3.0, 9.0\]; got 27"):
+        screening_yardstick(table, reference, 27.0, searcher="rs", seeds=1, queries=5)
+
+
+def test_goal_compares_the_runs_with_full_fidelity_bonas(table: UserTable, tmp_path: Path) -> None:
+    reference = _reference(tmp_path, regret=0.5, sim_time=3 * 6_000.0)
+    report = goal(table, reference, seeds=2, runs=["bohb+bonas", "hyperband+rs"])
+    assert report["time_budget"] == pytest.approx(6_000.0)
+    assert report["target_regret"] == 0.5
+    for name in ("bohb+bonas", "hyperband+rs"):
+        entry = report["runs"][name]
+        assert entry["regret_at_t_9_mean"] >= entry["regret_at_2t_9_mean"]
+        assert entry["regret_at_2t_9_mean"] >= entry["regret_at_t_3_mean"] >= 0
+    final = report["runs"]["bohb+bonas"]["regret_at_t_3_mean"]
+    assert report["bohb_meets_target"] == (final <= 0.5)
+    assert "multi_fidelity_gain" not in report  # its run was not asked for
+
+
+def test_goal_options_change_the_bohb_runs_only(table: UserTable) -> None:
+    options = {"brackets": [3], "random_fraction": 1.0}
+    _, _, bohb = _goal_run(table, "bohb+bonas", 0, 3_000.0, 3.0, None, options)
+    _, _, hyperband = _goal_run(table, "hyperband+rs", 0, 3_000.0, 3.0, None, options)
+    assert {r["bracket"] for r in bohb} == {3}  # the most aggressive bracket only
+    assert len({r["bracket"] for r in hyperband}) > 1  # every bracket, as standard
