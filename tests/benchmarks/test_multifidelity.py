@@ -219,16 +219,30 @@ def test_screening_yardstick_on_a_users_table(table: UserTable, tmp_path: Path) 
 
 def test_goal_compares_the_runs_with_full_fidelity_bonas(table: UserTable, tmp_path: Path) -> None:
     reference = _reference(tmp_path, regret=0.5, sim_time=3 * 6_000.0)
-    report = goal(table, reference, seeds=2, runs=["bohb+bonas", "hyperband+rs"])
+    report = goal(table, reference, seeds=2, runs=["bohb+bonas", "hyperband+rs", "bonas-full"])
     assert report["time_budget"] == pytest.approx(6_000.0)
     assert report["target_regret"] == 0.5
-    for name in ("bohb+bonas", "hyperband+rs"):
+    for name in ("bohb+bonas", "hyperband+rs", "bonas-full"):
         entry = report["runs"][name]
         assert entry["regret_at_t_9_mean"] >= entry["regret_at_2t_9_mean"]
         assert entry["regret_at_2t_9_mean"] >= entry["regret_at_t_3_mean"] >= 0
     final = report["runs"]["bohb+bonas"]["regret_at_t_3_mean"]
     assert report["bohb_meets_target"] == (final <= 0.5)
+    assert report["bohb_beats_full_fidelity_at_equal_time"] == (
+        final < report["runs"]["bonas-full"]["regret_at_t_3_mean"]
+    )
     assert "multi_fidelity_gain" not in report  # its run was not asked for
+
+
+def test_full_fidelity_goal_run_trains_every_architecture_at_the_top_budget(
+    table: UserTable,
+) -> None:
+    _, _, records = _goal_run(table, "bonas-full", 0, 3_000.0, 3.0)
+    assert records and {r["budget"] for r in records} == {27.0}
+    assert all(r["resume_from"] is None for r in records)
+    assert len({r["architecture"] for r in records}) == len(records)
+    # one at a time: the clock is the running sum of full trainings
+    assert records[-1]["sim_time"] == pytest.approx(sum(r["cost"] for r in records))
 
 
 def test_goal_options_change_the_bohb_runs_only(table: UserTable) -> None:
