@@ -777,10 +777,11 @@ def screening_yardstick(
     ``low_budget`` values for ``n`` queries, then the best of them by that value go on
     to the top budget, continuing from their checkpoints, until the goal's time budget
     (a third of full-fidelity bonas's time at 100 queries in ``reference``) is spent
-    (:func:`screening_regrets`). Every multi-fidelity scheduler whose lowest rung is
-    ``low_budget`` screens on the same values, with less search among them; the JSON gives
-    the mean ± SE regret for each ``n`` and, taking each seed's best ``n`` in hindsight,
-    an optimistic figure that the goal's target can be set against.
+    (:func:`screening_regrets`). A multi-fidelity scheduler whose lowest rung is
+    ``low_budget`` screens on the same values with less search among them (though it also
+    learns from its top-budget results, which this does not). The JSON gives the mean ±
+    SE regret for each ``n`` and, taking each seed's best ``n`` in hindsight, an
+    optimistic figure that the goal's target can be set against.
     """
     target, full_time = _reference_at_100(reference)
     time_budget = full_time / 3
