@@ -640,6 +640,9 @@ def goal(
     ``bohb_options`` go to the BOHB runs' scheduler (``random_fraction``, ``brackets``),
     while Hyperband with random search stays the standard one.
     """
+    unknown = [name for name in runs if name not in GOAL_RUNS]
+    if unknown:
+        raise BonasError(f"unknown goal runs {unknown}; known: {list(GOAL_RUNS)}")
     target, full_time = _reference_at_100(reference)
     budget = full_time / 3
     tasks = [

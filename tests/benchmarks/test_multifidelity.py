@@ -232,6 +232,8 @@ def test_goal_compares_the_runs_with_full_fidelity_bonas(table: UserTable, tmp_p
         final < report["runs"]["bonas-full"]["regret_at_t_3_mean"]
     )
     assert "multi_fidelity_gain" not in report  # its run was not asked for
+    with pytest.raises(BonasError, match=r"unknown goal runs \['bohb\+re'\]; known: \['bohb"):
+        goal(table, reference, seeds=1, runs=["bohb+re"])
 
 
 def test_full_fidelity_goal_run_trains_every_architecture_at_the_top_budget(
