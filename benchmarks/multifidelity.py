@@ -586,10 +586,11 @@ def _goal_run(
     min_budget: float | None = None, bohb_options: Mapping[str, Any] | None = None,
 ) -> tuple[str, int, list[dict[str, Any]]]:  # fmt: skip
     scheduler, searcher, options = GOAL_RUNS[name]
+    table = _table(benchmark, None)
     if name == "bonas-full":
-        min_budget = _table(benchmark, None).fidelities[-1]
+        min_budget = table.fidelities[-1]
     records = run_multifidelity(
-        benchmark, scheduler, searcher, seed, eta=eta, max_time=max_time,
+        table, scheduler, searcher, seed, eta=eta, max_time=max_time,
         min_budget=min_budget, searcher_options=options,
         scheduler_options=bohb_options if scheduler == "bohb" else None,
     )  # fmt: skip
@@ -604,6 +605,14 @@ def _reference_at_100(reference: str | Path) -> tuple[float, float]:
     if row.empty:
         raise BonasError(f"{reference} has no bonas row at 100 queries")
     return float(row["regret_mean"].iloc[0]), float(row["sim_time_mean"].iloc[0])
+
+
+def _write_report(report: Mapping[str, Any], out: str | Path) -> None:
+    import json
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
 
 
 def _regret_at(records: list[dict[str, Any]], when: float) -> float:
@@ -645,15 +654,20 @@ def goal(
         raise BonasError(f"unknown goal runs {unknown}; known: {list(GOAL_RUNS)}")
     target, full_time = _reference_at_100(reference)
     budget = full_time / 3
+    # worker processes load the table from its spec; in this process, once for every run
+    source = _table(benchmark, None) if jobs == 1 else benchmark
     tasks = [
-        (benchmark, name, seed, budget, eta, min_budget, bohb_options)
+        (source, name, seed, budget, eta, min_budget, bohb_options)
         for name in runs
         for seed in range(seeds)
     ]
     results: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in runs}
     started = time.perf_counter()
     done = run_calls(
-        _goal_run, [(task, {}) for task in tasks], jobs, describe=lambda i: f"goal run {tasks[i]}"
+        _goal_run,
+        [(task, {}) for task in tasks],
+        jobs,
+        describe=lambda i: f"goal run {tasks[i][1]}, seed {tasks[i][2]}",
     )
     for name, seed, records in done:
         results[name][seed] = records
@@ -695,11 +709,7 @@ def goal(
                 final["bohb+bonas"] < final["bonas-full"]
             )
     if out is not None:
-        import json
-
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1))
+        _write_report(report, out)
     return report
 
 
@@ -796,7 +806,9 @@ def screening_yardstick(
         )
     sign = 1.0 if getattr(table, "direction", "maximize") == "maximize" else -1.0
     started = time.perf_counter()
-    calls = [((benchmark, searcher, seed, queries, float(low_budget)), {}) for seed in range(seeds)]
+    # worker processes load the table from its spec; in this process, the one loaded here
+    source = table if jobs == 1 else benchmark
+    calls = [((source, searcher, seed, queries, float(low_budget)), {}) for seed in range(seeds)]
     runs = run_calls(_screened_run, calls, jobs, describe=lambda i: f"screened run, seed {i}")
     by_seed = [screening_regrets(rows, time_budget, sign * table.optimum, step) for rows in runs]
     per_n = []
@@ -830,11 +842,7 @@ def screening_yardstick(
         "hindsight_meets_target": bool(hindsight.mean() <= target),
     }
     if out is not None:
-        import json
-
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1))
+        _write_report(report, out)
     return report
 
 
@@ -845,11 +853,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bonas.benchmarks.multifidelity")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("goal", help="BOHB+bonas vs full-fidelity bonas and HB+RS")
-    run.add_argument("--benchmark", required=True, help="e.g. nb101@FILE or nb301@DIR")
-    run.add_argument("--reference", required=True, help="a full-fidelity replay summary.csv")
-    run.add_argument("--seeds", type=int, default=10)
-    run.add_argument("--jobs", type=int, default=1)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--benchmark", required=True, help="e.g. nb101@FILE or nb301@DIR")
+    common.add_argument("--reference", required=True, help="a full-fidelity replay summary.csv")
+    common.add_argument("--seeds", type=int, default=10)
+    common.add_argument("--jobs", type=int, default=1)
+    common.add_argument("--out", required=True, help="the JSON file to write")
+    run = commands.add_parser(
+        "goal", parents=[common], help="BOHB+bonas vs full-fidelity bonas and HB+RS"
+    )
     run.add_argument("--eta", type=float, default=3.0)
     run.add_argument("--min-budget", type=float, default=None, help="lowest rung")
     run.add_argument("--runs", default=",".join(GOAL_RUNS))
@@ -859,19 +871,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--brackets", default=None, help="the Hyperband brackets s BOHB cycles, e.g. 1 or 2,1,0"
     )
-    run.add_argument("--out", required=True, help="the JSON file to write")
     screen = commands.add_parser(
-        "screen", help="a yardstick: an idealised two-stage search screening on one fidelity"
+        "screen",
+        parents=[common],
+        help="a yardstick: an idealised two-stage search screening on one fidelity",
     )
-    screen.add_argument("--benchmark", required=True, help="e.g. nb101@FILE or nb301@DIR")
-    screen.add_argument("--reference", required=True, help="a full-fidelity replay summary.csv")
     screen.add_argument("--low-budget", type=float, required=True, help="the screening fidelity")
     screen.add_argument("--searcher", default="bonas", choices=("bonas", "re", "rs"))
-    screen.add_argument("--seeds", type=int, default=10)
     screen.add_argument("--queries", type=int, default=100, help="low-budget queries per seed")
     screen.add_argument("--step", type=int, default=5)
-    screen.add_argument("--jobs", type=int, default=1)
-    screen.add_argument("--out", required=True, help="the JSON file to write")
     args = parser.parse_args(argv)
     if args.command == "screen":
         report = screening_yardstick(
