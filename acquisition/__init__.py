@@ -2,7 +2,6 @@
 
 from bonas.acquisition.functions import (
     ACQUISITIONS,
-    hallucinate,
     make_acquisition,
     score,
     ucb_beta,
@@ -17,7 +16,6 @@ __all__ = [
     "ACQUISITIONS",
     "EvolutionaryAcquisitionOptimizer",
     "ExhaustiveAcquisitionOptimizer",
-    "hallucinate",
     "make_acquisition",
     "make_acquisition_optimizer",
     "score",

@@ -8,15 +8,13 @@
   ``beta_t^(1/2) = sqrt(0.5 d log(2 d t + 1))``, ``d = 3`` for architecture kernels
   (dragonfly ``opt/gpb_acquisitions.py``; Srinivas et al. 2010).
 
-Pending evaluations are *hallucinated* as in NASBOT: the model is conditioned on them
-with its own posterior mean as the observation, which leaves the mean unchanged and
-shrinks the variance around them, so a batch spreads out.
+Pending evaluations are *hallucinated* as in NASBOT before the acquisition is built
+(:meth:`bonas.surrogate.Surrogate.hallucinate`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -29,7 +27,7 @@ from botorch.models.model import Model
 
 from bonas.exceptions import BonasError
 
-__all__ = ["ACQUISITIONS", "hallucinate", "make_acquisition", "score", "ucb_beta"]
+__all__ = ["ACQUISITIONS", "make_acquisition", "score", "ucb_beta"]
 
 ACQUISITIONS = ("ei", "logei", "ucb")
 UCB_DIM = 3.0
@@ -59,24 +57,19 @@ def make_acquisition(name: str, model: Model, best_f: float, t: int) -> Acquisit
     raise BonasError(f"unknown acquisition {name!r}; choose one of {list(ACQUISITIONS)}")
 
 
-def _inputs(ids: Sequence[int], log_budget: float | None) -> torch.Tensor:
-    x = torch.tensor(list(ids), dtype=torch.double).reshape(-1, 1)
-    if log_budget is None:
-        return x
-    return torch.cat([x, torch.full_like(x, float(log_budget))], dim=-1)
+def score(acquisition: AcquisitionFunction, x: torch.Tensor, chunk: int = 512) -> np.ndarray:
+    """Acquisition values of single inputs, evaluated ``chunk`` at a time.
 
+    Args:
+        acquisition: An analytic acquisition function.
+        x: ``(n, d)`` model inputs, e.g. :meth:`bonas.surrogate.Surrogate.inputs` of the
+            candidates (``d = 1``: architecture ids; ``d = 2``: ids and log budgets).
+        chunk: Inputs per call.
 
-def score(
-    acquisition: AcquisitionFunction,
-    ids: Sequence[int],
-    chunk: int = 512,
-    log_budget: float | None = None,
-) -> np.ndarray:
-    """Acquisition values of single architectures, shape ``(len(ids),)``.
-
-    ``log_budget``: for a multi-fidelity model, score at this budget's log.
+    Returns:
+        ``(n,)`` acquisition values.
     """
-    x = _inputs(ids, log_budget).unsqueeze(-2)
+    x = x.unsqueeze(-2)  # (n, 1, d): n independent points
     values = []
     with torch.no_grad():
         for start in range(0, x.shape[0], chunk):
@@ -84,14 +77,3 @@ def score(
     if not values:
         return np.zeros(0)
     return torch.cat(values).numpy()
-
-
-def hallucinate(model: Model, pending_ids: Sequence[int], log_budget: float | None = None) -> Model:
-    """The model conditioned on pending points at its own posterior mean (NASBOT);
-    ``log_budget``: for a multi-fidelity model, the pending points' budget's log."""
-    if not pending_ids:
-        return model
-    x = _inputs(pending_ids, log_budget)
-    with torch.no_grad():
-        mean = model.posterior(x).mean
-    return model.condition_on_observations(x, mean)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bonas.benchmarks._parallel import run_calls
-from bonas.benchmarks.replay import _table, lookup_options
+from bonas.benchmarks.replay import lookup_options, resolve_table
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
 from bonas.schedulers import Scheduler, SchedulerExhausted, hyperband_budgets, make_scheduler
@@ -238,9 +238,9 @@ def run_multifidelity(
         :func:`simulate`'s records, each with ``scheduler``, ``searcher``, ``seed``,
         ``eta``, ``min_budget`` and ``max_budget`` added.
     """
-    from bonas.benchmarks.baselines import make_optimizer
+    from bonas.searchers import make_searcher
 
-    table = _table(benchmark, path)
+    table = resolve_table(benchmark, path)
     low = table.fidelities[0] if min_budget is None else float(min_budget)
     high = table.fidelities[-1] if max_budget is None else float(max_budget)
     budgets = snap_budgets(hyperband_budgets(low, high, eta), table.fidelities)
@@ -248,7 +248,7 @@ def run_multifidelity(
     if searcher == "ls":
         raise BonasError("local search keeps its own walk; schedulers take bonas, re or rs")
     searcher_kwargs = lookup_options(searcher, searcher_options)
-    optimizer = make_optimizer(
+    optimizer = make_searcher(
         searcher, table.space, seed=seed, direction=direction, **searcher_kwargs
     )
     options = {"seed": seed, "eta": eta, **dict(scheduler_options or {})}
@@ -325,7 +325,7 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    table = _table(benchmark, path)
+    table = resolve_table(benchmark, path)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     grid = list(itertools.product(schedulers, searchers, etas, min_budgets, max_budgets, seed_list))
     if not grid:
@@ -429,9 +429,9 @@ def sweep_markdown(frame: pd.DataFrame, title: str = "") -> str:
 def plot_sweep(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """Final regret (mean ± SE over seeds) against total training time spent, one point
     per grid point, coloured by scheduler and searcher."""
-    from bonas.plots import _figure, _save
+    from bonas.plots import new_figure, save_figure
 
-    plt = _figure()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     stats = _grouped(frame)
     for (scheduler, searcher), rows in stats.groupby(["scheduler", "searcher"], sort=False):
@@ -462,7 +462,7 @@ def plot_sweep(frame: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     ax.set_ylim(bottom=0.0)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    return _save(plt, fig, ax, path=path)
+    return save_figure(plt, fig, ax, path=path)
 
 
 def sweep_training(
@@ -586,7 +586,7 @@ def _goal_run(
     min_budget: float | None = None, bohb_options: Mapping[str, Any] | None = None,
 ) -> tuple[str, int, list[dict[str, Any]]]:  # fmt: skip
     scheduler, searcher, options = GOAL_RUNS[name]
-    table = _table(benchmark, None)
+    table = resolve_table(benchmark, None)
     if name == "bonas-full":
         min_budget = table.fidelities[-1]
     records = run_multifidelity(
@@ -655,7 +655,7 @@ def goal(
     target, full_time = _reference_at_100(reference)
     budget = full_time / 3
     # worker processes load the table from its spec; in this process, once for every run
-    source = _table(benchmark, None) if jobs == 1 else benchmark
+    source = resolve_table(benchmark, None) if jobs == 1 else benchmark
     tasks = [
         (source, name, seed, budget, eta, min_budget, bohb_options)
         for name in runs
@@ -722,7 +722,7 @@ def _screened_run(
     from bonas.architecture import Architecture
     from bonas.benchmarks.replay import run_replay
 
-    table = _table(benchmark, None)
+    table = resolve_table(benchmark, None)
     sign = 1.0 if getattr(table, "direction", "maximize") == "maximize" else -1.0
     rows = []
     for record in run_replay(table, searcher, seed, queries, budget=low_budget):
@@ -798,7 +798,7 @@ def screening_yardstick(
     """
     target, full_time = _reference_at_100(reference)
     time_budget = full_time / 3
-    table = _table(benchmark, None)
+    table = resolve_table(benchmark, None)
     if float(low_budget) not in table.fidelities[:-1]:
         raise BonasError(
             f"low_budget must be one of {table.name}'s fidelities below the top, "

@@ -1,6 +1,6 @@
 """Does refitting the GP less often past 100 observations cost sample efficiency?
 
-For kernels that are not guaranteed PSD (OTMANN's), :class:`~bonas.optimizer.Optimizer`
+For kernels that are not guaranteed PSD (OTMANN's), :class:`~bonas.searchers.GPSearcher`
 refits its hyperparameters only once the observations have grown by
 ``refit_growth`` (a tenth) past :data:`~bonas.surrogate.REFIT_GROWTH_FROM` (100); in
 between it keeps the last hyperparameters. This benchmark compares that default with a
@@ -9,7 +9,7 @@ benchmark's synthetic objective (larger, wider, more convolutional networks scor
 
 Each seed runs one search to ``branch_at`` trials (the two schedules agree up to there),
 saves it, and continues it twice from the same state, once per schedule, as a restarted
-study would (:meth:`~bonas.optimizer.BaseOptimizer.load_state_dict`), to ``trials``. The
+study would (:meth:`~bonas.searchers.Searcher.load_state_dict`), to ``trials``. The
 comparison is paired: the same seed, the same first ``branch_at`` trials. The JSON gives
 the best value found at every ``checkpoint`` per seed and schedule, their means and the
 paired differences, the fits made and the seconds spent.
@@ -54,32 +54,32 @@ def run_seed(
     """One seed: a shared search to ``branch_at`` trials, then one branch per schedule.
 
     Args:
-        options: Further :class:`~bonas.optimizer.Optimizer` options (defaults otherwise).
+        options: Further :class:`~bonas.searchers.GPSearcher` options (defaults otherwise).
 
     Returns:
         ``{"seed", "branches": {schedule: {"best": {checkpoint: value}, "fits",
         "seconds", "values": every trial's value, in order}}}``.
     """
-    from bonas.benchmarks.speed import _synthetic_value
+    from bonas.benchmarks.speed import synthetic_value
     from bonas.exceptions import NonPSDWarning
-    from bonas.optimizer import Optimizer
+    from bonas.searchers.gp import GPSearcher
     from bonas.spaces import CNNSpace
 
     space = CNNSpace()
     warnings.simplefilter("ignore", NonPSDWarning)
 
-    def run(optimizer: Optimizer, until: int) -> None:
+    def run(optimizer: GPSearcher, until: int) -> None:
         while len(optimizer.trials) < until:
             (trial,) = optimizer.ask()
-            optimizer.tell(trial, _synthetic_value(trial.architecture))
+            optimizer.tell(trial, synthetic_value(trial.architecture))
 
     options = options or {}
-    shared = Optimizer(space, seed=seed, **options)
+    shared = GPSearcher(space, seed=seed, **options)
     run(shared, branch_at)
     state = json.loads(json.dumps(shared.state_dict()))
     branches: dict[str, Any] = {}
     for name, growth in SCHEDULES.items():
-        optimizer = Optimizer(space, seed=seed, refit_growth=growth, **options)
+        optimizer = GPSearcher(space, seed=seed, refit_growth=growth, **options)
         optimizer.trials = list(shared.trials)
         optimizer.load_state_dict(state)
         start = time.perf_counter()
@@ -105,7 +105,7 @@ def refit_schedule_benchmark(
     """Both schedules on ``seeds`` seeds; see the module docstring.
 
     Args:
-        options: Further :class:`~bonas.optimizer.Optimizer` options, for every run.
+        options: Further :class:`~bonas.searchers.GPSearcher` options, for every run.
     """
     checkpoints = sorted({*range(branch_at, trials + 1, 20), trials})
     calls = [((seed, trials, branch_at, checkpoints, options), {}) for seed in range(seeds)]
@@ -125,7 +125,7 @@ def refit_schedule_benchmark(
     result = {
         "benchmark": "refit_schedule",
         "space": "cnn",
-        "objective": "bonas.benchmarks.speed._synthetic_value",
+        "objective": "bonas.benchmarks.speed.synthetic_value",
         "seeds": seeds,
         "trials": trials,
         "branch_at": branch_at,

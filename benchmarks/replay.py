@@ -38,6 +38,8 @@ from bonas.architecture import Architecture
 from bonas.benchmarks._parallel import run_calls
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
+from bonas.searchers.base import Searcher
+from bonas.spaces.base import SearchSpace
 from bonas.surrogate import NOISE_FREE
 from bonas.trial import Trial, TrialState
 
@@ -45,8 +47,10 @@ __all__ = [
     "CHECKPOINTS",
     "ReplayResult",
     "lookup_options",
+    "make_replay_searcher",
     "plot_replay",
     "replay",
+    "resolve_table",
     "run_replay",
     "summarize",
     "summary_markdown",
@@ -148,7 +152,43 @@ def lookup_options(optimizer: str, options: Mapping[str, Any] | None) -> dict[st
     return chosen
 
 
-def _table(benchmark: str | Table, path: str | None) -> Table:
+def make_replay_searcher(
+    name: str,
+    space: SearchSpace,
+    *,
+    seed: int,
+    queries: int,
+    direction: str = "maximize",
+    options: Mapping[str, Any] | None = None,
+) -> Searcher:
+    """A searcher for a replay by name: one of bonas's (:data:`~bonas.searchers.
+    SEARCHERS`) or a peer (:data:`~bonas.benchmarks.peers.PEERS`), with
+    :func:`lookup_options`; SMAC's budget (``n_trials``) is the replay's ``queries``.
+
+    Raises:
+        BonasError: On an unknown name (listing the known ones), a bad option, or a
+            peer whose library is missing (naming the install command).
+    """
+    from bonas.benchmarks.peers import PEERS, make_peer
+    from bonas.searchers import SEARCHERS, make_searcher
+
+    chosen = lookup_options(name, options)
+    if name in PEERS:
+        if name == "smac":
+            chosen.setdefault("n_trials", queries)
+        return make_peer(name, space, seed=seed, direction=direction, **chosen)
+    if name not in SEARCHERS:
+        known = ", ".join([*SEARCHERS, *PEERS])
+        raise BonasError(f"unknown optimizer {name!r}; known: {known}")
+    try:
+        return make_searcher(name, space, seed=seed, direction=direction, **chosen)
+    except TypeError as err:  # an option the constructor does not take
+        raise BonasError(f"bad options for {name}: {err}") from None
+
+
+def resolve_table(benchmark: str | Table, path: str | None) -> Table:
+    """``benchmark`` itself, or the table its spec names (:func:`~bonas.benchmarks.tables.
+    load_table`, with ``path``)."""
     if isinstance(benchmark, Table):
         return benchmark
     from bonas.benchmarks.tables import load_table
@@ -171,7 +211,7 @@ def run_replay(
 
     Args:
         benchmark: A table, or its spec for :func:`~bonas.benchmarks.tables.load_table`.
-        optimizer: ``bonas``, ``re``, ``ls`` or ``rs``.
+        optimizer: A name for :func:`make_replay_searcher`.
         seed: The optimiser's seed.
         queries: How many architectures to evaluate.
         path: The table's file or folder, where the spec needs one.
@@ -183,13 +223,17 @@ def run_replay(
     Returns:
         One dict per query, with the keys of ``TRACE_COLUMNS``.
     """
-    from bonas.benchmarks.baselines import make_optimizer
-
-    table = _table(benchmark, path)
+    table = resolve_table(benchmark, path)
     direction = getattr(table, "direction", "maximize")
     sign = 1.0 if direction == "maximize" else -1.0  # so that larger is better below
-    options = lookup_options(optimizer, optimizer_options)
-    opt = make_optimizer(optimizer, table.space, seed=seed, direction=direction, **options)
+    opt = make_replay_searcher(
+        optimizer,
+        table.space,
+        seed=seed,
+        queries=queries,
+        direction=direction,
+        options=optimizer_options,
+    )
     trace_path = state_path = None
     records: list[dict[str, Any]] = []
     if out is not None:
@@ -299,7 +343,9 @@ def replay(
     Args:
         benchmark: A table, or its spec, e.g. ``nb201:cifar10`` or ``nbgraph:cora``. A
             spec is loaded once per process; a table is sent to each process.
-        optimizers: Names for :func:`~bonas.benchmarks.baselines.make_optimizer`.
+        optimizers: Names for :func:`make_replay_searcher`: ``bonas``, ``re``, ``ls``,
+            ``rs``, and the peers ``tpe``, ``botorch-onehot`` and ``smac``
+            (:mod:`bonas.benchmarks.peers`, with ``pip install ".[peers]"``).
         queries: Architectures evaluated per run.
         seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
         jobs: Runs in parallel processes; 1 runs them in this process.
@@ -321,8 +367,6 @@ def replay(
     """
     from tqdm.auto import tqdm
 
-    from bonas.benchmarks.baselines import make_optimizer
-
     if queries < 1:
         raise BonasError(f"queries must be at least 1, got {queries}")
     if jobs < 1:
@@ -330,11 +374,11 @@ def replay(
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list or not optimizers:
         raise BonasError("a replay needs at least one optimizer and one seed")
-    table = _table(benchmark, path)
+    table = resolve_table(benchmark, path)
     title = benchmark if isinstance(benchmark, str) else table.name
     options = {name: dict((optimizer_options or {}).get(name, {})) for name in optimizers}
     for name in optimizers:  # fail on a bad name or option before starting any process
-        make_optimizer(name, table.space, seed=0, **lookup_options(name, options[name]))
+        make_replay_searcher(name, table.space, seed=0, queries=queries, options=options[name])
     runs = [(name, seed) for name in optimizers for seed in seed_list]
     bar = tqdm(total=len(runs), desc=f"replay {title}", unit="run", disable=not progress)
     common = {"path": path, "budget": budget, "out": out}
@@ -371,22 +415,38 @@ def _mean_se(values: pd.Series) -> tuple[float, float]:
     return float(data.mean()), se
 
 
+#: The columns of :func:`summarize`.
+SUMMARY_COLUMNS = (
+    "optimizer",
+    "queries",
+    "regret_mean",
+    "regret_se",
+    "test_mean",
+    "test_se",
+    "sim_time_mean",
+    "overhead_s_mean",
+    "seeds",
+)
+
+
 def summarize(traces: pd.DataFrame, checkpoints: Sequence[int] = CHECKPOINTS) -> pd.DataFrame:
     """Mean ± standard error over seeds of regret and of the incumbent's test value.
 
     Args:
         traces: :attr:`ReplayResult.traces`.
-        checkpoints: Query counts to report; those beyond the runs' length are left out.
+        checkpoints: Query counts to report; those beyond the runs' length are left out,
+            and the runs' length is reported too.
 
     Returns:
         One row per (optimizer, queries): ``regret_mean``, ``regret_se``, ``test_mean``,
         ``test_se``, ``sim_time_mean``, ``overhead_s_mean`` (per query, up to there) and
-        ``seeds``.
+        ``seeds``; no rows, with those columns, for no traces.
     """
     rows = []
     longest = int(traces["query"].max()) if len(traces) else 0
-    for name, runs in traces.groupby("optimizer", sort=False):
-        for checkpoint in [c for c in checkpoints if c <= longest]:
+    reported = sorted({*(c for c in checkpoints if c <= longest), longest} - {0})
+    for name, runs in traces.groupby("optimizer", sort=False) if len(traces) else ():
+        for checkpoint in reported:
             at = runs[runs["query"] == checkpoint]
             upto = runs[runs["query"] <= checkpoint]
             regret_mean, regret_se = _mean_se(at["regret"])
@@ -404,7 +464,7 @@ def summarize(traces: pd.DataFrame, checkpoints: Sequence[int] = CHECKPOINTS) ->
                     "seeds": int(at["seed"].nunique()),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def summary_markdown(summary: pd.DataFrame, title: str = "") -> str:
@@ -452,9 +512,9 @@ def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path
         path: ``.png`` or ``.svg`` file to write.
         title: Put above the plots.
     """
-    from bonas.plots import _figure, _save
+    from bonas.plots import new_figure, save_figure
 
-    plt = _figure()
+    plt = new_figure()
     fig, (by_query, by_time) = plt.subplots(1, 2, figsize=(11, 4))
     complete = traces[traces["regret"].notna()]
     times = complete["sim_time"][complete["sim_time"] > 0]
@@ -487,4 +547,4 @@ def plot_replay(traces: pd.DataFrame, path: str | Path, title: str = "") -> Path
         ax.set_ylim(bottom=0.0)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    return _save(plt, fig, by_query, by_time, path=path)
+    return save_figure(plt, fig, by_query, by_time, path=path)

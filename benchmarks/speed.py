@@ -19,7 +19,7 @@ rung continuing from the checkpoint of the one below, and again with every rung 
 from scratch (as BOHB's original implementation does); the JSON gives both wall-clocks,
 the saving, and whether the continued runs' accuracies equal the straight ones.
 
-``ask`` (:func:`ask_benchmark`): ``Optimizer.ask()`` latency and peak memory after 50 to
+``ask`` (:func:`ask_benchmark`): ``GPSearcher.ask()`` latency and peak memory after 50 to
 500 observations. ``memory`` (:func:`memory_benchmark`): a search's memory as it goes on.
 """
 
@@ -175,7 +175,7 @@ def ask_benchmark(
     screen_top: int = 50,
     screen_neighbours: int = 20,
 ) -> dict[str, Any]:
-    """Median ``Optimizer.ask()`` latency and peak memory after ``n`` observations.
+    """Median ``GPSearcher.ask()`` latency and peak memory after ``n`` observations.
 
     CNN space: OTMANN kernel, NASBOT's GA scoring ``num_candidates`` (1,000) candidates
     per ask. NB201: the default cell kernel (WL), every untried cell scored. Observations
@@ -195,7 +195,7 @@ def ask_benchmark(
     import warnings
 
     from bonas.exceptions import NonPSDWarning
-    from bonas.optimizer import Optimizer
+    from bonas.searchers.gp import GPSearcher
     from bonas.spaces import get_space
 
     results: dict[str, Any] = {
@@ -207,7 +207,7 @@ def ask_benchmark(
         for n in sizes:
             _progress(f"ask: {name} with {n} observations")
             rng = np.random.default_rng(seed)
-            optimizer = Optimizer(
+            optimizer = GPSearcher(
                 space, seed=seed, n_initial=1, num_candidates=num_candidates,
                 screen_top=screen_top, screen_neighbours=screen_neighbours,
             )  # fmt: skip
@@ -218,7 +218,7 @@ def ask_benchmark(
                 if arch not in seen:
                     seen.add(arch)
             for arch in seen:
-                optimizer.add_observation(arch, _synthetic_value(arch))
+                optimizer.add_observation(arch, synthetic_value(arch))
             latencies = []
             fits_before = optimizer.surrogate.fits
             _reset_peak_rss()
@@ -228,7 +228,7 @@ def ask_benchmark(
                     start = time.perf_counter()
                     (trial,) = optimizer.ask()
                     latencies.append(time.perf_counter() - start)
-                    optimizer.tell(trial, _synthetic_value(trial.architecture))
+                    optimizer.tell(trial, synthetic_value(trial.architecture))
             run: dict[str, Any] = {
                 "space": name, "observations": n, "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "first_s": latencies[0],
@@ -281,7 +281,7 @@ def memory_benchmark(
     out: Path | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """A search's memory as it goes on: ``Optimizer`` (its defaults, or ``options``) on
+    """A search's memory as it goes on: ``GPSearcher`` (its defaults, or ``options``) on
     ``space_name`` (NASBOT's GA scoring 1,000 candidates an ask) and the synthetic
     objective of :func:`ask_benchmark`, recording every ``every`` trials the process's
     peak resident set so far, the architectures its registry holds and the OTMANN
@@ -290,12 +290,12 @@ def memory_benchmark(
     import warnings
 
     from bonas.exceptions import NonPSDWarning
-    from bonas.optimizer import Optimizer
+    from bonas.searchers.gp import GPSearcher
     from bonas.spaces import get_space
     from bonas.surrogate import find_screening_cache
 
     space = get_space(space_name)
-    optimizer = Optimizer(space, seed=seed, **options)
+    optimizer = GPSearcher(space, seed=seed, **options)
     distance = getattr(find_screening_cache(optimizer.surrogate.kernel), "distance", None)
     points = []
     start = time.perf_counter()
@@ -304,7 +304,7 @@ def memory_benchmark(
         warnings.simplefilter("ignore", NonPSDWarning)
         while len(optimizer.trials) < trials:
             (trial,) = optimizer.ask()
-            optimizer.tell(trial, _synthetic_value(trial.architecture))
+            optimizer.tell(trial, synthetic_value(trial.architecture))
             if len(optimizer.trials) % every == 0:
                 points.append({
                     "trials": len(optimizer.trials),
@@ -439,7 +439,9 @@ def checkpoint_benchmark(
     }
 
 
-def _synthetic_value(arch: Architecture) -> float:
+def synthetic_value(arch: Architecture) -> float:
+    """The benchmarks' cheap objective of a layer graph: deeper, wider and with more
+    convolutions is better."""
     width = sum(u or 0 for u in arch.units) / max(arch.num_layers, 1)
     labels = "".join(arch.labels)
     return float(np.sqrt(arch.num_layers) + width / 256 + 0.2 * labels.count("conv"))
@@ -488,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="time the baseline on the first N pairs only",
     )
     otmann.add_argument("--jobs", type=int, default=None, help="processes (default: all cores)")
-    ask = commands.add_parser("ask", help="Optimizer.ask() latency and memory")
+    ask = commands.add_parser("ask", help="GPSearcher.ask() latency and memory")
     ask.add_argument("--out", required=True, help="JSON file to write")
     ask.add_argument("--sizes", default="50,100,200,500")
     ask.add_argument("--repeats", type=int, default=3)

@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 # The BO engine pulls in torch, gpytorch and botorch: load it on first use only, so
 # that working with architectures and spaces stays light.
 _LAZY = {
-    "Optimizer": "bonas.optimizer",
+    "GPSearcher": "bonas.searchers.gp",
     "Study": "bonas.study",
     "StudyError": "bonas.study",
     "SearchResult": "bonas._search",
@@ -36,6 +36,16 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "Optimizer":
+        import warnings
+
+        warnings.warn(
+            "bonas.Optimizer is now bonas.GPSearcher (one name per idea: searchers); "
+            "the old name will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        name = "GPSearcher"
     if name in _LAZY:
         import importlib
 
@@ -57,7 +67,7 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily loaded engin
     "get_vocabulary",
     "register_vocabulary",
     "MultiFidelityResult",
-    "Optimizer",
+    "GPSearcher",
     "SearchResult",
     "Study",
     "StudyError",

@@ -30,8 +30,16 @@ from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.executors import Executor, InProcessExecutor, WorkerDied
 from bonas.schedulers import Job, Scheduler, SchedulerExhausted, make_scheduler
+from bonas.searchers.base import Searcher
 from bonas.spaces.base import SearchSpace
-from bonas.study import _FORMAT, _SCHEMA, _VERSION, StudyError, _connect, open_study_file
+from bonas.study import (
+    STUDY_FORMAT,
+    STUDY_SCHEMA,
+    STUDY_VERSION,
+    StudyError,
+    connect_study_file,
+    open_study_file,
+)
 
 __all__ = ["JobJournal", "MultiFidelityResult", "search_multifidelity"]
 
@@ -80,14 +88,14 @@ class JobJournal:
             if path.exists():
                 raise StudyError(f"{path} already exists")
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = _connect(path)
+            db = connect_study_file(path)
         with db:
-            db.executescript(_SCHEMA + _EVENTS)
+            db.executescript(STUDY_SCHEMA + _EVENTS)
             db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
                 [
-                    ("format", _FORMAT),
-                    ("version", str(_VERSION)),
+                    ("format", STUDY_FORMAT),
+                    ("version", str(STUDY_VERSION)),
                     ("kind", KIND),
                     ("config", json.dumps(config)),
                     ("metadata", json.dumps(metadata or {})),
@@ -279,11 +287,11 @@ def search_multifidelity(
     objective: Objective,
     space: SearchSpace,
     *,
-    scheduler: str = "bohb",
-    searcher: str = "bonas",
-    min_budget: float = 1.0,
-    max_budget: float = 9.0,
-    eta: float = 3.0,
+    scheduler: str | Scheduler = "bohb",
+    searcher: str | Searcher | None = None,
+    min_budget: float | None = None,
+    max_budget: float | None = None,
+    eta: float | None = None,
     budgets: list[float] | None = None,
     executor: Executor | None = None,
     storage: str | Path | None = None,
@@ -291,8 +299,8 @@ def search_multifidelity(
     max_jobs: int | None = None,
     retries: int = 2,
     timeout_per_job: float | None = None,
-    seed: int = 0,
-    direction: str = "maximize",
+    seed: int | None = None,
+    direction: str | None = None,
     searcher_options: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     progress: bool = True,
@@ -306,9 +314,17 @@ def search_multifidelity(
             with ``value`` (extras are kept in the journal).
             :class:`bonas.evaluation.TrainingObjective` is one.
         space: The search space.
-        scheduler: ``hyperband``, ``bohb`` or ``asha``.
-        searcher: ``bonas`` (the GP), ``re``, ``rs`` or ``ls``.
-        min_budget, max_budget, eta: Hyperband's rung budgets, or ``budgets`` instead.
+        scheduler: A fresh :class:`~bonas.schedulers.Scheduler` (``BOHB(GPSearcher(space),
+            min_budget=1, max_budget=9)``), which brings its searcher, budgets, seed and
+            direction, so none of ``searcher``, ``searcher_options``, ``min_budget``,
+            ``max_budget``, ``eta``, ``budgets``, ``seed`` or ``direction`` may be given
+            with it; or a name, ``hyperband``, ``bohb`` or ``asha``, built from those.
+        searcher: With a scheduler's name: a :class:`~bonas.searchers.Searcher` (which
+            brings its seed and direction), or a name for
+            :func:`~bonas.searchers.make_searcher` (``bonas``, the GP, by default; ``re``,
+            ``rs`` or ``ls``).
+        min_budget, max_budget, eta: Hyperband's rung budgets (1, 9 and 3 by default),
+            or ``budgets`` instead.
         executor: Where jobs run; one in-process worker by default. It is not closed.
         storage: A SQLite journal; an existing one is resumed (the settings must match).
         time_budget: Seconds of search in all (resumed runs included). When it runs out,
@@ -318,9 +334,9 @@ def search_multifidelity(
         retries: Further attempts of a job whose worker died, ran out of memory or
             timed out.
         timeout_per_job: Seconds after which a job is stopped (and retried).
-        seed: Seed of the scheduler and the searcher.
-        direction: ``maximize`` or ``minimize``.
-        searcher_options: Constructor keywords of the searcher.
+        seed: Seed of the scheduler and of a searcher built by name (0 by default).
+        direction: ``maximize`` (the default) or ``minimize``; a searcher object's own.
+        searcher_options: Constructor keywords of a searcher built by name.
         metadata: JSON-compatible notes kept in the journal (the CLI keeps its options
             there); a resume replaces them.
         progress: Show a progress bar.
@@ -343,17 +359,12 @@ def search_multifidelity(
         raise BonasError("give the search a stop: time_budget (seconds) or max_jobs")
     if retries < 0:
         raise BonasError(f"retries must be >= 0, got {retries}")
-    from bonas.benchmarks.baselines import make_optimizer
-
-    search_engine = make_optimizer(
-        searcher, space, seed=seed, direction=direction, **(searcher_options or {})
-    )
-    rung_options: dict[str, Any] = {"eta": eta, "seed": seed}
-    if budgets is not None:
-        rung_options["budgets"] = budgets
-    else:
-        rung_options.update(min_budget=min_budget, max_budget=max_budget)
-    sched = make_scheduler(scheduler, search_engine, **rung_options)
+    sched = _build_scheduler(
+        scheduler, space, searcher, searcher_options,
+        min_budget=min_budget, max_budget=max_budget, eta=eta, budgets=budgets,
+        seed=seed, direction=direction,
+    )  # fmt: skip
+    direction = sched.direction
     config = json.loads(json.dumps(sched.config()))
 
     pending: list[Job] = []
@@ -407,6 +418,63 @@ def search_multifidelity(
         storage=journal.path,
         stopped_by=stopped_by,
     )
+
+
+def _build_scheduler(
+    scheduler: str | Scheduler,
+    space: SearchSpace,
+    searcher: str | Searcher | None,
+    searcher_options: dict[str, Any] | None,
+    **settings: Any,
+) -> Scheduler:
+    """The scheduler :func:`search_multifidelity` was given, or the one it names, around
+    the searcher given or named, with ``settings`` (min/max budget, eta, budgets, seed,
+    direction; ``None`` where not given)."""
+    if isinstance(scheduler, Scheduler):
+        given = {"searcher": searcher, "searcher_options": searcher_options, **settings}
+        clashes = sorted(name for name, value in given.items() if value is not None)
+        if clashes:
+            raise BonasError(
+                f"a scheduler object brings its own settings; do not also give {clashes}"
+            )
+        if scheduler.jobs:
+            raise BonasError(
+                f"the scheduler has already issued {len(scheduler.jobs)} jobs; give a fresh one"
+            )
+        if scheduler.searcher.space is not space:
+            raise BonasError("the scheduler's searcher searches another space object")
+        return scheduler
+    if not isinstance(scheduler, str):
+        raise BonasError(f"scheduler must be a Scheduler or a name, got {type(scheduler).__name__}")
+    seed = 0 if settings["seed"] is None else settings["seed"]
+    if isinstance(searcher, Searcher):
+        if searcher_options is not None:
+            raise BonasError("searcher_options are for a searcher given by name, not an object")
+        if searcher.space is not space:
+            raise BonasError("the searcher searches another space object")
+        if settings["direction"] not in (None, searcher.direction):
+            raise BonasError(
+                f"direction={settings['direction']!r} differs from the searcher's "
+                f"{searcher.direction!r}"
+            )
+        searcher_object = searcher
+    else:
+        from bonas.searchers import make_searcher
+
+        direction = settings["direction"] or "maximize"
+        searcher_object = make_searcher(
+            searcher or "bonas", space, seed=seed, direction=direction,
+            **(searcher_options or {}),
+        )  # fmt: skip
+    eta = 3.0 if settings["eta"] is None else settings["eta"]
+    rung_options: dict[str, Any] = {"eta": eta, "seed": seed}
+    if settings["budgets"] is not None:
+        rung_options["budgets"] = settings["budgets"]
+    else:
+        low, high = settings["min_budget"], settings["max_budget"]
+        rung_options["min_budget"] = 1.0 if low is None else low
+        rung_options["max_budget"] = 9.0 if high is None else high
+    return make_scheduler(scheduler, searcher_object, **rung_options)
 
 
 def _replay(journal: JobJournal, scheduler: Scheduler) -> list[Job]:

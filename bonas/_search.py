@@ -11,6 +11,7 @@ to ``storage`` when given (a killed search resumes with the same call).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.executors import Executor, InProcessExecutor
-from bonas.optimizer import Optimizer
+from bonas.searchers.gp import GPSearcher
 from bonas.spaces.base import SearchSpace
 from bonas.study import Study, StudyError, trials_dataframe
 from bonas.trial import Trial
@@ -39,7 +40,7 @@ class SearchResult:
         best_value: Its value.
         best_trial: The trial itself.
         history: One row per trial (see :func:`~bonas.study.trials_dataframe`).
-        optimizer: The optimizer, for further asks.
+        searcher: The GP searcher, for further asks.
         study: The study when ``storage`` was given.
     """
 
@@ -47,8 +48,16 @@ class SearchResult:
     best_value: float | None
     best_trial: Trial | None
     history: Any
-    optimizer: Optimizer
+    searcher: GPSearcher
     study: Study | None = None
+
+    @property
+    def optimizer(self) -> GPSearcher:
+        """Deprecated: the :attr:`searcher`."""
+        warnings.warn(
+            "SearchResult.optimizer is now SearchResult.searcher", DeprecationWarning, stacklevel=2
+        )
+        return self.searcher
 
 
 def search(
@@ -61,7 +70,7 @@ def search(
     storage: str | Path | None = None,
     timeout_per_trial: float | None = None,
     progress: bool = True,
-    **optimizer_kwargs: Any,
+    **searcher_options: Any,
 ) -> SearchResult:
     """Search ``space`` for the architecture that maximises ``objective``.
 
@@ -81,7 +90,7 @@ def search(
             executor stops it if it can (``executor.can_stop``; a worker process is
             killed and restarted); a thread is left to finish, its late result ignored.
         progress: Show a progress bar.
-        **optimizer_kwargs: Passed to :class:`~bonas.optimizer.Optimizer` (``seed``,
+        **searcher_options: Passed to :class:`~bonas.searchers.GPSearcher` (``seed``,
             ``acquisition``, ``kernel``, ``direction``, ``n_initial``...).
 
     Example:
@@ -106,10 +115,10 @@ def search(
         path = Path(storage)
         if path.exists():
             study = Study.load(path, space)
-            stored = study.optimizer.config()
+            stored = study.searcher.config()
             clashes = {
                 k: (stored[k], v)
-                for k, v in optimizer_kwargs.items()
+                for k, v in searcher_options.items()
                 if k in stored and stored[k] != v
             }
             if clashes:
@@ -118,14 +127,14 @@ def search(
                     f"{path} was created with other settings (stored, given): {clashes}"
                 )
         else:
-            study = Study.create(path, space, **optimizer_kwargs)
+            study = Study.create(path, space, **searcher_options)
         driver: Study | _InMemory = study
-        optimizer = study.optimizer
+        searcher = study.searcher
     else:
-        optimizer = Optimizer(space, **optimizer_kwargs)
-        driver = _InMemory(optimizer)
+        searcher = GPSearcher(space, **searcher_options)
+        driver = _InMemory(searcher)
 
-    finished = sum(t.state.finished for t in optimizer.trials)
+    finished = sum(t.state.finished for t in searcher.trials)
     running: dict[Future, tuple[Trial, float]] = {}
     free_slots = list(range(n_workers))  # names workers in the trial records
     slot_of: dict[Future, int] = {}
@@ -135,9 +144,7 @@ def search(
     pool = executor if executor is not None else InProcessExecutor(n_workers)
     try:
         while finished < n_trials:
-            while len(running) < n_workers and (
-                driver.requeued or len(optimizer.trials) < n_trials
-            ):
+            while len(running) < n_workers and (driver.requeued or len(searcher.trials) < n_trials):
                 slot = free_slots.pop(0)
                 (trial,) = driver.ask(1, worker=f"worker-{slot}")
                 future = pool.submit(objective, trial.architecture)
@@ -171,13 +178,13 @@ def search(
         bar.close()
         if executor is None:
             pool.close()
-    best = optimizer.best_trial
+    best = searcher.best_trial
     return SearchResult(
         best_architecture=best.architecture if best else None,
         best_value=best.value if best else None,
         best_trial=best,
-        history=trials_dataframe(optimizer.trials, optimizer.direction),
-        optimizer=optimizer,
+        history=trials_dataframe(searcher.trials, searcher.direction),
+        searcher=searcher,
         study=study,
     )
 
@@ -187,17 +194,17 @@ class _InMemory:
 
     requeued: tuple[int, ...] = ()
 
-    def __init__(self, optimizer: Optimizer) -> None:
-        self.optimizer = optimizer
+    def __init__(self, searcher: GPSearcher) -> None:
+        self.searcher = searcher
 
     def ask(self, n: int = 1, worker: str | None = None) -> list[Trial]:
-        trials = self.optimizer.ask(n)
+        trials = self.searcher.ask(n)
         for trial in trials:
             trial.worker = worker
         return trials
 
     def tell(self, trial: Trial, value: float | None = None, *, failed: str | None = None) -> Trial:
-        return self.optimizer.tell(trial, value, failed=failed)
+        return self.searcher.tell(trial, value, failed=failed)
 
 
 def _next_deadline(

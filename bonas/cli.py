@@ -429,7 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="table spec: nb201:cifar10 (the default), nb201:cifar100|imagenet16-120, "
         "nbgraph:<dataset>, nb101, nb301; a file or folder may follow an @",
     )
-    rep.add_argument("--optimizers", default="bonas,re,ls,rs", help="comma-separated names")
+    rep.add_argument(
+        "--optimizers",
+        default="bonas,re,ls,rs",
+        help="comma-separated names: bonas, re, ls, rs, and the peers tpe, botorch-onehot, "
+        'smac (pip install ".[peers]")',
+    )
     rep.add_argument("--queries", type=int, default=150, help="evaluations per run")
     rep.add_argument("--seeds", type=int, default=20, help="runs per optimizer (seeds 0..n-1)")
     rep.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")

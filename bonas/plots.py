@@ -11,13 +11,20 @@ import numpy as np
 import torch
 
 from bonas.exceptions import BonasError
-from bonas.optimizer import Optimizer
+from bonas.searchers.gp import GPSearcher
 from bonas.study import trials_dataframe
 
-__all__ = ["leave_one_out", "plot_incumbent", "plot_predicted_vs_observed"]
+__all__ = [
+    "leave_one_out",
+    "new_figure",
+    "plot_incumbent",
+    "plot_predicted_vs_observed",
+    "save_figure",
+]
 
 
-def _figure() -> Any:
+def new_figure() -> Any:
+    """``matplotlib.pyplot``, on the non-interactive Agg backend unless one is chosen."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -26,7 +33,7 @@ def _figure() -> Any:
     return plt
 
 
-def _save(plt: Any, fig: Any, *axes: Any, path: str | Path) -> Path:
+def save_figure(plt: Any, fig: Any, *axes: Any, path: str | Path) -> Path:
     """Legends on ``axes``, then the figure to ``path`` (PNG or SVG by suffix)."""
     for ax in axes:
         ax.legend(loc="best")
@@ -38,11 +45,11 @@ def _save(plt: Any, fig: Any, *axes: Any, path: str | Path) -> Path:
     return path
 
 
-def _optimizer(source: Any) -> Optimizer:
-    optimizer = getattr(source, "optimizer", source)
-    if not isinstance(optimizer, Optimizer):
+def _optimizer(source: Any) -> GPSearcher:
+    optimizer = getattr(source, "searcher", source)
+    if not isinstance(optimizer, GPSearcher):
         raise BonasError(
-            f"expected an Optimizer, Study or SearchResult, got {type(source).__name__}"
+            f"expected a GPSearcher, Study or SearchResult, got {type(source).__name__}"
         )
     return optimizer
 
@@ -51,12 +58,12 @@ def plot_incumbent(source: Any, path: str | Path) -> Path:
     """The best value so far against the trial number, with every trial as a dot.
 
     Args:
-        source: An :class:`~bonas.optimizer.Optimizer`, a Study or a SearchResult.
+        source: An :class:`~bonas.searchers.GPSearcher`, a Study or a SearchResult.
         path: ``.png`` or ``.svg`` file to write.
     """
     optimizer = _optimizer(source)
     frame = trials_dataframe(optimizer.trials, optimizer.direction)
-    plt = _figure()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(6, 4))
     complete = frame[frame["state"] == "complete"]
     failed = frame[frame["state"] == "failed"]
@@ -73,10 +80,10 @@ def plot_incumbent(source: Any, path: str | Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel("objective")
     ax.set_title(f"incumbent ({optimizer.direction})")
-    return _save(plt, fig, ax, path=path)
+    return save_figure(plt, fig, ax, path=path)
 
 
-def leave_one_out(optimizer: Optimizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def leave_one_out(optimizer: GPSearcher) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leave-one-out predictions of the fitted GP at the complete trials.
 
     With ``K`` the training covariance plus noise (standardised outcomes), the LOO mean
@@ -118,7 +125,7 @@ def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
     optimizer = _optimizer(source)
     observed, mean, std = leave_one_out(optimizer)
     scale = "" if optimizer.surrogate.warping == "none" else " (normal score)"
-    plt = _figure()
+    plt = new_figure()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.errorbar(
         observed,
@@ -136,4 +143,4 @@ def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:
     ax.set_ylabel(f"predicted (leave-one-out){scale}")
     corr = float(np.corrcoef(observed, mean)[0, 1]) if observed.std() > 0 else float("nan")
     ax.set_title(f"surrogate: Pearson r = {corr:.2f}")
-    return _save(plt, fig, ax, path=path)
+    return save_figure(plt, fig, ax, path=path)

@@ -1,14 +1,14 @@
 """Multi-fidelity schedulers: Hyperband, BOHB and ASHA.
 
 The scheduler decides *when* and *at which budget*; the searcher (any
-:class:`~bonas.optimizer.BaseOptimizer`: the bonas GP, random search, regularised
+:class:`~bonas.searchers.Searcher`: the bonas GP, random search, regularised
 evolution) decides *which architecture*; the executor or the replay decides *where*
 (syne-tune's layering). A promoted job names the budget whose checkpoint it continues
 from, so a trainer resumes instead of starting over.
 
 Call order, as an executor with free workers drives a scheduler::
 
-    scheduler = BOHB(Optimizer(space, seed=0), min_budget=4, max_budget=108, eta=3, seed=0)
+    scheduler = BOHB(GPSearcher(space, seed=0), min_budget=4, max_budget=108, eta=3, seed=0)
     job = scheduler.next_job()       # a Job; None: wait until a running job reports
     # ... train job.architecture to job.budget, from job.resume_from's checkpoint ...
     scheduler.report(job, value)     # or scheduler.report(job, failed="reason")
@@ -40,7 +40,7 @@ import numpy as np
 
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
-from bonas.optimizer import BaseOptimizer
+from bonas.searchers.base import Searcher
 from bonas.trial import Trial, TrialState
 
 __all__ = [
@@ -141,14 +141,14 @@ class Scheduler(abc.ABC):
     """Base class: jobs, results, the searcher's view of them, and the incumbent.
 
     Args:
-        searcher: Proposes new architectures (its :meth:`~BaseOptimizer.propose`).
+        searcher: Proposes new architectures (its :meth:`~Searcher.propose`).
         budgets: The rung budgets, ascending; the last is the full budget.
         direction: ``maximize`` or ``minimize``; the searcher's direction by default.
         random_fraction: Share of new architectures drawn at random instead of by the
             searcher (BOHB's ``rho``).
         min_points: The searcher models the highest budget with at least this many
             results (BOHB: "enough observations"); with none, the one with the most. A
-            multi-fidelity searcher (``Optimizer(multi_fidelity=True)``) models every
+            multi-fidelity searcher (``GPSearcher(multi_fidelity=True)``) models every
             budget's results instead, proposing for the top budget.
         seed: Seed of the scheduler's own generator (random fraction, ties).
 
@@ -162,7 +162,7 @@ class Scheduler(abc.ABC):
 
     def __init__(
         self,
-        searcher: BaseOptimizer,
+        searcher: Searcher,
         budgets: Sequence[float],
         *,
         direction: str | None = None,
@@ -319,9 +319,9 @@ class Scheduler(abc.ABC):
         if self._forced is not None:
             return self._forced
         observations: list[Trial] = []
-        if not draw_random and getattr(self.searcher, "multi_fidelity", False):
+        if not draw_random and self.searcher.multi_fidelity:
             # a multi-fidelity model takes every budget's results, proposing for the top
-            self.searcher.target_budget = self.budgets[-1]  # type: ignore[attr-defined]
+            self.searcher.target_budget = self.budgets[-1]
             observations = self._observations(None, every_budget=True)
         elif not draw_random:
             observations = self._observations(self._model_budget())
@@ -389,7 +389,7 @@ class Hyperband(Scheduler):
         **kwargs: Of :class:`Scheduler`.
 
     Example:
-        >>> from bonas.benchmarks.baselines import RandomSearch
+        >>> from bonas.searchers import RandomSearch
         >>> from bonas.spaces import NB201Space
         >>> hb = Hyperband(RandomSearch(NB201Space(), seed=0), budgets=(12, 200), eta=3)
         >>> job = hb.next_job()
@@ -401,7 +401,7 @@ class Hyperband(Scheduler):
 
     def __init__(
         self,
-        searcher: BaseOptimizer,
+        searcher: Searcher,
         min_budget: float | None = None,
         max_budget: float | None = None,
         eta: float = 3.0,
@@ -484,7 +484,7 @@ class BOHB(Hyperband):
     ``random_fraction`` (BOHB's ``rho = 1/3``) drawn at random.
 
     Args:
-        searcher: The bonas :class:`~bonas.optimizer.Optimizer` (or any searcher).
+        searcher: The bonas :class:`~bonas.searchers.GPSearcher` (or any searcher).
         random_fraction: BOHB's ``rho``; 1/3 by default.
         **kwargs: Of :class:`Hyperband`.
     """
@@ -492,7 +492,7 @@ class BOHB(Hyperband):
     name = "bohb"
 
     def __init__(
-        self, searcher: BaseOptimizer, *args: Any, random_fraction: float = 1 / 3, **kwargs: Any
+        self, searcher: Searcher, *args: Any, random_fraction: float = 1 / 3, **kwargs: Any
     ) -> None:
         super().__init__(searcher, *args, random_fraction=random_fraction, **kwargs)
 
@@ -515,7 +515,7 @@ class ASHA(Scheduler):
 
     def __init__(
         self,
-        searcher: BaseOptimizer,
+        searcher: Searcher,
         min_budget: float | None = None,
         max_budget: float | None = None,
         eta: float = 3.0,
@@ -551,7 +551,7 @@ class ASHA(Scheduler):
 SCHEDULERS: dict[str, type[Scheduler]] = {"hyperband": Hyperband, "bohb": BOHB, "asha": ASHA}
 
 
-def make_scheduler(name: str, searcher: BaseOptimizer, **options: Any) -> Scheduler:
+def make_scheduler(name: str, searcher: Searcher, **options: Any) -> Scheduler:
     """A scheduler by name (``hyperband``, ``bohb``, ``asha``) around ``searcher``.
 
     Raises:

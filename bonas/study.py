@@ -1,4 +1,4 @@
-"""Durable studies: an :class:`~bonas.optimizer.Optimizer` journaled to SQLite.
+"""Durable studies: an :class:`~bonas.searchers.GPSearcher` journaled to SQLite.
 
 Every change of a trial is written, in a transaction, before it is acted on: a trial is
 in the database (with the optimizer state that produced it) before :meth:`Study.ask`
@@ -18,22 +18,34 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, SerializationError
-from bonas.optimizer import Optimizer
+from bonas.searchers.gp import GPSearcher
 from bonas.spaces import get_space
 from bonas.spaces.base import SearchSpace
 from bonas.trial import Trial, TrialState
 
-__all__ = ["Study", "StudyError"]
+__all__ = [
+    "STUDY_FORMAT",
+    "STUDY_SCHEMA",
+    "STUDY_VERSION",
+    "Study",
+    "StudyError",
+    "connect_study_file",
+    "open_study_file",
+]
 
-_FORMAT = "bonas-study"
-_VERSION = 1
-_SCHEMA = """
+#: The ``meta`` format of every bonas study file (single- and multi-fidelity).
+STUDY_FORMAT = "bonas-study"
+#: The study file layout's version.
+STUDY_VERSION = 1
+#: The tables every study file has (multi-fidelity journals add their own).
+STUDY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     number INTEGER PRIMARY KEY,
@@ -58,7 +70,8 @@ class StudyError(BonasError):
 
 
 class Study:
-    """An optimizer whose every step is journaled to a SQLite file.
+    """A :class:`~bonas.searchers.GPSearcher` whose every step is journaled to a SQLite
+    file (:attr:`searcher`).
 
     Use :meth:`create` for a new study and :meth:`load` to resume one.
 
@@ -71,11 +84,17 @@ class Study:
         0.9
     """
 
-    def __init__(self, path: Path, optimizer: Optimizer, connection: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, searcher: GPSearcher, connection: sqlite3.Connection) -> None:
         self.path = path
-        self.optimizer = optimizer
+        self.searcher = searcher
         self._db = connection
         self.requeued: list[int] = []
+
+    @property
+    def optimizer(self) -> GPSearcher:
+        """Deprecated: the :attr:`searcher`."""
+        warnings.warn("Study.optimizer is now Study.searcher", DeprecationWarning, stacklevel=2)
+        return self.searcher
 
     # -- opening ------------------------------------------------------------------
 
@@ -85,12 +104,12 @@ class Study:
         path = Path(path)
         if path.exists():
             raise StudyError(f"{path} already exists; use Study.load to resume it")
-        optimizer = Optimizer(space, **optimizer_kwargs)
-        db = _connect(path)
+        optimizer = GPSearcher(space, **optimizer_kwargs)
+        db = connect_study_file(path)
         with db:
-            db.executescript(_SCHEMA)
+            db.executescript(STUDY_SCHEMA)
             db.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("format", _FORMAT), ("version", str(_VERSION)),
+                ("format", STUDY_FORMAT), ("version", str(STUDY_VERSION)),
                 ("config", json.dumps(optimizer.config())),
             ])  # fmt: skip
             db.execute(
@@ -152,7 +171,7 @@ class Study:
         kwargs["screen_neighbours"] = config.get("screen_neighbours", 0)
         # and refitted at every observation
         kwargs["refit_growth"] = config.get("refit_growth", 0.0)
-        optimizer = Optimizer(space, **kwargs)
+        optimizer = GPSearcher(space, **kwargs)
         study = cls(path, optimizer, db)
         for row in rows:
             trial = _trial_from_row(row)
@@ -168,11 +187,11 @@ class Study:
 
     @property
     def trials(self) -> list[Trial]:
-        return self.optimizer.trials
+        return self.searcher.trials
 
     @property
     def best_trial(self) -> Trial | None:
-        return self.optimizer.best_trial
+        return self.searcher.best_trial
 
     def ask(
         self, n: int = 1, budget: float | None = None, worker: str | None = None
@@ -184,7 +203,7 @@ class Study:
             trial.started_at = time.time()
             trial.worker = worker
             handed.append(trial)
-        fresh = self.optimizer.ask(n - len(handed), budget) if len(handed) < n else []
+        fresh = self.searcher.ask(n - len(handed), budget) if len(handed) < n else []
         for trial in fresh:
             trial.worker = worker
         with self._db:
@@ -192,7 +211,7 @@ class Study:
                 self._write(trial)
             self._db.execute(
                 "UPDATE optimizer_state SET state = ? WHERE id = 1",
-                (json.dumps(self.optimizer.state_dict()),),
+                (json.dumps(self.searcher.state_dict()),),
             )
         return handed + fresh
 
@@ -204,8 +223,8 @@ class Study:
         failed: str | None = None,
         user_attrs: dict[str, Any] | None = None,
     ) -> Trial:
-        """Record an outcome (see :meth:`Optimizer.tell`); stored before returning."""
-        record = self.optimizer.tell(trial, value, failed=failed)
+        """Record an outcome (see :meth:`GPSearcher.tell`); stored before returning."""
+        record = self.searcher.tell(trial, value, failed=failed)
         if user_attrs:
             record.user_attrs.update(user_attrs)
         with self._db:
@@ -235,7 +254,7 @@ class Study:
     def to_dataframe(self):
         """One row per trial: number, state, value, incumbent, budget, failure, worker,
         timings and the architecture's JSON."""
-        return trials_dataframe(self.trials, self.optimizer.direction)
+        return trials_dataframe(self.trials, self.searcher.direction)
 
     def close(self) -> None:
         self._db.close()
@@ -284,11 +303,11 @@ def open_study_file(
     if not path.is_file():
         raise StudyError(f"no study file at {path}")
     try:
-        db = _connect(path)
+        db = connect_study_file(path)
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError as err:
         raise StudyError(f"{path} is not a readable SQLite study ({err})") from None
-    if meta.get("format") != _FORMAT:
+    if meta.get("format") != STUDY_FORMAT:
         raise StudyError(f"{path} is not a bonas study (format {meta.get('format')!r})")
     if meta.get("kind") != kind:
         how = {
@@ -300,14 +319,16 @@ def open_study_file(
         raise StudyError(
             f"{path} is a {found} study; resume it with {how.get(meta.get('kind'), 'its tool')}"
         )
-    if meta.get("version") != str(_VERSION):
+    if meta.get("version") != str(STUDY_VERSION):
         raise StudyError(
-            f"{path} is a version {meta.get('version')} study; this bonas reads {_VERSION}"
+            f"{path} is a version {meta.get('version')} study; this bonas reads {STUDY_VERSION}"
         )
     return db, meta
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def connect_study_file(path: Path) -> sqlite3.Connection:
+    """A connection to a study file, in WAL mode with full syncs (each write is durable
+    before the caller acts on it), usable from the thread that did not open it."""
     db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

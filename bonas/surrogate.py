@@ -17,9 +17,10 @@ hyperparameters, is rolled back to the previous hyperparameters with a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import Kernel, ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.utils.warnings import NumericalWarning
 
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, BonasWarning
@@ -49,6 +51,7 @@ from bonas.kernels import (
 
 __all__ = [
     "DEFAULT_REFIT_GROWTH",
+    "KERNELS",
     "NOISE_FREE",
     "REFIT_GROWTH_FROM",
     "WARPINGS",
@@ -58,12 +61,9 @@ __all__ = [
     "default_kernel_factory",
     "find_screening_cache",
     "find_wl_kernel",
+    "kernel_registry",
 ]
 
-CELL_SPACES = frozenset({"nb201", "nb101", "nbgraph", "darts", "cell"})
-# Spaces whose layer vocabulary has no OTMANN label costs (a user's table of free-form
-# graphs): WL needs none.
-_WL_SPACES = CELL_SPACES | {"graph"}
 # botorch's floor on a Gaussian likelihood's noise variance
 MIN_NOISE = 1e-4
 #: The noise variance (of the standardised outcomes) for an objective that answers the
@@ -117,21 +117,45 @@ class FitFailedWarning(BonasWarning):
 KernelFactory = Callable[[ArchitectureRegistry], Kernel]
 
 
+def kernel_registry(kernel: Kernel) -> ArchitectureRegistry:
+    """The one registry whose ids every architecture kernel inside ``kernel`` reads.
+
+    Raises:
+        BonasError: If ``kernel`` holds no :class:`~bonas.kernels.ArchitectureKernel`, or
+            its architecture kernels read different registries.
+    """
+    registries = {
+        id(module.registry): module.registry
+        for module in kernel.modules()
+        if isinstance(module, ArchitectureKernel)
+    }
+    if len(registries) != 1:
+        raise BonasError(
+            "a surrogate's kernel must hold architecture kernels over one "
+            f"ArchitectureRegistry; {type(kernel).__name__} holds {len(registries)} registries"
+        )
+    return next(iter(registries.values()))
+
+
+#: The kernels :func:`default_kernel_factory` knows by name (the CLI's names).
+KERNELS = ("auto", "otmann", "wl", "wl+ops", "edit")
+
+
 def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
     """The kernel a space gets by default, or by name (``otmann``, ``wl``, ``wl+ops``,
     ``edit``).
 
-    ``auto`` is OTMANN (NASBOT) on the free-form CNN/MLP spaces and the WL kernel
-    (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD (the replay
-    benchmarks are where that choice gets checked), and on a user table's free-form
-    ``graph`` space, whose labels have no OTMANN costs. ``wl+ops``, on NAS-Bench-201 and
-    other :class:`~bonas.spaces.CellSpace` cells, adds a
+    ``auto`` is what the space declares (:attr:`~bonas.spaces.base.SearchSpace.
+    default_kernel`): OTMANN (NASBOT) on the free-form CNN/MLP spaces, the WL kernel
+    (NAS-BOWL, Ru et al. 2021) on cell spaces, where it is cheap and PSD, and on a user
+    table's free-form ``graph`` space, whose labels have no OTMANN costs. ``wl+ops``, on
+    NAS-Bench-201 and other :class:`~bonas.spaces.CellSpace` cells, adds a
     :class:`~bonas.kernels.CellOpsKernel` over the edge ops to the WL kernel, each with
     its own output scale.
     """
     name = kernel
     if name == "auto":
-        name = "wl" if getattr(space, "name", None) in _WL_SPACES else "otmann"
+        name = getattr(space, "default_kernel", "otmann")
     if name == "otmann":
         return lambda registry: OTMANNKernel(registry, distance=OTMANNDistance.for_space(space))
     if name == "wl":
@@ -152,7 +176,10 @@ class Surrogate:
     """Fits and keeps the GP over observed architectures.
 
     Args:
-        kernel_factory: Builds the kernel from the registry (called once).
+        kernel: A kernel over architecture ids (its architecture kernels share one
+            :class:`~bonas.kernels.ArchitectureRegistry`, which the surrogate adopts; one
+            surrogate per kernel object), or a factory that builds it from the
+            surrogate's registry (called once).
         refit_every: Refit hyperparameters after this many new observations; in between
             the model is rebuilt on the new data with the last hyperparameters.
         refit_growth: Also wait until the observations have grown by this fraction
@@ -187,7 +214,7 @@ class Surrogate:
 
     def __init__(
         self,
-        kernel_factory: KernelFactory,
+        kernel: Kernel | KernelFactory,
         refit_every: int = 1,
         refit_growth: float | None = None,
         select_wl_depth_per_fit: bool = True,
@@ -204,9 +231,23 @@ class Surrogate:
         self.noise = noise
         self.warping = warping
         self.train_targets: np.ndarray | None = None
-        self.registry = ArchitectureRegistry()
         self.multi_fidelity = multi_fidelity
-        self.kernel = kernel_factory(self.registry)
+        if isinstance(kernel, Kernel):
+            self.registry = kernel_registry(kernel)
+            self.kernel = kernel
+        elif callable(kernel):
+            self.registry = ArchitectureRegistry()
+            self.kernel = kernel(self.registry)
+            if not isinstance(self.kernel, Kernel):
+                raise BonasError(
+                    f"the kernel factory returned a {type(self.kernel).__name__}, not a "
+                    "gpytorch Kernel"
+                )
+        else:
+            raise BonasError(
+                f"kernel must be a gpytorch Kernel or a factory, got {type(kernel).__name__}"
+            )
+        self._screening_cache = find_screening_cache(self.kernel)
         if multi_fidelity:
             self.kernel = ArchitectureBudgetKernel(self.kernel)
         self.refit_every = refit_every
@@ -377,6 +418,101 @@ class Surrogate:
         mean = posterior.mean.reshape(-1).numpy()
         std = posterior.variance.clamp_min(0.0).sqrt().reshape(-1).numpy()
         return mean, std
+
+    # -- what a searcher needs beyond fit and predict -----------------------------------
+
+    def hallucinate(
+        self, pending: Sequence[Architecture], budget: float | None = None
+    ) -> SingleTaskGP:
+        """The fitted model conditioned on ``pending`` at its own posterior mean (NASBOT).
+
+        The mean is unchanged and the variance shrinks around the pending architectures,
+        so the picks of a batch spread out.
+
+        Args:
+            pending: Architectures being evaluated (or already picked for a batch).
+            budget: Their budget, for a multi-fidelity surrogate.
+
+        Returns:
+            The model itself when nothing is pending, else a conditioned copy.
+        """
+        if self.model is None:
+            raise BonasError("fit the surrogate before hallucinating pending points")
+        if not pending:
+            return self.model
+        x = self.inputs(pending, budget)
+        with torch.no_grad():
+            mean = self.model.posterior(x).mean
+        return self.model.condition_on_observations(x, mean)
+
+    @property
+    def can_screen(self) -> bool:
+        """Whether :meth:`screening` can stand cheap distance bounds in for exact
+        distances: the kernel is over OTMANN distances, which have lower bounds."""
+        return self._screening_cache is not None
+
+    @contextlib.contextmanager
+    def screening(self) -> Iterator[None]:
+        """Within: covariances of pairs whose exact distances are not cached yet come
+        from the distances' lower bounds (:meth:`~bonas.kernels.DistanceCache.screening`).
+
+        Such approximate covariances may give slightly negative variances, which gpytorch
+        clamps; its warning about that is silenced here.
+
+        Raises:
+            BonasError: If the kernel cannot screen (:attr:`can_screen`).
+        """
+        if self._screening_cache is None:
+            raise BonasError(f"the kernel {type(self.kernel).__name__} has no distance bounds")
+        with self._screening_cache.screening(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)
+            yield
+
+    def fill_nearest(
+        self, candidates: Sequence[Architecture], known: Sequence[Architecture], k: int
+    ) -> None:
+        """Compute and cache the exact distances of each candidate to its ``k`` nearest
+        ``known`` architectures, nearness being the sum of the bounds' normalised (emd)
+        distances; the other pairs keep their bounds under :meth:`screening`.
+
+        Raises:
+            BonasError: If the kernel cannot screen (:attr:`can_screen`).
+        """
+        if self._screening_cache is None:
+            raise BonasError(f"the kernel {type(self.kernel).__name__} has no distance bounds")
+        cache = self._screening_cache
+        with cache.screening():
+            bounds = cache.matrix(candidates, known)
+        nearness = bounds[..., 1::2].sum(axis=-1)
+        nearest = np.argsort(nearness, axis=1, kind="stable")[:, :k]
+        cache.fill_pairs(candidates, [[known[j] for j in row] for row in nearest.tolist()])
+
+    # -- state -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a restart needs (JSON-compatible): the hyperparameters, the observations
+        at the last fit (the refit schedule's clock) and the WL depth, if any."""
+        wl = find_wl_kernel(self.kernel)
+        return {
+            "hyperparameters": self.hyperparameters(),
+            "observations_at_fit": self._observations_at_fit,
+            "wl_depth": None if wl is None else wl.h,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output.
+
+        Raises:
+            BonasError: If ``state`` is malformed.
+        """
+        try:
+            self.load_hyperparameters(state["hyperparameters"], int(state["observations_at_fit"]))
+            depth = state.get("wl_depth")
+            wl = find_wl_kernel(self.kernel)
+            if depth is not None and wl is not None:
+                wl.h = int(depth)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise BonasError(f"the surrogate state is malformed: {err!r}") from None
 
 
 def find_screening_cache(kernel: Kernel) -> DistanceCache | None:

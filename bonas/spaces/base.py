@@ -23,7 +23,7 @@ passed in.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from bonas._rng import RNGLike, as_generator
@@ -44,12 +44,17 @@ class SearchSpace(abc.ABC):
     Attributes:
         name: Short identifier of the space family, e.g. ``"cnn"`` or ``"nb201"``.
         vocabulary: The layer vocabulary of the space's architectures.
+        default_kernel: The GP kernel a :class:`~bonas.searchers.GPSearcher` uses on
+            this space unless told otherwise: ``otmann`` (NASBOT's OTMANN distance, for
+            free-form layer graphs whose labels have OTMANN costs) or ``wl``
+            (Weisfeiler-Lehman features, for cells and graphs without such costs).
         max_tries: How many invalid candidates :meth:`sample` / :meth:`mutate` may draw
             before giving up with a :class:`~bonas.exceptions.BonasError`.
     """
 
     name: ClassVar[str]
     vocabulary: ClassVar[Vocabulary]
+    default_kernel: ClassVar[str] = "otmann"
     max_tries: int = 1000
 
     # -- to implement -----------------------------------------------------------
@@ -72,6 +77,58 @@ class SearchSpace(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The constructor parameters, JSON-compatible; identifies the space in studies."""
         return {}
+
+    # -- a categorical encoding (cell spaces; optional) ------------------------------
+
+    def categories(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The variables of the space's fixed-length categorical encoding, as ``(name,
+        choices)`` pairs: what encoding-based optimisers (TPE, SMAC, a one-hot GP) search.
+
+        Raises:
+            BonasError: If the space has no such encoding (free-form layer graphs).
+        """
+        raise BonasError(f"{type(self).__name__} has no categorical encoding")
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        """The index of ``arch``'s choice for each variable of :meth:`categories`.
+
+        Raises:
+            BonasError: If the space has no categorical encoding.
+            InvalidArchitectureError: If ``arch`` is not of the space's family.
+        """
+        raise BonasError(f"{type(self).__name__} has no categorical encoding")
+
+    def decode(self, codes: Sequence[int]) -> Architecture:
+        """The architecture a choice per variable of :meth:`categories` describes.
+
+        Raises:
+            BonasError: If the space has no categorical encoding.
+            InvalidArchitectureError: If the choices describe no architecture of the
+                space (an NB101 cell with its output cut off, a table's missing row).
+        """
+        raise BonasError(f"{type(self).__name__} has no categorical encoding")
+
+    def _check_codes(self, codes: Sequence[int]) -> tuple[int, ...]:
+        """``codes`` as ints, one per variable and within its choices."""
+        variables = self.categories()
+        try:
+            values = tuple(int(c) for c in codes)
+        except (TypeError, ValueError):
+            raise InvalidArchitectureError(
+                "encoding", f"codes must be integers, got {list(codes)!r}"
+            ) from None
+        bad = [
+            name
+            for (name, choices), value in zip(variables, values, strict=False)
+            if not 0 <= value < len(choices)
+        ]
+        if len(values) != len(variables) or bad:
+            raise InvalidArchitectureError(
+                "encoding",
+                f"need one code per variable ({len(variables)}) within its choices, got "
+                f"{list(values)}" + (f"; out of range: {bad}" if bad else ""),
+            )
+        return values
 
     # -- the public API ------------------------------------------------------------
 

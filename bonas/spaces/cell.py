@@ -89,6 +89,7 @@ class CellSpace(SearchSpace):
     """
 
     name = "cell"
+    default_kernel = "wl"
     vocabulary = None  # type: ignore[assignment]  # set per instance from the ops
     #: The family named in error messages' rules, e.g. ``cell-string``.
     _rule = "cell"
@@ -142,6 +143,19 @@ class CellSpace(SearchSpace):
             edges += [(self._node_layer(src), layer), (layer, self._node_layer(dst))]
         none = [None] * len(labels)
         return Architecture(labels, none, edges, none, self.vocabulary)
+
+    def categories(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """One variable per edge, ``edge_{src}_{dst}``, choosing among :attr:`ops`."""
+        return tuple((f"edge_{src}_{dst}", self.ops) for src, dst in self.edges)
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        """The index in :attr:`ops` of each edge's op, in :attr:`edges` order."""
+        index = {op: i for i, op in enumerate(self.ops)}
+        return tuple(index[op] for op in self.to_ops(arch))
+
+    def decode(self, codes: Sequence[int]) -> Architecture:
+        """The cell whose edge ``k`` carries ``ops[codes[k]]``."""
+        return self.from_ops([self.ops[c] for c in self._check_codes(codes)])
 
     def to_ops(self, arch: Architecture) -> tuple[str, ...]:
         """The edge ops of a cell, in :attr:`edges` order."""

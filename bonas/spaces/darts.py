@@ -89,6 +89,7 @@ class DARTSSpace(SearchSpace):
     """
 
     name = "darts"
+    default_kernel = "wl"
     vocabulary = DARTS_VOCABULARY
     #: Architectures built from genotypes here, remembered as valid (at most this many).
     known_size: int = 100_000
@@ -133,6 +134,46 @@ class DARTSSpace(SearchSpace):
             self._known.clear()
         self._known[arch] = None
         return arch
+
+    def categories(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Per cell and intermediate node ``k``: its two inputs, ``{cell}_node{k}_inputs``
+        (``"i_j"``, ``i < j``), and the ops on the smaller and the larger input,
+        ``{cell}_node{k}_op_a`` and ``_op_b`` (as NAS-Bench-301's configuration space)."""
+        variables: list[tuple[str, tuple[str, ...]]] = []
+        for cell_type in CELL_TYPES:
+            for k in range(NUM_NODES):
+                pairs = tuple(f"{i}_{j}" for i, j in itertools.combinations(range(k + 2), 2))
+                variables.append((f"{cell_type}_node{k}_inputs", pairs))
+                variables.append((f"{cell_type}_node{k}_op_a", DARTS_OPS))
+                variables.append((f"{cell_type}_node{k}_op_b", DARTS_OPS))
+        return tuple(variables)
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        """The canonical genotype (:meth:`to_genotype`) as choice indices."""
+        genotype = self.to_genotype(arch)
+        codes: list[int] = []
+        for cell_type in CELL_TYPES:
+            cell = genotype[cell_type]
+            for k in range(NUM_NODES):
+                (op_a, src_a), (op_b, src_b) = sorted(cell[2 * k : 2 * k + 2], key=lambda p: p[1])
+                pairs = list(itertools.combinations(range(k + 2), 2))
+                codes += [pairs.index((src_a, src_b)), DARTS_OPS.index(op_a), DARTS_OPS.index(op_b)]
+        return tuple(codes)
+
+    def decode(self, codes: Sequence[int]) -> Architecture:
+        """The architecture of a genotype given as choice indices."""
+        values = self._check_codes(codes)
+        genotype: Genotype = {}
+        position = 0
+        for cell_type in CELL_TYPES:
+            cell: list[tuple[str, int]] = []
+            for k in range(NUM_NODES):
+                pair, op_a, op_b = values[position : position + 3]
+                position += 3
+                src_a, src_b = list(itertools.combinations(range(k + 2), 2))[pair]
+                cell += [(DARTS_OPS[op_a], src_a), (DARTS_OPS[op_b], src_b)]
+            genotype[cell_type] = cell
+        return self.from_genotype(genotype)
 
     def to_genotype(self, arch: Architecture) -> Genotype:
         """The canonical genotype of an architecture (smallest over node numberings)."""

@@ -54,6 +54,7 @@ class GraphSpace(SearchSpace):
     """
 
     name = "graph"
+    default_kernel = "wl"
     vocabulary = None  # type: ignore[assignment]  # set per instance
     #: Inner layers a sample starts with: 1 .. this (and at most ``max_layers - 2``).
     max_sample_depth: int = 6

@@ -98,6 +98,7 @@ class NB101Space(SearchSpace):
     """
 
     name = "nb101"
+    default_kernel = "wl"
     vocabulary = NB101_VOCABULARY
 
     def __init__(
@@ -184,6 +185,50 @@ class NB101Space(SearchSpace):
             for layer in order
         ]  # fmt: skip
         return matrix, ops
+
+    def categories(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The padded adjacency and ops (the encoding of White et al.'s BANANAS): one
+        ``0``/``1`` variable per vertex pair ``edge_{i}_{j}`` of a ``max_vertices``-vertex
+        cell, then an op per interior vertex ``op_{v}``, ``none`` for a vertex the cell
+        lacks. Vertex ``max_vertices - 1`` is the output."""
+        top = self.max_vertices
+        edges = tuple((f"edge_{i}_{j}", ("0", "1")) for i in range(top) for j in range(i + 1, top))
+        ops = tuple((f"op_{v}", (*self.ops, "none")) for v in range(1, top - 1))
+        return edges + ops
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        """The cell's spec (:meth:`to_spec`), its output moved to the last vertex."""
+        matrix, ops = self.to_spec(arch)
+        n, top = len(ops), self.max_vertices
+        place = [*range(n - 1), top - 1]  # vertex -> padded vertex
+        padded = np.zeros((top, top), dtype=int)
+        padded[np.ix_(place, place)] = matrix
+        op_codes = [len(self.ops)] * (top - 2)
+        index = {op: i for i, op in enumerate(self.ops)}
+        for v in range(1, n - 1):
+            op_codes[v - 1] = index[ops[v]]
+        bits = [int(padded[i, j]) for i in range(top) for j in range(i + 1, top)]
+        return (*bits, *op_codes)
+
+    def decode(self, codes: Sequence[int]) -> Architecture:
+        """The pruned cell of a padded spec; vertices with op ``none`` are left out.
+
+        Raises:
+            InvalidArchitectureError: If the output is not reachable from the input, or
+                the cell breaks the space's limits.
+        """
+        values = self._check_codes(codes)
+        top = self.max_vertices
+        pairs = [(i, j) for i in range(top) for j in range(i + 1, top)]
+        padded = np.zeros((top, top), dtype=int)
+        for (i, j), bit in zip(pairs, values[: len(pairs)], strict=True):
+            padded[i, j] = bit
+        op_names = [*self.ops, "none"]
+        ops = ["input", *(op_names[c] for c in values[len(pairs) :]), "output"]
+        kept = [v for v, op in enumerate(ops) if op != "none"]
+        arch = self.from_spec(padded[np.ix_(kept, kept)], [ops[v] for v in kept])
+        self.validate(arch)
+        return arch
 
     def hash(self, arch: Architecture) -> str:
         """The official NAS-Bench-101 hash of a cell (the tables' ``nb101_hash`` key)."""

@@ -63,6 +63,7 @@ class NB201Space(CellSpace):
     """
 
     name = "nb201"
+    default_kernel = "wl"
     vocabulary = NB201_VOCABULARY
     _rule = "nb201"
 

@@ -71,6 +71,7 @@ class NBGraphSpace(SearchSpace):
     """
 
     name = "nbgraph"
+    default_kernel = "wl"
     vocabulary = NBGRAPH_VOCABULARY
 
     def __init__(self, ops: Sequence[str] = NBGRAPH_OPS) -> None:
@@ -105,6 +106,30 @@ class NBGraphSpace(SearchSpace):
         edges += [(k, 5) for k in range(1, 5) if k not in readers]
         labels = ["ip", *ops, "op"]
         return Architecture(labels, [None] * 6, edges, [None] * 6, NBGRAPH_VOCABULARY)
+
+    def categories(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The layer each GNN layer reads from, ``link_{k}`` (``0``: the input), then
+        each layer's op, ``op_{k}``, for ``k = 1 .. 4``."""
+        links = tuple((f"link_{k}", tuple(str(v) for v in range(5) if v != k)) for k in range(1, 5))
+        return links + tuple((f"op_{k}", self.ops) for k in range(1, 5))
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        """The canonical ``(link, ops)`` (:meth:`to_link_ops`) as choice indices."""
+        link, ops = self.to_link_ops(arch)
+        link_codes = [source - (source > k) for k, source in enumerate(link, start=1)]
+        return (*link_codes, *(self.ops.index(op) for op in ops))
+
+    def decode(self, codes: Sequence[int]) -> Architecture:
+        """The architecture of a link pattern and ops.
+
+        Raises:
+            InvalidArchitectureError: If the pattern is not one of the space's.
+        """
+        values = self._check_codes(codes)
+        link = [code + (code >= k) for k, code in enumerate(values[:4], start=1)]
+        arch = self.from_link_ops(link, [self.ops[c] for c in values[4:]])
+        self.validate(arch)
+        return arch
 
     def to_link_ops(self, arch: Architecture) -> tuple[tuple[int, ...], tuple[str, ...]]:
         """The canonical ``(link, ops)`` of an architecture (see :func:`canonical_link_ops`)."""

@@ -12,7 +12,7 @@ space's mutations that ends on a member. Where the full space lists no neighbour
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -71,7 +71,8 @@ class SubsetSpace(SearchSpace):
                 )
         self.base = base
         self.label = label
-        self.name = base.name  # type: ignore[misc]  # kernels are chosen by the family
+        self.name = base.name  # type: ignore[misc]  # the family's name and kernel
+        self.default_kernel = base.default_kernel  # type: ignore[misc]
         self.vocabulary = base.vocabulary  # type: ignore[misc]
         self.members = tuple(members)
         self._member_set = frozenset(members)
@@ -80,6 +81,23 @@ class SubsetSpace(SearchSpace):
 
     def config(self) -> dict[str, Any]:
         return {"base": self.base.config(), "subset": self.label, "size": len(self.members)}
+
+    def categories(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The base space's encoding."""
+        return self.base.categories()
+
+    def encode(self, arch: Architecture) -> tuple[int, ...]:
+        return self.base.encode(arch)
+
+    def decode(self, codes: Sequence[int]) -> Architecture:
+        """The base space's architecture of ``codes``, if it is a member.
+
+        Raises:
+            InvalidArchitectureError: If it is not one of the subset's architectures.
+        """
+        arch = self.base.decode(codes)
+        self.validate(arch)
+        return arch
 
     def validate(self, arch: Architecture) -> None:
         self.base.validate(arch)

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from bonas import Architecture, BonasError
-from bonas.benchmarks.baselines import RandomSearch
 from bonas.benchmarks.multifidelity import (
     MF_COLUMNS,
     _goal_run,
@@ -24,6 +23,7 @@ from bonas.benchmarks.multifidelity import (
 )
 from bonas.benchmarks.tables import UserTable
 from bonas.schedulers import ASHA, Hyperband
+from bonas.searchers import RandomSearch
 from bonas.spaces import CellSpace
 
 CELLS = CellSpace(("none", "skip", "conv", "pool"), nodes=4)  # 4096 cells
@@ -141,6 +141,7 @@ def test_sweep_writes_a_table_and_a_plot(table: UserTable, tmp_path: Path) -> No
     assert "| hyperband | rs | 2 | 1–27 | 2 |" in (tmp_path / "sweep.md").read_text()
 
 
+@pytest.mark.slow
 def test_cli_sweep_on_a_users_table(table: UserTable, tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [
@@ -217,6 +218,7 @@ def test_screening_yardstick_on_a_users_table(table: UserTable, tmp_path: Path) 
         screening_yardstick(table, reference, 27.0, searcher="rs", seeds=1, queries=5)
 
 
+@pytest.mark.slow
 def test_goal_compares_the_runs_with_full_fidelity_bonas(table: UserTable, tmp_path: Path) -> None:
     reference = _reference(tmp_path, regret=0.5, sim_time=3 * 6_000.0)
     report = goal(table, reference, seeds=2, runs=["bohb+bonas", "hyperband+rs", "bonas-full"])

@@ -132,11 +132,14 @@ def test_replay_writes_summary_markdown_and_plot(table, tmp_path: Path) -> None:
     ]
 
 
-def test_summary_leaves_out_checkpoints_beyond_the_runs(table) -> None:
+def test_summary_reports_the_checkpoints_reached_and_the_last_query(table) -> None:
     traces = pd.DataFrame(run_replay(table, "rs", 0, 12))
-    assert summarize(traces)["queries"].tolist() == [10]
+    assert summarize(traces)["queries"].tolist() == [10, 12]
     assert CHECKPOINTS == (10, 25, 50, 100, 150)
     assert "n/a" not in summary_markdown(summarize(traces))
+    short = summarize(pd.DataFrame(run_replay(table, "rs", 0, 3)))
+    assert short["queries"].tolist() == [3] and short["seeds"].tolist() == [1]
+    assert summarize(pd.DataFrame(columns=["optimizer", "query"])).empty
 
 
 def test_parallel_jobs_give_the_serial_traces(table) -> None:
@@ -157,7 +160,7 @@ def test_bad_arguments(table) -> None:
 
 @pytest.mark.filterwarnings("ignore::bonas.NonPSDWarning")
 class _Recorder:
-    """Stands in for ``make_optimizer``: records the options bonas gets, then builds it."""
+    """Stands in for ``make_searcher``: records the options bonas gets, then builds it."""
 
     def __init__(self, make) -> None:
         self.make, self.options = make, []
@@ -169,12 +172,12 @@ class _Recorder:
 
 
 def test_replays_and_table_sweeps_tell_bonas_lookups_are_noise_free(table, monkeypatch) -> None:
-    import bonas.benchmarks.baselines as baselines
+    import bonas.searchers as searchers
     from bonas.benchmarks.multifidelity import run_multifidelity
     from bonas.surrogate import NOISE_FREE
 
-    recorder = _Recorder(baselines.make_optimizer)
-    monkeypatch.setattr(baselines, "make_optimizer", recorder)
+    recorder = _Recorder(searchers.make_searcher)
+    monkeypatch.setattr(searchers, "make_searcher", recorder)
     run_replay(table, "bonas", seed=0, queries=12, optimizer_options={"n_initial": 10})
     run_replay(table, "bonas", seed=0, queries=2, optimizer_options={"noise": None})
     run_replay(table, "rs", seed=0, queries=2)  # the baselines take no noise option
@@ -215,7 +218,7 @@ def test_cli_replays_the_nb201_table_end_to_end(tmp_path: Path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "| bonas | 2 |" in printed and "| ls | 2 |" in printed
     summary = pd.read_csv(out / "summary.csv")
-    assert summary["queries"].tolist() == [10, 10]
+    assert summary["queries"].tolist() == [10, 12, 10, 12]
     table = load_table("nb201:cifar10")
     for name in ("bonas", "ls"):
         records = [json.loads(x) for x in (out / "traces" / f"{name}-seed001.jsonl").open()]

@@ -3,6 +3,7 @@ in tests)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -57,5 +58,7 @@ def test_memory_benchmark_follows_a_search(tmp_path: Path) -> None:
     assert all(p["registered"] <= p["trials"] + 2 * 60 for p in points)
     assert points[-1]["profiles"] > 0 and points[-1]["peak_rss_mb"] > 0
     peaks = [p["peak_rss_mb"] for p in points]
-    assert peaks == sorted(peaks)
+    # a high-water mark never falls, but Linux syncs its per-thread RSS counters lazily,
+    # so successive VmHWM readings can differ by a fraction of a MiB either way
+    assert all(later >= earlier - 1.0 for earlier, later in itertools.pairwise(peaks))
     assert json.loads(out.read_text())["points"] == points

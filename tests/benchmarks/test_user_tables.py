@@ -437,6 +437,7 @@ def test_descriptions_from_toml_and_json(tmp_path: Path, cell_csv: Path) -> None
 # -- the command line, with worker processes ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_replays_a_users_table_in_worker_processes(tmp_path: Path) -> None:
     path = tmp_path / "my.csv"
     _cell_frame().rename(columns={"val_acc": "val", "test_acc": "test"}).to_csv(path, index=False)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bonas import Study, TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +33,7 @@ def history(db: Path) -> list[tuple[int, str, str, float | None]]:
     return rows
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     killed = run_worker(tmp_path / "killed.db", kill_at=5)  # dies inside the 5th evaluation
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]

@@ -70,6 +70,7 @@ def test_a_stopped_search_resumes_to_what_an_uninterrupted_one_gives(tmp_path: P
     assert resumed.jobs[COLUMNS].equals(full.jobs[COLUMNS])
 
 
+@pytest.mark.slow
 def test_sigkill_mid_job_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     def run(db: Path, kill_at: int) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "tests.engine.mf_objectives", str(db), "18", str(kill_at)]
@@ -224,3 +225,50 @@ def test_a_dask_worker_that_dies_loses_nothing(tmp_path: Path) -> None:
         result = _search(objective=flaky, max_jobs=6, executor=executor)
     assert (result.jobs["state"] == "complete").all()
     assert len((tmp_path / "calls").read_text().splitlines()) == 7  # one call ran twice
+
+
+def test_objects_in_place_of_names_run_the_same_search() -> None:
+    """``scheduler=BOHB(RandomSearch(space, seed=1), ...)`` is the search the names
+    build; a searcher object under a named scheduler too."""
+    from bonas.schedulers import BOHB
+    from bonas.searchers import RandomSearch
+
+    by_name = _search(scheduler="bohb", max_jobs=13)
+    space = NB201Space()
+    scheduler = BOHB(RandomSearch(space, seed=1), min_budget=1, max_budget=9, eta=3, seed=1)
+    by_object = bonas.search_multifidelity(
+        nb201_at_budget, space, scheduler=scheduler, max_jobs=13, progress=False
+    )
+    assert by_object.scheduler is scheduler
+    assert by_object.jobs[COLUMNS].equals(by_name.jobs[COLUMNS])
+    searcher_object = bonas.search_multifidelity(
+        nb201_at_budget, space, scheduler="bohb", searcher=RandomSearch(space, seed=1),
+        seed=1, max_jobs=13, progress=False,
+    )  # fmt: skip
+    assert searcher_object.jobs[COLUMNS].equals(by_name.jobs[COLUMNS])
+
+
+def test_a_scheduler_object_refuses_settings_it_brings_and_reuse() -> None:
+    from bonas.schedulers import Hyperband
+    from bonas.searchers import RandomSearch
+
+    space = NB201Space()
+    scheduler = Hyperband(RandomSearch(space, seed=0), min_budget=1, max_budget=9)
+    with pytest.raises(BonasError, match=r"do not also give \['eta', 'searcher'\]"):
+        bonas.search_multifidelity(
+            nb201_at_budget, space, scheduler=scheduler, searcher="rs", eta=2, max_jobs=2
+        )
+    with pytest.raises(BonasError, match="another space object"):
+        bonas.search_multifidelity(nb201_at_budget, NB201Space(), scheduler=scheduler, max_jobs=2)
+    bonas.search_multifidelity(nb201_at_budget, space, scheduler=scheduler, max_jobs=2,
+                               progress=False)  # fmt: skip
+    with pytest.raises(BonasError, match="already issued 2 jobs"):
+        bonas.search_multifidelity(nb201_at_budget, space, scheduler=scheduler, max_jobs=2)
+    with pytest.raises(BonasError, match="searcher_options are for a searcher given by name"):
+        bonas.search_multifidelity(
+            nb201_at_budget, space, searcher=RandomSearch(space), searcher_options={}, max_jobs=2
+        )
+    with pytest.raises(BonasError, match="differs from the searcher's 'maximize'"):
+        bonas.search_multifidelity(
+            nb201_at_budget, space, searcher=RandomSearch(space), direction="minimize", max_jobs=2
+        )

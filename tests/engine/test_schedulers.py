@@ -7,8 +7,6 @@ from collections import Counter
 import pytest
 
 from bonas import BonasError
-from bonas.benchmarks.baselines import RandomSearch, RegularizedEvolution
-from bonas.optimizer import Optimizer
 from bonas.schedulers import (
     ASHA,
     BOHB,
@@ -19,6 +17,8 @@ from bonas.schedulers import (
     hyperband_budgets,
     make_scheduler,
 )
+from bonas.searchers import RandomSearch, RegularizedEvolution
+from bonas.searchers.gp import GPSearcher
 from bonas.spaces import NB201Space
 
 from .objectives import nb201_score
@@ -34,7 +34,7 @@ def _value(job: Job) -> float:
 
 def _searcher(name: str, seed: int = 0):
     if name == "bonas":
-        return Optimizer(SPACE, seed=seed, n_initial=4, num_candidates=50)
+        return GPSearcher(SPACE, seed=seed, n_initial=4, num_candidates=50)
     if name == "re":
         return RegularizedEvolution(SPACE, seed=seed, population_size=8, sample_size=3)
     return RandomSearch(SPACE, seed=seed)
@@ -71,6 +71,7 @@ def name(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("searcher", ["rs", "re", "bonas"])
 def test_same_seed_same_jobs(name: str, searcher: str) -> None:
     first = _drive(FACTORIES[name](_searcher(searcher, 1), seed=1), 30)
@@ -268,10 +269,11 @@ def test_multi_fidelity_surrogate_carries_cheap_results_to_the_full_budget() -> 
         surrogate.fit(cheap, truth)
 
 
+@pytest.mark.slow
 def test_bohb_with_a_multi_fidelity_searcher_models_every_budget() -> None:
     seen = []
 
-    class Spy(Optimizer):
+    class Spy(GPSearcher):
         def propose(self, n, taken, observations):
             seen.append({t.budget for t in observations})
             return super().propose(n, taken, observations)

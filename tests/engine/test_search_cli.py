@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from bonas import Architecture
@@ -20,6 +21,7 @@ QUICK = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bonas_search_trains_writes_the_report_and_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     assert main(["search", "--out", str(out), "--max-jobs", "4", *QUICK]) == 0
@@ -91,6 +93,7 @@ def test_the_training_objective_continues_from_its_checkpoint(tmp_path: Path) ->
     assert json.dumps({k: v for k, v in high.items()})  # JSON-compatible for the journal
 
 
+@pytest.mark.slow
 def test_bonas_sweep_trains_each_grid_point(tmp_path: Path, capsys) -> None:
     out = tmp_path / "sweep"
     args = ["sweep", "--train", "--max-jobs", "4", "--min-budgets", "1", "--max-budgets", "3"]

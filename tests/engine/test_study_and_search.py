@@ -82,6 +82,7 @@ def test_study_errors(tmp_path: Path) -> None:
         Study.load(path)
 
 
+@pytest.mark.slow
 def test_search_end_to_end_with_workers_and_failures(tmp_path: Path) -> None:
     space = NB201Space()
 
@@ -211,16 +212,16 @@ def test_plots_and_leave_one_out(tmp_path: Path) -> None:
 
     space = NB201Space()
     result = bonas.search(nb201_score, space, n_trials=8, n_initial=4, seed=2, progress=False)
-    state_before = result.optimizer.state_dict()
-    observed, mean, std = leave_one_out(result.optimizer)
+    state_before = result.searcher.state_dict()
+    observed, mean, std = leave_one_out(result.searcher)
     assert observed.shape == mean.shape == std.shape == (8,)
     assert (std > 0).all() and np.isfinite(mean).all()
-    assert result.optimizer.state_dict() == state_before  # plotting changes nothing
+    assert result.searcher.state_dict() == state_before  # plotting changes nothing
     for suffix in (".png", ".svg"):
         assert plot_incumbent(result, tmp_path / f"incumbent{suffix}").stat().st_size > 1000
         assert plot_predicted_vs_observed(result, tmp_path / f"loo{suffix}").stat().st_size > 1000
     with pytest.raises(BonasError, match="at least 3"):
-        leave_one_out(bonas.Optimizer(space))
+        leave_one_out(bonas.GPSearcher(space))
 
 
 def test_copula_warp_keeps_the_order_and_spreads_the_top() -> None:
@@ -241,10 +242,10 @@ def test_copula_warp_keeps_the_order_and_spreads_the_top() -> None:
 def test_optimizer_warping_setting() -> None:
     space = NB201Space()
     with pytest.raises(BonasError, match="warping"):
-        bonas.Optimizer(space, warping="log")
-    assert bonas.Optimizer(space).config()["warping"] == "copula"
+        bonas.GPSearcher(space, warping="log")
+    assert bonas.GPSearcher(space).config()["warping"] == "copula"
     for warping in ("copula", "none"):
-        opt = bonas.Optimizer(space, seed=0, n_initial=3, warping=warping)
+        opt = bonas.GPSearcher(space, seed=0, n_initial=3, warping=warping)
         for _ in range(5):
             (trial,) = opt.ask()
             opt.tell(trial, nb201_score(trial.architecture))
@@ -267,8 +268,8 @@ def test_a_loaded_study_keeps_the_warping_fidelity_and_noise_options(tmp_path: P
         path, NB201Space(), seed=0, warping="none", multi_fidelity=True, noise=NOISE_FREE
     ).close()
     again = Study.load(path)
-    assert again.optimizer.warping == "none" and again.optimizer.multi_fidelity is True
-    assert again.optimizer.noise == NOISE_FREE
+    assert again.searcher.warping == "none" and again.searcher.multi_fidelity is True
+    assert again.searcher.noise == NOISE_FREE
     again.close()
 
 
@@ -281,7 +282,7 @@ def test_a_study_keeps_its_speed_options_and_an_older_one_runs_as_it_did(
     path = tmp_path / "screen.db"
     Study.create(path, CNNSpace(), seed=0, **{option: value}).close()
     again = Study.load(path)
-    assert getattr(again.optimizer, option) == value
+    assert getattr(again.searcher, option) == value
     again.close()
     # a file written before the option existed
     db = sqlite3.connect(path)
@@ -292,15 +293,15 @@ def test_a_study_keeps_its_speed_options_and_an_older_one_runs_as_it_did(
     db.close()
     older = Study.load(path)
     # every candidate, and pair, exact; hyperparameters refitted at every observation
-    assert getattr(older.optimizer, option) == 0
+    assert getattr(older.searcher, option) == 0
     older.close()
 
 
 def _screened_ask(
     screen_top: int, screen_neighbours: int = 0
-) -> tuple[bonas.Optimizer, Any, Architecture]:
+) -> tuple[bonas.GPSearcher, Any, Architecture]:
     space = CNNSpace()
-    opt = bonas.Optimizer(
+    opt = bonas.GPSearcher(
         space, seed=0, n_initial=5, num_candidates=120, screen_top=screen_top,
         screen_neighbours=screen_neighbours,
     )  # fmt: skip
@@ -310,6 +311,7 @@ def _screened_ask(
     return opt, find_screening_cache(opt.surrogate.kernel), trial.architecture
 
 
+@pytest.mark.slow
 def test_a_screened_ask_computes_exact_distances_for_its_short_list_only() -> None:
     opt, cache, chosen = _screened_ask(10)
     fit_pairs = 12 * 11 // 2
@@ -321,9 +323,10 @@ def test_a_screened_ask_computes_exact_distances_for_its_short_list_only() -> No
     assert exact_opt.config()["screen_top"] == 0 and opt.config()["screen_top"] == 10
     assert _screened_ask(10)[2] == chosen  # the same seed, the same proposal
     with pytest.raises(BonasError, match="screen_top must be 0"):
-        bonas.Optimizer(CNNSpace(), screen_top=-1)
+        bonas.GPSearcher(CNNSpace(), screen_top=-1)
 
 
+@pytest.mark.slow
 def test_a_screened_short_list_is_exact_to_its_nearest_observations_only() -> None:
     opt, cache, chosen = _screened_ask(10, screen_neighbours=4)
     fit_pairs = 12 * 11 // 2
@@ -337,12 +340,12 @@ def test_a_screened_short_list_is_exact_to_its_nearest_observations_only() -> No
     batch = [t.architecture for t in opt.ask(3)]  # hallucinated picks, scored the same way
     assert len(set(batch)) == 3 and not set(batch) & {t.architecture for t in opt.trials[:13]}
     with pytest.raises(BonasError, match="screen_neighbours must be 0"):
-        bonas.Optimizer(CNNSpace(), screen_neighbours=-1)
+        bonas.GPSearcher(CNNSpace(), screen_neighbours=-1)
 
 
 def test_between_refits_the_training_covariance_stays_exact() -> None:
     space = CNNSpace()
-    opt = bonas.Optimizer(
+    opt = bonas.GPSearcher(
         space, seed=0, n_initial=5, num_candidates=120, screen_top=10, screen_neighbours=3,
         refit_every=100,
     )  # fmt: skip
@@ -381,6 +384,7 @@ def test_a_fixed_noise_stays_fixed_through_fits() -> None:
     np.testing.assert_allclose(mean, fixed.train_targets, atol=0.1)
 
 
+@pytest.mark.slow
 def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -413,13 +417,13 @@ def test_the_refit_schedule_waits_for_growth_on_kernels_that_need_the_psd_fix_up
     assert every.fits == 3 and otmann.failed_fits == every.failed_fits == 0
     assert early.fits == 3  # at 10, 11 and 12; from 12, growth: 13 is too soon
     with pytest.raises(BonasError, match="refit_growth must be a finite fraction >= 0"):
-        bonas.Optimizer(cnn, refit_growth=-0.1)
+        bonas.GPSearcher(cnn, refit_growth=-0.1)
 
 
 @pytest.mark.parametrize("noise", [0.0, 1e-6, float("nan"), float("inf"), -1.0])
 def test_a_bad_noise_is_a_clear_error(noise: float) -> None:
     with pytest.raises(BonasError, match=r"noise must be a finite variance >= 0.0001"):
-        bonas.Optimizer(NB201Space(), noise=noise)
+        bonas.GPSearcher(NB201Space(), noise=noise)
 
 
 @pytest.mark.parametrize("space_name", ["cnn", "nb101"])
@@ -429,7 +433,7 @@ def test_a_search_forgets_the_candidates_it_does_not_score_again(space_name: str
     from bonas.spaces import get_space
 
     space = get_space(space_name)
-    optimizer = bonas.Optimizer(space, seed=0, n_initial=3, num_candidates=40)
+    optimizer = bonas.GPSearcher(space, seed=0, n_initial=3, num_candidates=40)
     for _ in range(9):
         (trial,) = optimizer.ask()
         arch = trial.architecture

@@ -262,17 +262,17 @@ def test_cell_ops_kernel_is_the_product_of_per_edge_kernels() -> None:
 
 
 def test_wl_plus_ops_kernel_option_selects_the_wl_depth_and_resumes() -> None:
-    from bonas.optimizer import Optimizer
+    from bonas.searchers.gp import GPSearcher
     from bonas.surrogate import find_wl_kernel
 
     space = NB201Space()
-    opt = Optimizer(space, seed=0, n_initial=4, kernel="wl+ops")
+    opt = GPSearcher(space, seed=0, n_initial=4, kernel="wl+ops")
     for _ in range(6):
         (trial,) = opt.ask()
         opt.tell(trial, float(space.to_string(trial.architecture).count("conv_3x3")))
     wl = find_wl_kernel(opt.surrogate.kernel)
     assert wl is not None and opt.state_dict()["wl_depth"] == wl.h
-    again = Optimizer(space, seed=0, n_initial=4, kernel="wl+ops")
+    again = GPSearcher(space, seed=0, n_initial=4, kernel="wl+ops")
     again.trials = list(opt.trials)
     again.load_state_dict(opt.state_dict())
     assert [t.architecture for t in again.ask(1)] == [t.architecture for t in opt.ask(1)]
