@@ -250,9 +250,21 @@ class BoTorchOneHot(EncodedSearcher):
             raise BonasError(f"n_initial must be at least 1, got {n_initial}")
         self.n_initial = n_initial
         self._offsets = np.cumsum([0] + [len(choices) for _, choices in self.variables])
+        self._hyperparameters: dict[str, Any] = {}
 
     def _options(self) -> dict[str, Any]:
         return {"n_initial": self.n_initial}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The generator and the last fit's hyperparameters (the next fit starts there)."""
+        return {**super().state_dict(), "hyperparameters": self._hyperparameters}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        hyperparameters = state.get("hyperparameters", {})
+        if not isinstance(hyperparameters, dict):
+            raise BonasError("the searcher state is malformed: hyperparameters is not a mapping")
+        self._hyperparameters = dict(hyperparameters)
 
     def one_hot(self, codes: np.ndarray) -> np.ndarray:
         """``(n, d)`` codes -> ``(n, sum of choices)`` one-hot rows."""
@@ -280,7 +292,18 @@ class BoTorchOneHot(EncodedSearcher):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # botorch's notes on input scaling and fits
             model = SingleTaskGP(x, y, outcome_transform=Standardize(m=1))
+            if self._hyperparameters:  # warm start: far fewer L-BFGS steps to converge
+                model.load_state_dict(
+                    {
+                        k: torch.tensor(v, dtype=torch.double)
+                        for k, v in self._hyperparameters.items()
+                    },
+                    strict=False,
+                )
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        self._hyperparameters = {
+            name: value.detach().tolist() for name, value in model.named_parameters()
+        }
         best_f = float(model.train_targets.max())
         candidates, codes = self._candidates(taken)
         chosen: list[Architecture] = []
