@@ -40,6 +40,7 @@ from bonas.study import (
     connect_study_file,
     open_study_file,
 )
+from bonas.trial import finite_value
 
 __all__ = ["JobJournal", "MultiFidelityResult", "search_multifidelity"]
 
@@ -268,15 +269,8 @@ def _outcome(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
         if "value" not in value:
             return None, f"the objective returned a mapping without 'value': {sorted(value)}", {}
         value = value["value"]
-    if isinstance(value, bool):
-        return None, f"the objective returned {value!r}, not a number", extra
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None, f"the objective returned {value!r}, not a number", extra
-    if not math.isfinite(number):
-        return None, f"non-finite value {number!r}", extra
-    return number, None, extra
+    number, failure = finite_value(value)
+    return number, failure, extra
 
 
 def _better(a: float, b: float, direction: str) -> bool:
@@ -359,6 +353,11 @@ def search_multifidelity(
         raise BonasError("give the search a stop: time_budget (seconds) or max_jobs")
     if retries < 0:
         raise BonasError(f"retries must be >= 0, got {retries}")
+    for name, limit in (("time_budget", time_budget), ("timeout_per_job", timeout_per_job)):
+        if limit is not None and not (isinstance(limit, int | float) and 0 < limit < math.inf):
+            raise BonasError(f"{name} must be a positive number of seconds, got {limit!r}")
+    if max_jobs is not None and max_jobs < 1:
+        raise BonasError(f"max_jobs must be at least 1, got {max_jobs}")
     sched = _build_scheduler(
         scheduler, space, searcher, searcher_options,
         min_budget=min_budget, max_budget=max_budget, eta=eta, budgets=budgets,
@@ -652,4 +651,14 @@ def job_dataframe(rows: list[dict[str, Any]]) -> Any:
             **{k: v for k, v in attrs.items() if not isinstance(v, list | dict)},
             "architecture": row["architecture"],
         })  # fmt: skip
+    if not records:  # no job yet: the columns all the same
+        return pd.DataFrame(columns=JOB_COLUMNS)
     return pd.DataFrame(records)
+
+
+#: The columns :func:`job_dataframe` always has (the objective's extras may follow).
+JOB_COLUMNS = (
+    "job", "budget", "resume_from", "bracket", "rung", "state", "value", "failure",
+    "attempts", "worker", "created_at", "started_at", "finished_at", "duration",
+    "architecture",
+)  # fmt: skip

@@ -26,7 +26,7 @@ from bonas.executors import Executor, InProcessExecutor
 from bonas.searchers.gp import GPSearcher
 from bonas.spaces.base import SearchSpace
 from bonas.study import Study, StudyError, trials_dataframe
-from bonas.trial import Trial
+from bonas.trial import Trial, finite_value
 
 __all__ = ["SearchResult", "search"]
 
@@ -222,11 +222,4 @@ def _outcome(future: Future) -> tuple[float | None, str | None]:
         value = future.result()
     except Exception as err:  # the objective's failure is the trial's outcome
         return None, f"{type(err).__name__}: {err}"
-    if isinstance(value, bool):
-        return None, f"the objective returned {value!r}, not a number"
-    if not isinstance(value, int | float):
-        try:
-            return float(value), None  # numpy and torch scalars
-        except (TypeError, ValueError):
-            return None, f"the objective returned {value!r}, not a number"
-    return float(value), None
+    return finite_value(value)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -399,7 +400,10 @@ def _add_training_flags(group: Any) -> None:
         help="cnn/mlp: train with every layer's units times this (default 0.125, a CPU proxy)",
     )
     group.add_argument(
-        "--data-fraction", type=float, default=None, help="train on this share of the data"
+        "--data-fraction",
+        type=_positive_float,
+        default=None,
+        help="train on this share of the data",
     )
 
 
@@ -415,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--space", default="cnn", choices=["cnn", "mlp", "nb201", "nb101", "nbgraph", "darts"]
     )
-    demo.add_argument("--count", type=int, default=4, help="how many samples to draw")
+    demo.add_argument("--count", type=_positive_int, default=4, help="how many samples to draw")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="bonas-demo", help="output folder")
     demo.set_defaults(handler=_demo)
@@ -435,11 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated names: bonas, re, ls, rs, and the peers tpe, botorch-onehot, "
         'smac (pip install ".[peers]")',
     )
-    rep.add_argument("--queries", type=int, default=150, help="evaluations per run")
-    rep.add_argument("--seeds", type=int, default=20, help="runs per optimizer (seeds 0..n-1)")
-    rep.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    rep.add_argument("--queries", type=_positive_int, default=150, help="evaluations per run")
+    rep.add_argument(
+        "--seeds", type=_positive_int, default=20, help="runs per optimizer (seeds 0..n-1)"
+    )
+    rep.add_argument("--jobs", type=_positive_int, default=1, help="runs in parallel processes")
     rep.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
-    rep.add_argument("--budget", type=float, default=None, help="fidelity (default: highest)")
+    rep.add_argument(
+        "--budget", type=_positive_float, default=None, help="fidelity (default: highest)"
+    )
     rep.add_argument("--out", default=None, help="output folder (default: replay-<benchmark>)")
     rep.add_argument(
         "--fit-noise",
@@ -459,17 +467,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(what)
     what.add_argument("--scheduler", default=None, help="bohb (default), hyperband or asha")
     what.add_argument("--searcher", default=None, help="bonas (default, the GP), re, rs or ls")
-    what.add_argument("--min-budget", type=float, default=None, help="epochs (default 1)")
-    what.add_argument("--max-budget", type=float, default=None, help="epochs (default 9)")
-    what.add_argument("--eta", type=float, default=None, help="Hyperband's eta (default 3)")
+    what.add_argument("--min-budget", type=_positive_float, default=None, help="epochs (default 1)")
+    what.add_argument("--max-budget", type=_positive_float, default=None, help="epochs (default 9)")
+    what.add_argument(
+        "--eta", type=_positive_float, default=None, help="Hyperband's eta (default 3)"
+    )
     what.add_argument("--seed", type=int, default=None)
     what.add_argument(
-        "--time-budget", type=float, default=None, help="seconds in all (default 480)"
+        "--time-budget", type=_positive_float, default=None, help="seconds in all (default 480)"
     )
     how = src.add_argument_group("how and where")
-    how.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs")
     how.add_argument(
-        "--workers", type=int, default=None, help="evaluations at a time (default 1 per GPU, or 1)"
+        "--max-jobs", type=_positive_int, default=None, help="stop after this many jobs"
+    )
+    how.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="evaluations at a time (default 1 per GPU, or 1)",
     )
     how.add_argument(
         "--executor",
@@ -483,14 +498,14 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument(
         "--gpus", default=None, help="process executor: auto or a comma list of GPU indices"
     )
-    how.add_argument("--workers-per-gpu", type=int, default=1)
+    how.add_argument("--workers-per-gpu", type=_positive_int, default=1)
     _add_device_flags(how)
     how.add_argument("--retries", type=int, default=2, help="per job, after a worker fault")
-    how.add_argument("--timeout-per-job", type=float, default=None, help="seconds")
+    how.add_argument("--timeout-per-job", type=_positive_float, default=None, help="seconds")
     how.add_argument("--out", default="bonas-search", help="output folder")
     how.add_argument("--storage", default=None, help="study database (default OUT/study.db)")
     how.add_argument("--resume", action="store_true", help="continue the study in --storage")
-    how.add_argument("--top-k", type=int, default=10, help="rows of the report's table")
+    how.add_argument("--top-k", type=_positive_int, default=10, help="rows of the report's table")
     how.add_argument("--quiet", action="store_true", help="no progress bar")
     src.set_defaults(handler=_search)
 
@@ -513,13 +528,18 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "--max-budgets", default="auto", help="comma list; auto = the table's highest fidelity"
     )
-    swp.add_argument("--seeds", type=int, default=5, help="runs per grid point (seeds 0..n-1)")
     swp.add_argument(
-        "--max-time", type=float, default=None, help="simulated (--train: wall) seconds per run"
+        "--seeds", type=_positive_int, default=5, help="runs per grid point (seeds 0..n-1)"
     )
-    swp.add_argument("--max-jobs", type=int, default=None, help="jobs started per run")
-    swp.add_argument("--workers", type=int, default=1, help="simulated workers per run")
-    swp.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    swp.add_argument(
+        "--max-time",
+        type=_positive_float,
+        default=None,
+        help="simulated (--train: wall) seconds per run",
+    )
+    swp.add_argument("--max-jobs", type=_positive_int, default=None, help="jobs started per run")
+    swp.add_argument("--workers", type=_positive_int, default=1, help="simulated workers per run")
+    swp.add_argument("--jobs", type=_positive_int, default=1, help="runs in parallel processes")
     swp.add_argument("--out", default=None, help="output folder (default: sweep-<benchmark>)")
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
     train = swp.add_argument_group(
@@ -533,6 +553,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bonas`` console script."""
     args = build_parser().parse_args(argv)
@@ -541,6 +583,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BonasError as err:
         print(f"bonas: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nbonas {args.command}: interrupted. {_how_to_resume(args)}", file=sys.stderr)
+        return 130
+
+
+def _how_to_resume(args: argparse.Namespace) -> str:
+    """What continues an interrupted command."""
+    if args.command == "search":
+        return (
+            f"Its journal is in {args.out}/; `bonas search --out {args.out} --resume` goes on "
+            "where it stopped (running jobs run again)."
+        )
+    if args.command in ("replay", "sweep"):
+        return "The same command again goes on from the runs kept in its output folder."
+    return "Nothing was kept to resume from."
 
 
 if __name__ == "__main__":

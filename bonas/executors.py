@@ -37,7 +37,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Future, InvalidStateError, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, InvalidStateError
 from concurrent.futures import ProcessPoolExecutor as _ProcessPool
 from typing import Any
 
@@ -107,13 +107,15 @@ def _check_workers(workers: int) -> int:
 
 
 class InProcessExecutor(Executor):
-    """Evaluations in threads of this process.
+    """Evaluations in threads of this process, each in a daemon thread of its own.
 
     A timed-out evaluation cannot be stopped: its thread runs on and its late result is
-    ignored, but its slot is freed (so a stuck evaluation can oversubscribe the CPU).
+    ignored, but its slot is freed at once for the next evaluation (so a stuck
+    evaluation can oversubscribe the CPU), and the thread, a daemon, does not keep the
+    process from exiting.
 
     Args:
-        workers: Threads.
+        workers: Evaluations at a time.
     """
 
     name = "in-process"
@@ -121,17 +123,34 @@ class InProcessExecutor(Executor):
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = _check_workers(workers)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bonas-eval")
         self._running: set[Future] = set()
         self._lock = threading.Lock()
+        self._started = 0
+        self._closed = False
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         with self._lock:
+            if self._closed:
+                raise ExecutorError("the executor is closed")
             if len(self._running) >= self.workers:
                 raise ExecutorError(f"all {self.workers} workers are busy")
-            future = self._pool.submit(fn, *args)
+            future: Future = Future()
             self._running.add(future)
+            self._started += 1
+            number = self._started
         future.add_done_callback(self._release)
+
+        def evaluate() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args)
+            except BaseException as err:  # the caller reads it from the future
+                _settle(future, error=err)
+            else:
+                _settle(future, result=result)
+
+        threading.Thread(target=evaluate, name=f"bonas-eval-{number}", daemon=True).start()
         return future
 
     def _release(self, future: Future) -> None:
@@ -142,7 +161,9 @@ class InProcessExecutor(Executor):
         self._release(future)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Refuse new evaluations; running ones finish in their threads (not awaited)."""
+        with self._lock:
+            self._closed = True
 
 
 def _claim_environment(environment: dict[str, str]) -> None:

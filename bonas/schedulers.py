@@ -41,7 +41,7 @@ import numpy as np
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.searchers.base import Searcher
-from bonas.trial import Trial, TrialState
+from bonas.trial import Trial, TrialState, finite_value
 
 __all__ = [
     "ASHA",
@@ -214,12 +214,11 @@ class Scheduler(abc.ABC):
         if (value is None) == (failed is None):
             raise BonasError("report a job either a value or failed=reason, not both or neither")
         record.done = True
-        if failed is None and not math.isfinite(float(value)):  # type: ignore[arg-type]
-            failed = f"non-finite value {value!r}"
-        if failed is not None:
-            record.failure = str(failed)
+        number, reason = (None, str(failed)) if failed is not None else finite_value(value)
+        if number is None:
+            record.failure = reason
             return
-        record.value = float(value)  # type: ignore[arg-type]
+        record.value = number
         if job.budget == self.budgets[-1] and (
             self._best is None or self._better(record.value, self._best[1])
         ):

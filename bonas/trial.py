@@ -9,7 +9,41 @@ from typing import Any
 
 from bonas.architecture import Architecture
 
-__all__ = ["Trial", "TrialState"]
+__all__ = ["Trial", "TrialState", "finite_value"]
+
+
+def finite_value(value: Any) -> tuple[float | None, str | None]:
+    """An objective's answer as ``(number, None)``, or ``(None, why it is not one)``.
+
+    A value is a finite real number: a Python ``int`` or ``float`` or anything ``float()``
+    takes that is not text (numpy and torch scalars). Booleans, strings and bytes (even
+    ``"2.1"``), integers too large for a float, NaN and infinities are not: the trial
+    they answer fails with the reason, and the search goes on.
+
+    Example:
+        >>> finite_value(0.93), finite_value(2)
+        ((0.93, None), (2.0, None))
+        >>> finite_value("2.1")[1]
+        "the objective returned '2.1' (str), not a number"
+        >>> finite_value(10**400)[1]
+        'the objective returned an integer of 1329 bits, too large for a float'
+        >>> finite_value(float("nan"))[1]
+        'non-finite value nan'
+    """
+    if isinstance(value, bool | str | bytes | bytearray) or value is None:
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return None, f"the objective returned {shown} ({type(value).__name__}), not a number"
+    try:
+        number = float(value)
+    except OverflowError:
+        bits = value.bit_length() if isinstance(value, int) else "too many"
+        return None, f"the objective returned an integer of {bits} bits, too large for a float"
+    except (TypeError, ValueError, RuntimeError):  # torch: a tensor of several values
+        return None, f"the objective returned a {type(value).__name__}, not a number"
+    if not math.isfinite(number):
+        return None, f"non-finite value {number!r}"
+    return number, None
 
 
 class TrialState(enum.Enum):

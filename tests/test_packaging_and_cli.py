@@ -157,3 +157,48 @@ def test_console_script_runs_the_demo(tmp_path: Path) -> None:
     )
     assert "wrote 2 drawings" in ok.stdout
     assert (tmp_path / "d" / "cnn-00-sample.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "--time-budget", "-5"], "argument --time-budget: must be a positive number"),
+        (["search", "--max-jobs", "0"], "argument --max-jobs: must be at least 1, got 0"),
+        (["search", "--eta", "abc"], "argument --eta: 'abc' is not a number"),
+        (["replay", "--queries", "0"], "argument --queries: must be at least 1, got 0"),
+        (["sweep", "--workers", "-1"], "argument --workers: must be at least 1, got -1"),
+    ],
+)
+def test_bad_numbers_are_one_line_errors_with_exit_2(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        (["search", "--out", "runs"], "`bonas search --out runs --resume` goes on"),
+        (["replay"], "The same command again goes on"),
+        (["demo"], "Nothing was kept to resume from."),
+    ],
+)
+def test_ctrl_c_says_how_to_resume_instead_of_a_traceback(command, hint, monkeypatch, capsys):
+    import bonas.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    for handler in ("_search", "_replay", "_demo"):
+        monkeypatch.setattr(cli, handler, interrupted)
+    assert main(command) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and hint in err and "interrupted" in err
+
+
+def test_a_search_with_a_bad_time_budget_from_python_is_a_bonas_error() -> None:
+    with pytest.raises(BonasError, match="time_budget must be a positive number of seconds"):
+        bonas.search_multifidelity(lambda a, b, r: 1.0, NB201Space(), time_budget=-5)
+    with pytest.raises(BonasError, match="max_jobs must be at least 1, got 0"):
+        bonas.search_multifidelity(lambda a, b, r: 1.0, NB201Space(), max_jobs=0)

@@ -12,7 +12,6 @@ GP), :class:`~bonas.searchers.RandomSearch`,
 from __future__ import annotations
 
 import abc
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ import numpy as np
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.spaces.base import SearchSpace
-from bonas.trial import Trial, TrialState
+from bonas.trial import Trial, TrialState, finite_value
 
 __all__ = ["DIRECTIONS", "Searcher"]
 
@@ -196,8 +195,9 @@ class Searcher(abc.ABC):
     ) -> Trial:
         """Record a trial's outcome: a value, or ``failed=reason``.
 
-        A NaN or infinite value is recorded as a failure. A told trial cannot be told
-        again.
+        A value that is not a finite real number (NaN, an infinity, a string, a boolean,
+        an integer too large for a float: see :func:`~bonas.trial.finite_value`) is
+        recorded as a failure with the reason. A told trial cannot be told again.
         """
         number = trial.number if isinstance(trial, Trial) else int(trial)
         if not 0 <= number < len(self.trials):
@@ -208,12 +208,11 @@ class Searcher(abc.ABC):
         if (value is None) == (failed is None):
             raise BonasError("tell a trial either a value or failed=reason, not both or neither")
         record.finished_at = time.time()
-        if failed is not None:
-            record.state, record.failure = TrialState.FAILED, str(failed)
-        elif not isinstance(value, int | float) or not math.isfinite(float(value)):
-            record.state, record.failure = TrialState.FAILED, f"non-finite value {value!r}"
+        number, reason = (None, str(failed)) if failed is not None else finite_value(value)
+        if number is None:
+            record.state, record.failure = TrialState.FAILED, reason
         else:
-            record.state, record.value = TrialState.COMPLETE, float(value)
+            record.state, record.value = TrialState.COMPLETE, number
         self._on_tell(record)
         return record
 

@@ -118,3 +118,50 @@ def test_dask_runs_on_a_cluster_the_user_names() -> None:
     with cluster, DaskExecutor(cluster.scheduler_address, workers=1) as ex:
         assert ex.address == cluster.scheduler_address
         assert ex.submit(mf_objectives.sleep_then, 0.0, 7.0).result(timeout=60) == 7.0
+
+
+HANGS_ON_THIRD_CALL = """
+import json, threading
+import bonas
+from bonas.spaces import NB201Space
+
+space, calls = NB201Space(), []
+
+def objective(arch):
+    calls.append(1)
+    if len(calls) == 3:
+        threading.Event().wait()  # hangs for ever
+    return float(space.to_string(arch).count("conv_3x3"))
+
+result = bonas.search(objective, space, n_trials=10, n_initial=5, num_candidates=50,
+                      timeout_per_trial=2, progress=False)
+history = result.history
+print(json.dumps({
+    "calls": len(calls),
+    "complete": int((history["state"] == "complete").sum()),
+    "failures": [f for f in history["failure"] if isinstance(f, str)],
+}))
+"""
+
+
+def test_a_timed_out_thread_frees_its_slot_and_does_not_keep_the_process_alive() -> None:
+    """An evaluation that hangs in the default (thread) executor fails its trial alone;
+    the later trials run, and the process exits although the thread never returns."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", HANGS_ON_THIRD_CALL], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"calls": 10, "complete": 9, "failures": ["timeout after 2s"]}
+
+
+def test_a_closed_in_process_executor_refuses_work() -> None:
+    executor = InProcessExecutor(1)
+    assert executor.submit(time.sleep, 0).result(timeout=10) is None
+    executor.close()
+    with pytest.raises(ExecutorError, match="closed"):
+        executor.submit(time.sleep, 0)
