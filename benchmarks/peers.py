@@ -422,15 +422,15 @@ class SMACRandomForest(EncodedSearcher):
         proposals = []
         for k in range(n):
             number = len(self.trials) + k
-            self._ask(number)
+            self._smac_ask(number)
             proposals.append(self._config_codes(self._asked[number].config))
         return proposals
 
-    def _ask(self, number: int) -> None:
+    def _smac_ask(self, number: int) -> None:
         self._asked[number] = self._facade.ask()
         self._log.append(("ask", number))
 
-    def _tell(self, number: int) -> None:
+    def _smac_tell(self, number: int) -> None:
         from smac.runhistory import StatusType, TrialValue
 
         trial = self.trials[number]
@@ -447,7 +447,7 @@ class SMACRandomForest(EncodedSearcher):
         """Tell SMAC every finished trial it was asked for and not told yet."""
         for number in sorted(self._asked):
             if number not in self._told and self.trials[number].state.finished:
-                self._tell(number)
+                self._smac_tell(number)
 
     def state_dict(self) -> dict[str, Any]:
         """The generator, and SMAC's asks and tells in order (its state is rebuilt)."""
@@ -471,9 +471,9 @@ class SMACRandomForest(EncodedSearcher):
         self._asked, self._told, self._log = {}, set(), []
         for kind, number in log:
             if kind == "ask":
-                self._ask(number)
+                self._smac_ask(number)
             else:
-                self._tell(number)
+                self._smac_tell(number)
 
 
 def _never_called(config: Any, seed: int = 0) -> float:

@@ -37,6 +37,7 @@ from bonas.study import (
     STUDY_SCHEMA,
     STUDY_VERSION,
     StudyError,
+    StudyLock,
     connect_study_file,
     open_study_file,
 )
@@ -68,11 +69,18 @@ class JobJournal:
     seconds spent so far).
     """
 
-    def __init__(self, path: Path | None, db: sqlite3.Connection, config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        db: sqlite3.Connection,
+        config: dict[str, Any],
+        lock: StudyLock | None = None,
+    ) -> None:
         self.path = path
         self._db = db
         self.config = config
         self.spent_s = 0.0
+        self._lock = lock
 
     @classmethod
     def create(
@@ -82,6 +90,7 @@ class JobJournal:
         metadata: dict[str, Any] | None = None,
     ) -> JobJournal:
         """A new journal at ``path``, or in memory when ``path`` is None."""
+        lock = None
         if path is None:
             db = sqlite3.connect(":memory:", check_same_thread=False)
         else:
@@ -89,6 +98,7 @@ class JobJournal:
             if path.exists():
                 raise StudyError(f"{path} already exists")
             path.parent.mkdir(parents=True, exist_ok=True)
+            lock = StudyLock.acquire(path)
             db = connect_study_file(path)
         with db:
             db.executescript(STUDY_SCHEMA + _EVENTS)
@@ -103,22 +113,30 @@ class JobJournal:
                 ],
             )
             db.execute("INSERT INTO optimizer_state VALUES (1, ?)", (json.dumps({}),))
-        return cls(path, db, config)  # type: ignore[arg-type]
+        return cls(path, db, config, lock)  # type: ignore[arg-type]
 
     @classmethod
     def open(cls, path: str | Path) -> JobJournal:
         """An existing journal.
 
         Raises:
-            StudyError: If the file is missing, corrupt, or not a multi-fidelity study.
+            StudyError: If the file is missing, corrupt, not a multi-fidelity study, or
+                open in another process.
         """
         path = Path(path)
         db, meta = open_study_file(path, kind=KIND)
         try:
+            lock = StudyLock.acquire(path)
+        except StudyError:
+            db.close()
+            raise
+        try:
             config = json.loads(meta["config"])
         except (KeyError, json.JSONDecodeError) as err:
+            db.close()
+            lock.release()
             raise StudyError(f"{path} is corrupt: {err}") from None
-        journal = cls(path, db, config)
+        journal = cls(path, db, config, lock)
         journal.spent_s = float(journal.state().get("spent_s", 0.0))
         return journal
 
@@ -224,7 +242,10 @@ class JobJournal:
         )
 
     def close(self) -> None:
+        """Close the journal and release it for other processes."""
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
 
 
 @dataclass

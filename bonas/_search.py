@@ -41,7 +41,8 @@ class SearchResult:
         best_trial: The trial itself.
         history: One row per trial (see :func:`~bonas.study.trials_dataframe`).
         searcher: The GP searcher, for further asks.
-        study: The study when ``storage`` was given.
+        study: The study when ``storage`` was given, closed (``Study.load(path)``
+            opens it again).
     """
 
     best_architecture: Architecture | None
@@ -178,6 +179,8 @@ def search(
         bar.close()
         if executor is None:
             pool.close()
+        if study is not None:  # free the file for a later search or another process
+            study.close()
     best = searcher.best_trial
     return SearchResult(
         best_architecture=best.architecture if best else None,

@@ -16,7 +16,10 @@ The file uses SQLite's write-ahead log (``journal_mode=WAL``) and the standard l
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -36,6 +39,7 @@ __all__ = [
     "STUDY_VERSION",
     "Study",
     "StudyError",
+    "StudyLock",
     "connect_study_file",
     "open_study_file",
 ]
@@ -84,10 +88,19 @@ class Study:
         0.9
     """
 
-    def __init__(self, path: Path, searcher: GPSearcher, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        searcher: GPSearcher,
+        connection: sqlite3.Connection,
+        lock: StudyLock | None = None,
+    ) -> None:
         self.path = path
         self.searcher = searcher
         self._db = connection
+        self._file_lock = lock
+        # ask and tell from several threads: one at a time (the searcher and the file)
+        self._lock = threading.RLock()
         self.requeued: list[int] = []
 
     @property
@@ -105,6 +118,7 @@ class Study:
         if path.exists():
             raise StudyError(f"{path} already exists; use Study.load to resume it")
         optimizer = GPSearcher(space, **optimizer_kwargs)
+        lock = StudyLock.acquire(path)
         db = connect_study_file(path)
         with db:
             db.executescript(STUDY_SCHEMA)
@@ -115,7 +129,7 @@ class Study:
             db.execute(
                 "INSERT INTO optimizer_state VALUES (1, ?)", (json.dumps(optimizer.state_dict()),)
             )
-        return cls(path, optimizer, db)
+        return cls(path, optimizer, db, lock)
 
     @classmethod
     def load(cls, path: str | Path, space: SearchSpace | None = None) -> Study:
@@ -127,11 +141,32 @@ class Study:
                 If given, it must match the stored one.
 
         Raises:
-            StudyError: If the file is missing, corrupt, not a bonas study, or from
-                another space.
+            StudyError: If the file is missing, corrupt, not a bonas study, from
+                another space, or open in another process (or study object).
         """
         path = Path(path)
         db, meta = open_study_file(path, kind=None)
+        try:
+            lock = StudyLock.acquire(path)
+        except StudyError:
+            db.close()
+            raise
+        try:
+            return cls._restore(path, db, meta, lock, space)
+        except BaseException:
+            db.close()
+            lock.release()
+            raise
+
+    @classmethod
+    def _restore(
+        cls,
+        path: Path,
+        db: sqlite3.Connection,
+        meta: dict[str, str],
+        lock: StudyLock,
+        space: SearchSpace | None,
+    ) -> Study:
         try:
             config = json.loads(meta["config"])
             state = json.loads(db.execute("SELECT state FROM optimizer_state").fetchone()[0])
@@ -172,7 +207,7 @@ class Study:
         # and refitted at every observation
         kwargs["refit_growth"] = config.get("refit_growth", 0.0)
         optimizer = GPSearcher(space, **kwargs)
-        study = cls(path, optimizer, db)
+        study = cls(path, optimizer, db, lock)
         for row in rows:
             trial = _trial_from_row(row)
             if trial.number != len(optimizer.trials):
@@ -196,7 +231,13 @@ class Study:
     def ask(
         self, n: int = 1, budget: float | None = None, worker: str | None = None
     ) -> list[Trial]:
-        """Propose ``n`` trials, re-queued ones first; each is stored before it is returned."""
+        """Propose ``n`` trials, re-queued ones first; each is stored before it is returned.
+
+        Safe to call from several threads (one ask or tell at a time)."""
+        with self._lock:
+            return self._ask(n, budget, worker)
+
+    def _ask(self, n: int, budget: float | None, worker: str | None) -> list[Trial]:
         handed: list[Trial] = []
         while self.requeued and len(handed) < n:
             trial = self.trials[self.requeued.pop(0)]
@@ -223,13 +264,16 @@ class Study:
         failed: str | None = None,
         user_attrs: dict[str, Any] | None = None,
     ) -> Trial:
-        """Record an outcome (see :meth:`GPSearcher.tell`); stored before returning."""
-        record = self.searcher.tell(trial, value, failed=failed)
-        if user_attrs:
-            record.user_attrs.update(user_attrs)
-        with self._db:
-            self._write(record)
-        return record
+        """Record an outcome (see :meth:`GPSearcher.tell`); stored before returning.
+
+        Safe to call from several threads."""
+        with self._lock:
+            record = self.searcher.tell(trial, value, failed=failed)
+            if user_attrs:
+                record.user_attrs.update(user_attrs)
+            with self._db:
+                self._write(record)
+            return record
 
     def _write(self, trial: Trial) -> None:
         self._db.execute(
@@ -257,7 +301,11 @@ class Study:
         return trials_dataframe(self.trials, self.searcher.direction)
 
     def close(self) -> None:
-        self._db.close()
+        """Close the file and release it for other processes."""
+        with self._lock:
+            self._db.close()
+            if self._file_lock is not None:
+                self._file_lock.release()
 
     def __enter__(self) -> Study:
         return self
@@ -324,6 +372,60 @@ def open_study_file(
             f"{path} is a version {meta.get('version')} study; this bonas reads {STUDY_VERSION}"
         )
     return db, meta
+
+
+class StudyLock:
+    """An exclusive lock on a study file, held from opening the study to closing it.
+
+    A second process (or a second study object in this one) that opens the same file
+    gets a :class:`StudyError` naming the holder, instead of evaluating the same trials
+    again. The lock is an advisory ``flock`` on a file beside the study
+    (``<study>.lock``, which records the holder's process, host and start time), so the
+    operating system releases it when its process dies, however it dies. Where
+    ``fcntl`` is missing (Windows) there is no lock.
+
+    Example:
+        >>> lock = StudyLock.acquire(Path("study.db"))  # doctest: +SKIP
+        >>> lock.release()  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, handle: Any) -> None:
+        self.path = path
+        self._handle = handle
+
+    @classmethod
+    def acquire(cls, study_path: Path) -> StudyLock:
+        """Take the lock of ``study_path``.
+
+        Raises:
+            StudyError: If another study object holds it, naming its process.
+        """
+        path = study_path.with_name(study_path.name + ".lock")
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform
+            return cls(path, None)
+        handle = open(path, "a+")  # noqa: SIM115 - held open while the study is
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StudyError(
+                f"{study_path} is in use by {holder}; wait for that search to end or stop it"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"process {os.getpid()} on {socket.gethostname()} since {started}")
+        handle.flush()
+        return cls(path, handle)
+
+    def release(self) -> None:
+        """Let the study be opened elsewhere (closing the lock file releases it)."""
+        if self._handle is not None and not self._handle.closed:
+            self._handle.close()
 
 
 def connect_study_file(path: Path) -> sqlite3.Connection:

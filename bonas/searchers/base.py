@@ -12,6 +12,7 @@ GP), :class:`~bonas.searchers.RandomSearch`,
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -56,6 +57,9 @@ class Searcher(abc.ABC):
     a restart is best updated in :meth:`_propose` and derived from the trials' outcomes
     there, rather than in :meth:`_on_tell`.
 
+    :meth:`ask`, :meth:`tell`, :meth:`propose` and :meth:`add_observation` may be called
+    from several threads; they run one at a time.
+
     Multi-fidelity protocol: a searcher whose :attr:`multi_fidelity` is true models every
     trial's ``(architecture, budget)`` and proposes for :attr:`target_budget`. A scheduler
     then sets :attr:`target_budget` to its top rung and hands :meth:`propose` the results
@@ -93,6 +97,17 @@ class Searcher(abc.ABC):
         self.trials: list[Trial] = []
         self.multi_fidelity = False
         self.target_budget: float | None = None
+        # ask, tell, propose and add_observation from several threads: one at a time
+        self._lock = threading.RLock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)  # a lock cannot be copied or pickled; a copy gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     # -- to implement ----------------------------------------------------------------
 
@@ -138,6 +153,10 @@ class Searcher(abc.ABC):
         Raises:
             BonasError: If the space has fewer than ``n`` architectures left.
         """
+        with self._lock:
+            return self._ask(n, budget)
+
+    def _ask(self, n: int, budget: float | None) -> list[Trial]:
         if n < 1:
             raise BonasError(f"ask for at least one trial, got n={n}")
         taken = {t.architecture for t in self.trials}
@@ -177,6 +196,12 @@ class Searcher(abc.ABC):
         Raises:
             BonasError: If fewer than ``n`` untaken architectures are left.
         """
+        with self._lock:
+            return self._propose_for(n, taken, observations)
+
+    def _propose_for(
+        self, n: int, taken: Iterable[Architecture], observations: Sequence[Trial]
+    ) -> list[Architecture]:
         if n < 1:
             raise BonasError(f"propose at least one architecture, got n={n}")
         taken = set(taken) | {t.architecture for t in observations}
@@ -199,6 +224,10 @@ class Searcher(abc.ABC):
         an integer too large for a float: see :func:`~bonas.trial.finite_value`) is
         recorded as a failure with the reason. A told trial cannot be told again.
         """
+        with self._lock:
+            return self._tell(trial, value, failed)
+
+    def _tell(self, trial: Trial | int, value: Any, failed: str | None) -> Trial:
         number = trial.number if isinstance(trial, Trial) else int(trial)
         if not 0 <= number < len(self.trials):
             raise BonasError(f"unknown trial number {number}; the study has {len(self.trials)}")
@@ -220,6 +249,12 @@ class Searcher(abc.ABC):
         self, architecture: Architecture, value: float, budget: float | None = None
     ) -> Trial:
         """Record an evaluation made elsewhere (earlier runs, a table) as a complete trial."""
+        with self._lock:
+            return self._add_observation(architecture, value, budget)
+
+    def _add_observation(
+        self, architecture: Architecture, value: float, budget: float | None
+    ) -> Trial:
         if architecture in {t.architecture for t in self.trials}:
             raise BonasError("this architecture is already a trial of the searcher")
         now = time.time()
@@ -232,7 +267,7 @@ class Searcher(abc.ABC):
             started_at=now,
         )
         self.trials.append(trial)
-        return self.tell(trial, value)
+        return self._tell(trial, value, None)
 
     # -- results -------------------------------------------------------------------
 
