@@ -5,6 +5,7 @@ The Dask tests start a ``LocalCluster`` of 2 worker processes, as CI does.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import wait
@@ -165,3 +166,48 @@ def test_a_closed_in_process_executor_refuses_work() -> None:
     executor.close()
     with pytest.raises(ExecutorError, match="closed"):
         executor.submit(time.sleep, 0)
+
+
+ORPHAN_MAKER = """
+import sys, time
+from bonas.executors import ProcessExecutor
+
+if __name__ == "__main__":
+    executor = ProcessExecutor(1)
+    executor.submit(time.sleep, 600)
+    print(executor.slots[0].pid, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_workers_end_when_the_search_process_is_killed(tmp_path) -> None:
+    """SIGKILL the process that owns a ProcessExecutor: its busy worker ends too."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "orphan_maker.py"
+    script.write_text(ORPHAN_MAKER)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        # a dead worker not yet reaped by its new parent still answers: look at its state
+        try:
+            with open(f"/proc/{worker}/stat") as stat:
+                if stat.read().split(")")[-1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail(f"worker {worker} outlived its killed parent by 20 s")
