@@ -132,15 +132,55 @@ class JobJournal:
             raise
         try:
             config = json.loads(meta["config"])
-        except (KeyError, json.JSONDecodeError) as err:
+        except (KeyError, TypeError, ValueError) as err:  # ValueError: bad JSON or UTF-8
             db.close()
             lock.release()
             raise StudyError(f"{path} is corrupt: {err}") from None
         journal = cls(path, db, config, lock)
+        try:
+            journal.check()
+        except StudyError:
+            journal.close()
+            raise
         journal.spent_s = float(journal.state().get("spent_s", 0.0))
         return journal
 
+    def check(self) -> None:
+        """Read everything a resume reads, so that a tampered row is named now.
+
+        Raises:
+            StudyError: If a setting, the state or a job row is not what this bonas
+                wrote.
+        """
+        try:
+            state, metadata = self.state(), self.metadata()
+            if not isinstance(self.config, dict) or not isinstance(state, dict):
+                raise TypeError("the settings and the state must be JSON objects")
+            if not isinstance(metadata, dict) or not isinstance(state.get("searcher", {}), dict):
+                raise TypeError("the metadata and the searcher state must be JSON objects")
+            float(state.get("spent_s", 0.0))
+            for row in self.jobs():
+                if not isinstance(row["user_attrs"], dict):
+                    raise TypeError(f"job {row['number']}'s attributes are not a JSON object")
+                if row["state"] not in ("running", "complete", "failed"):
+                    raise ValueError(f"job {row['number']} has state {row['state']!r}")
+                float(row["budget"])
+                if row["value"] is not None:
+                    float(row["value"])
+                if not isinstance(row["architecture"], str):
+                    raise TypeError(f"job {row['number']}'s architecture is not JSON text")
+            for kind, number in self.events():
+                if kind not in ("issue", "report") or not isinstance(number, int):
+                    raise ValueError(
+                        f"the event ({kind!r}, {number!r}) is not one this bonas writes"
+                    )
+        except StudyError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, sqlite3.DatabaseError) as err:
+            raise StudyError(f"{self.path} is corrupt: {type(err).__name__}: {err}") from None
+
     def metadata(self) -> dict[str, Any]:
+        """The caller's notes (the CLI's settings)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'metadata'").fetchone()
         return json.loads(row[0]) if row else {}
 
@@ -511,11 +551,14 @@ def _replay(journal: JobJournal, scheduler: Scheduler) -> list[Job]:
                 scheduler.report(issued[number], failed=row["failure"] or "failed")
             else:
                 scheduler.report(issued[number], row["value"])
-    except (KeyError, BonasError) as err:
+    except (KeyError, TypeError, ValueError, BonasError) as err:
         raise StudyError(f"{journal.path} cannot be resumed: {err}") from None
     state = journal.state().get("searcher")
     if state is not None:
-        scheduler.searcher.load_state_dict(state)
+        try:
+            scheduler.searcher.load_state_dict(state)
+        except BonasError as err:
+            raise StudyError(f"{journal.path} cannot be resumed: {err}") from None
     reported = {number for kind, number in journal.events() if kind == "report"}
     return [job for number, job in sorted(issued.items()) if number not in reported]
 

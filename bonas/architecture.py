@@ -92,10 +92,11 @@ class Architecture:
         strides: Sequence[int | None],
         vocabulary: Vocabulary,
     ) -> None:
-        labels_t = tuple(labels)
-        units_t = tuple(units)
-        strides_t = tuple(strides)
-        edges_t = tuple(tuple(e) for e in edges)
+        labels_t, units_t, edges_t, strides_t = _checked_inputs(labels, units, edges, strides)
+        if not isinstance(vocabulary, Vocabulary):
+            raise InvalidArchitectureError(
+                "vocabulary", f"expected a Vocabulary, got {type(vocabulary).__name__}"
+            )
         order, preds, succs, edges_t = _validate(labels_t, units_t, edges_t, strides_t, vocabulary)
         # numpy integers pass validation; store plain ints so JSON and hashing agree.
         units_t = tuple(None if u is None else int(u) for u in units_t)
@@ -143,7 +144,7 @@ class Architecture:
             InvalidArchitectureError: If a structural rule is broken; the message names
                 the rule and the offending layers.
         """
-        labels = tuple(labels)
+        labels = _checked_labels(labels)
         vocab = _resolve_vocabulary(labels, vocabulary)
         if strides is None:
             strides = tuple(
@@ -157,16 +158,25 @@ class Architecture:
     ) -> Architecture:
         """Build an architecture from a DiGraph whose nodes carry ``label``, ``units``
         and optionally ``stride`` attributes. Node names are discarded; layers are
-        numbered in ``graph.nodes`` order."""
+        numbered in ``graph.nodes`` order.
+
+        Raises:
+            InvalidArchitectureError: If ``graph`` is not a simple ``networkx.DiGraph``
+                (a multigraph, an undirected graph, anything else), a node lacks a
+                ``label``, or the layers break a rule.
+        """
+        if not isinstance(graph, nx.DiGraph) or graph.is_multigraph():
+            raise InvalidArchitectureError(
+                "graph", f"expected a networkx.DiGraph, got {type(graph).__name__}"
+            )
         nodes = list(graph.nodes)
         index = {node: i for i, node in enumerate(nodes)}
-        try:
-            labels = [graph.nodes[n]["label"] for n in nodes]
-        except KeyError:
-            missing = [n for n in nodes if "label" not in graph.nodes[n]]
+        missing = [n for n in nodes if "label" not in graph.nodes[n]]
+        if missing:
             raise InvalidArchitectureError(
-                "vocabulary", f"nodes without a 'label' attribute: {missing}"
-            ) from None
+                "vocabulary", f"nodes without a 'label' attribute: {_shown(missing)}"
+            )
+        labels = _checked_labels([graph.nodes[n]["label"] for n in nodes])
         units = [graph.nodes[n].get("units") for n in nodes]
         vocab = _resolve_vocabulary(labels, vocabulary)
         strides = [
@@ -377,8 +387,14 @@ class Architecture:
         if missing:
             raise SerializationError(f"architecture JSON lacks the keys {missing}")
         edges = data["edges"]
-        if not all(isinstance(e, Sequence) and len(e) == 2 for e in edges):
-            raise SerializationError(f"architecture edges must be pairs, got {edges!r}")
+        if not isinstance(edges, list) or not all(
+            isinstance(e, Sequence) and not isinstance(e, str) and len(e) == 2 for e in edges
+        ):
+            raise SerializationError(f"architecture edges must be pairs, got {_shown(edges)}")
+        if not isinstance(data["vocabulary"], str):
+            raise SerializationError(
+                f"the architecture's vocabulary must be a name, got {_shown(data['vocabulary'])}"
+            )
         return cls(
             data["labels"],
             data["units"],
@@ -389,15 +405,112 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str) -> Architecture:
-        """Rebuild an architecture from :meth:`to_json` output, validating it."""
+        """Rebuild an architecture from :meth:`to_json` output, validating it.
+
+        Raises:
+            SerializationError: If ``text`` is not JSON (or not UTF-8), nests too deep, or
+                is not a bonas architecture.
+            InvalidArchitectureError: If the architecture breaks a rule.
+        """
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise SerializationError(f"architecture JSON does not parse: {err}") from None
+        except RecursionError:
+            raise SerializationError("architecture JSON nests too deep to read") from None
+        except TypeError:
+            raise SerializationError(
+                f"architecture JSON must be text, got {type(text).__name__}"
+            ) from None
         return cls.from_dict(data)
 
     def __reduce__(self) -> tuple:
         return (_from_pickle, (self.to_dict(),))
+
+
+#: The largest units or stride a layer may have: beyond any network, within a float.
+MAX_SIZE = 2**31
+
+
+def _shown(value: Any) -> str:
+    """A short repr for messages (a huge int's repr may be refused or very long)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**12:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _as_tuple(values: Any, what: str) -> tuple[Any, ...]:
+    if isinstance(values, str | bytes | bytearray | Mapping):
+        raise InvalidArchitectureError(what, f"{what} must be a sequence, got {_shown(values)}")
+    try:
+        return tuple(values)
+    except TypeError:
+        raise InvalidArchitectureError(
+            what, f"{what} must be a sequence, got {type(values).__name__}"
+        ) from None
+
+
+def _checked_labels(labels: Any) -> tuple[str, ...]:
+    labels_t = _as_tuple(labels, "labels")
+    bad = [i for i, label in enumerate(labels_t) if not isinstance(label, str)]
+    if bad:
+        raise InvalidArchitectureError(
+            "labels",
+            f"labels must be strings; layers {bad} have {[_shown(labels_t[i]) for i in bad[:5]]}",
+            tuple(bad),
+        )
+    return labels_t
+
+
+def _checked_sizes(values: Any, what: str) -> tuple[int | None, ...]:
+    """Units or strides: ``None`` or whole numbers up to :data:`MAX_SIZE` in size."""
+    values_t = _as_tuple(values, what)
+    bad = [
+        i
+        for i, value in enumerate(values_t)
+        if value is not None
+        and (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Integral)
+            or not -MAX_SIZE <= int(value) <= MAX_SIZE
+        )
+    ]
+    if bad:
+        raise InvalidArchitectureError(
+            what,
+            f"{what} must be None or whole numbers of at most {MAX_SIZE}; layers {bad} have "
+            f"{[_shown(values_t[i]) for i in bad[:5]]}",
+            tuple(bad),
+        )
+    return values_t
+
+
+def _checked_inputs(
+    labels: Any, units: Any, edges: Any, strides: Any
+) -> tuple[tuple[str, ...], tuple[Any, ...], tuple[tuple[int, int], ...], tuple[Any, ...]]:
+    """The constructor's inputs as tuples of the right types, or an
+    :class:`InvalidArchitectureError` that names the first wrong one."""
+    labels_t = _checked_labels(labels)
+    units_t = _checked_sizes(units, "units")
+    strides_t = _checked_sizes(strides, "strides")
+    edges_t = []
+    for edge in _as_tuple(edges, "edges"):
+        try:
+            pair = tuple(edge) if not isinstance(edge, str | bytes | bytearray) else (edge,)
+        except TypeError:
+            pair = (edge,)
+        if len(pair) != 2 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and abs(int(v)) < MAX_SIZE
+            for v in pair
+        ):
+            shown = _shown(pair) if len(pair) != 1 else _shown(edge)
+            raise InvalidArchitectureError(
+                "edges",
+                f"edge {shown} must join two layer indices in 0..{len(labels_t) - 1}",
+            )
+        edges_t.append((int(pair[0]), int(pair[1])))
+    return labels_t, units_t, tuple(edges_t), strides_t
 
 
 def _from_pickle(data: dict[str, Any]) -> Architecture:

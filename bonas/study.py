@@ -153,6 +153,11 @@ class Study:
             raise
         try:
             return cls._restore(path, db, meta, lock, space)
+        except (KeyError, TypeError, ValueError, AttributeError, sqlite3.DatabaseError) as err:
+            # a tampered row or setting: anything the checks above did not name
+            db.close()
+            lock.release()
+            raise StudyError(f"{path} is corrupt: {type(err).__name__}: {err}") from None
         except BaseException:
             db.close()
             lock.release()
@@ -353,7 +358,7 @@ def open_study_file(
     try:
         db = connect_study_file(path)
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as err:
+    except (sqlite3.DatabaseError, ValueError) as err:  # ValueError: text that is not UTF-8
         raise StudyError(f"{path} is not a readable SQLite study ({err})") from None
     if meta.get("format") != STUDY_FORMAT:
         raise StudyError(f"{path} is not a bonas study (format {meta.get('format')!r})")
