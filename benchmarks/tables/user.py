@@ -345,18 +345,42 @@ def _sources(
     return result
 
 
-def _numeric(frame: Any, path: Path, column: str) -> np.ndarray:
+def _numeric(frame: Any, path: Path, column: str, *, whole: bool = False) -> np.ndarray:
+    """A column as floats: NaN where empty; anything else that is not a finite number
+    (or, with ``whole``, not a whole number) is a :class:`TableError` naming the row."""
     import pandas as pd
 
-    converted = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(np.isnan(converted) & frame[column].notna().to_numpy())
-    if bad.size:
-        row = int(bad[0])
-        raise TableError(
-            f"{path}: row {row + 1}, column {column!r}: {frame[column].iloc[row]!r} is not a "
-            f"number ({bad.size} such rows)"
-        )
+    try:
+        converted = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    except OverflowError:  # integers beyond any float: one value at a time
+        converted = np.array([_as_float(value) for value in frame[column]], dtype=float)
+    given = frame[column].notna().to_numpy()
+    for bad, what in (
+        (np.isnan(converted) & given, "a number"),
+        (np.isinf(converted), "a finite number"),
+        (whole & np.isfinite(converted) & (converted != np.round(converted)), "a whole number"),
+    ):
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            row = int(rows[0])
+            value = frame[column].iloc[row]
+            shown = repr(value) if isinstance(value, str) else str(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise TableError(
+                f"{path}: row {row + 1}, column {column!r}: {shown} is not {what} "
+                f"({rows.size} such rows)"
+            )
     return converted
+
+
+def _as_float(value: Any) -> float:
+    """``float(value)``; NaN for text that is no number, infinity for one too large."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+    except (TypeError, ValueError):
+        return math.nan
 
 
 # -- architectures --------------------------------------------------------------------
@@ -650,7 +674,9 @@ class UserTable(Table):
             raise TableError("give seeds by seed_column or by per-seed columns, not both")
 
         row_budgets = _numeric(frame, path, desc.budget_column) if desc.budget_column else None
-        row_seeds = _numeric(frame, path, desc.seed_column) if desc.seed_column else None
+        row_seeds = (
+            _numeric(frame, path, desc.seed_column, whole=True) if desc.seed_column else None
+        )
         for name, values in ((desc.budget_column, row_budgets), (desc.seed_column, row_seeds)):
             if values is not None and np.isnan(values).any():
                 row = int(np.flatnonzero(np.isnan(values))[0])

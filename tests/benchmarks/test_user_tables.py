@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bonas import BonasError
 from bonas.benchmarks.replay import run_replay
 from bonas.benchmarks.tables import (
     ArchitectureNotInTableError,
@@ -507,3 +510,71 @@ def test_nb101_csv_as_a_users_table_matches_the_built_in_reader(
             mine, theirs = table.query(arch, budget), reference.query(arch, budget)
             assert mine.value == pytest.approx(theirs.value)
             assert mine.train_time == pytest.approx(theirs.train_time)
+
+
+FUZZ_ROWS = [
+    {"arch": NB201Space().to_string(NB201Space().sample(i)), "val": 90.0 + i, "test": 89.0 + i,
+     "epochs": 200, "seed": i % 2, "time": 100.0}
+    for i in range(6)
+]  # fmt: skip
+FUZZ_CELLS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "inf",
+            "-inf",
+            "1e400",
+            "nan",
+            "",
+            "[[[[1]]]]",
+            "[" * 3000 + "]" * 3000,
+            "10" * 3000,
+            "-1",
+            "0.5",
+            "|x~0|",
+            "[1, [2]]",
+            '{"a": 1}',
+        ]
+    ),
+    st.integers(),
+    st.floats(allow_nan=True),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(st.sampled_from(sorted(FUZZ_ROWS[0])), st.integers(0, 5), FUZZ_CELLS, st.booleans())
+def test_any_cell_of_a_users_table_loads_or_raises_a_table_error(
+    tmp_path_factory, column, row, value, long_format
+) -> None:
+    """One cell of a valid table set to anything: the table loads, or a TableError (a
+    BonasError) names what is wrong; infinities are never taken as values."""
+    rows = [dict(r) for r in FUZZ_ROWS]
+    rows[row][column] = value
+    path = tmp_path_factory.mktemp("fuzz") / "table.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    options = {"arch_column": "arch", "objective": "val:max", "test_column": "test",
+               "train_time_column": "time"}  # fmt: skip
+    if long_format:
+        options.update(budget_column="epochs", seed_column="seed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RowsDroppedWarning)
+        try:
+            table = UserTable.from_file(path, **options)
+        except BonasError:
+            return
+    assert math.isfinite(table.optimum)
+
+
+def test_infinite_values_and_fractional_seeds_are_named(tmp_path) -> None:
+    rows = [dict(r) for r in FUZZ_ROWS]
+    rows[2]["val"] = "inf"
+    path = tmp_path / "inf.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.raises(TableError, match=r"row 3, column 'val': inf is not a finite number"):
+        UserTable.from_file(path, arch_column="arch", objective="val:max")
+    rows = [dict(r) for r in FUZZ_ROWS]
+    rows[1]["seed"] = 0.5
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.raises(TableError, match=r"row 2, column 'seed': 0.5 is not a whole number"):
+        UserTable.from_file(path, arch_column="arch", objective="val:max", seed_column="seed")
