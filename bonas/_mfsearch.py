@@ -39,7 +39,7 @@ from bonas.study import (
     StudyError,
     StudyLock,
     connect_study_file,
-    open_study_file,
+    open_locked_study_file,
 )
 from bonas.trial import finite_value
 
@@ -124,12 +124,7 @@ class JobJournal:
                 open in another process.
         """
         path = Path(path)
-        db, meta = open_study_file(path, kind=KIND)
-        try:
-            lock = StudyLock.acquire(path)
-        except StudyError:
-            db.close()
-            raise
+        db, meta, lock = open_locked_study_file(path, kind=KIND)
         try:
             config = json.loads(meta["config"])
         except (KeyError, TypeError, ValueError) as err:  # ValueError: bad JSON or UTF-8

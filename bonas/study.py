@@ -41,6 +41,7 @@ __all__ = [
     "StudyError",
     "StudyLock",
     "connect_study_file",
+    "open_locked_study_file",
     "open_study_file",
 ]
 
@@ -145,12 +146,7 @@ class Study:
                 another space, or open in another process (or study object).
         """
         path = Path(path)
-        db, meta = open_study_file(path, kind=None)
-        try:
-            lock = StudyLock.acquire(path)
-        except StudyError:
-            db.close()
-            raise
+        db, meta, lock = open_locked_study_file(path, kind=None)
         try:
             return cls._restore(path, db, meta, lock, space)
         except (KeyError, TypeError, ValueError, AttributeError, sqlite3.DatabaseError) as err:
@@ -431,6 +427,22 @@ class StudyLock:
         """Let the study be opened elsewhere (closing the lock file releases it)."""
         if self._handle is not None and not self._handle.closed:
             self._handle.close()
+
+
+def open_locked_study_file(
+    path: Path, kind: str | None = None
+) -> tuple[sqlite3.Connection, dict[str, str], StudyLock]:
+    """:func:`open_study_file`, with the study's :class:`StudyLock` taken.
+
+    Raises:
+        StudyError: As :func:`open_study_file`, or if another process holds the study.
+    """
+    db, meta = open_study_file(path, kind=kind)
+    try:
+        return db, meta, StudyLock.acquire(path)
+    except StudyError:
+        db.close()
+        raise
 
 
 def connect_study_file(path: Path) -> sqlite3.Connection:

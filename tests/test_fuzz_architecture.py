@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 
 import networkx as nx
 import pytest
@@ -39,20 +38,12 @@ VALID = json.loads(NB201Space().sample(0).to_json())
 FUZZ = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
+pytestmark = pytest.mark.usefixtures("long_int_reprs")
 
 
 def only_bonas_errors(build) -> None:
     with contextlib.suppress(BonasError):
         build()
-
-
-@pytest.fixture(autouse=True)
-def _long_int_reprs():
-    """Hypothesis prints failing examples; huge ints need more than 4,300 digits."""
-    limit = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(0)
-    yield
-    sys.set_int_max_str_digits(limit)
 
 
 @FUZZ

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ COLUMNS = {
 FUZZ = settings(
     max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
+pytestmark = pytest.mark.usefixtures("long_int_reprs")
 
 
 @pytest.fixture(scope="module")
@@ -70,36 +70,25 @@ def tampered(original: Path, folder: Path, table: str, column: str, value: objec
     return path
 
 
-@pytest.fixture(autouse=True)
-def _long_int_reprs():
-    limit = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(0)
-    yield
-    sys.set_int_max_str_digits(limit)
+def _load(path: Path) -> None:
+    Study.load(path).close()
 
 
+def _resume(path: Path) -> None:
+    bonas.search_multifidelity(nb201_at_budget, NB201Space(), searcher="rs", max_jobs=5,
+                               storage=path, progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "open_it"), [("single", _load), ("multi", _resume)])
 @FUZZ
-@given(st.sampled_from(sorted(COLUMNS)), st.data(), VALUES)
-def test_a_tampered_study_loads_or_raises_a_bonas_error(
-    originals, tmp_path_factory, table, data, value
+@given(table=st.sampled_from(sorted(COLUMNS)), data=st.data(), value=VALUES)
+def test_a_tampered_study_opens_or_raises_a_bonas_error(
+    originals, tmp_path_factory, kind, open_it, table, data, value
 ) -> None:
+    """A study loads (``Study.load``) and a journal resumes (``search_multifidelity``), or
+    a bonas error says why not."""
     column = data.draw(st.sampled_from(COLUMNS[table]))
-    folder = tmp_path_factory.mktemp("single")
-    path = tampered(originals["single"], folder, table, column, value)
+    path = tampered(originals[kind], tmp_path_factory.mktemp(kind), table, column, value)
     if path is not None:
         with contextlib.suppress(BonasError):
-            Study.load(path).close()
-
-
-@FUZZ
-@given(st.sampled_from(sorted(COLUMNS)), st.data(), VALUES)
-def test_a_tampered_journal_resumes_or_raises_a_bonas_error(
-    originals, tmp_path_factory, table, data, value
-) -> None:
-    column = data.draw(st.sampled_from(COLUMNS[table]))
-    folder = tmp_path_factory.mktemp("multi")
-    path = tampered(originals["multi"], folder, table, column, value)
-    if path is not None:
-        with contextlib.suppress(BonasError):
-            bonas.search_multifidelity(nb201_at_budget, NB201Space(), searcher="rs", max_jobs=5,
-                                       storage=path, progress=False)  # fmt: skip
+            open_it(path)
