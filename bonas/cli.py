@@ -17,19 +17,24 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bonas.drawing import draw
 from bonas.exceptions import BonasError
 from bonas.spaces import get_space
+from bonas.spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    from bonas.evaluation import TrainingObjective
 
 __all__ = ["main"]
 
@@ -151,21 +156,20 @@ def _sweep_training(args: argparse.Namespace) -> int:
         raise BonasError("--train sweeps train networks: drop --benchmark/--data/--table")
     if args.max_time is None and args.max_jobs is None:
         raise BonasError("give each run a stop: --max-time SECONDS (wall-clock) or --max-jobs N")
-    settings = dict(_SEARCH_DEFAULTS)
-    settings.update(
-        {k: getattr(args, k) for k in ("space", "dataset", "data_dir", "width", "data_fraction")}
+    training = ("space", "dataset", "data_dir", "width", "data_fraction")
+    settings = SearchSettings(
+        **{name: getattr(args, name) for name in training if getattr(args, name) is not None}
     )
-    settings = {k: v if v is not None else _SEARCH_DEFAULTS[k] for k, v in settings.items()}
-    out = Path(args.out or f"sweep-train-{settings['space']}-{settings['dataset']}")
+    out = Path(args.out or f"sweep-train-{settings.space}-{settings.dataset}")
     objective = _training_objective(settings, args, out / "checkpoints", None)
     frame = sweep_training(
         objective,
-        _search_space(str(settings["space"])),
+        _search_space(settings.space),
         **_sweep_grid(args),
         out=out,
         progress=not args.quiet,
     )
-    print(sweep_markdown(frame, title=f"training {settings['space']} on {settings['dataset']}"))
+    print(sweep_markdown(frame, title=f"training {settings.space} on {settings.dataset}"))
     print(f"wrote sweep.csv, sweep.md, records.csv and regret_vs_budget.png to {out}")
     return 0
 
@@ -199,24 +203,59 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``bonas search`` settings that define the search (kept in the study, reused by --resume)
-_SEARCH_DEFAULTS: dict[str, object] = {
-    "space": "cnn",
-    "dataset": "mnist5k",
-    "data_dir": None,
-    "scheduler": "bohb",
-    "searcher": "bonas",
-    "min_budget": 1.0,
-    "max_budget": 9.0,
-    "eta": 3.0,
-    "width": 0.125,
-    "data_fraction": 1.0,
-    "seed": 0,
-    "time_budget": 480.0,
-}
+@dataclasses.dataclass(frozen=True)
+class SearchSettings:
+    """What defines a ``bonas search`` (kept in the study, reused by ``--resume``) and
+    the training half of ``bonas sweep --train``. ``max_budget`` is also the trainer's
+    ``max_epochs``: the one place the top budget comes from.
+    """
+
+    space: str = "cnn"
+    dataset: str = "mnist5k"
+    data_dir: str | None = None
+    scheduler: str = "bohb"
+    searcher: str = "bonas"
+    min_budget: float = 1.0
+    max_budget: float = 9.0
+    eta: float = 3.0
+    width: float = 0.125
+    data_fraction: float = 1.0
+    seed: int = 0
+    time_budget: float = 480.0
+
+    @classmethod
+    def resolve(
+        cls, args: argparse.Namespace, stored: dict[str, Any] | None = None
+    ) -> SearchSettings:
+        """The flags given, else the stored settings of a resumed search, else the
+        defaults.
+
+        Raises:
+            BonasError: If a stored setting is not of its field's type.
+        """
+        stored = stored or {}
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            given = getattr(args, field.name, None)
+            values[field.name] = given if given is not None else stored.get(field.name)
+        chosen = {k: v for k, v in values.items() if v is not None}
+        try:
+            numbers = {
+                name: (int if name == "seed" else float)(chosen[name])
+                for name in ("min_budget", "max_budget", "eta", "width", "data_fraction",
+                             "seed", "time_budget")
+                if name in chosen
+            }  # fmt: skip
+        except (TypeError, ValueError) as err:
+            raise BonasError(f"the stored search settings are malformed: {err}") from None
+        return cls(**{**chosen, **numbers})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible, as the study's metadata keeps it."""
+        return dataclasses.asdict(self)
 
 
-def _search_space(name: str) -> object:
+def _search_space(name: str) -> SearchSpace:
     if name == "mlp":
         return get_space("mlp", task="class")
     if name in ("cnn", "nb201", "nb101", "darts"):
@@ -225,25 +264,25 @@ def _search_space(name: str) -> object:
 
 
 def _training_objective(
-    settings: dict[str, object], args: argparse.Namespace, checkpoints: Path, threads: int | None
-) -> object:
+    settings: SearchSettings, args: argparse.Namespace, checkpoints: Path, threads: int | None
+) -> TrainingObjective:
     """The :class:`~bonas.evaluation.TrainingObjective` of ``bonas search`` and ``bonas
     sweep --train``, with its dataset loaded (a missing or malformed one stops here)."""
     from bonas.evaluation import TrainingObjective
 
-    network = {"width_multiplier": settings["width"]} if settings["space"] in ("cnn", "mlp") else {}
+    network = {"width_multiplier": settings.width} if settings.space in ("cnn", "mlp") else {}
     objective = TrainingObjective(
-        dataset=str(settings["dataset"]),
-        data_dir=settings["data_dir"],  # type: ignore[arg-type]
+        dataset=settings.dataset,
+        data_dir=settings.data_dir,
         download=args.download,
         checkpoint_dir=str(checkpoints),
         trainer={
-            "max_epochs": round(float(settings["max_budget"])),  # type: ignore[arg-type]
+            "max_epochs": round(settings.max_budget),
             "device": args.device,
             "network": network,
         },
-        data_fraction=float(settings["data_fraction"]),  # type: ignore[arg-type]
-        seed=int(settings["seed"]),  # type: ignore[call-overload]
+        data_fraction=settings.data_fraction,
+        seed=settings.seed,
         threads=threads,
     )
     objective.load()
@@ -271,11 +310,8 @@ def _search(args: argparse.Namespace) -> int:
         journal.close()
     elif args.resume:
         raise BonasError(f"nothing to resume: no study at {storage}")
-    settings = {
-        name: getattr(args, name) if getattr(args, name) is not None else stored.get(name, default)
-        for name, default in _SEARCH_DEFAULTS.items()
-    }
-    space = _search_space(str(settings["space"]))
+    settings = SearchSettings.resolve(args, stored)
+    space = _search_space(settings.space)
     import torch
 
     on_gpu = args.device != "cpu" and torch.cuda.is_available()
@@ -296,30 +332,30 @@ def _search(args: argparse.Namespace) -> int:
         executor.close()
         raise
     print(
-        f"bonas search: {settings['space']} space on {settings['dataset']}, "
-        f"{settings['scheduler']} with the {settings['searcher']} searcher, budgets "
-        f"{settings['min_budget']:g}-{settings['max_budget']:g} epochs (eta "
-        f"{settings['eta']:g}), {settings['time_budget']:g} s in all; {executor.describe()}"
+        f"bonas search: {settings.space} space on {settings.dataset}, "
+        f"{settings.scheduler} with the {settings.searcher} searcher, budgets "
+        f"{settings.min_budget:g}-{settings.max_budget:g} epochs (eta "
+        f"{settings.eta:g}), {settings.time_budget:g} s in all; {executor.describe()}"
     )
-    searcher_options = {"num_candidates": 200} if settings["searcher"] == "bonas" else None
+    searcher_options = {"num_candidates": 200} if settings.searcher == "bonas" else None
     with executor:
         result = search_multifidelity(
-            objective,  # type: ignore[arg-type]
-            space,  # type: ignore[arg-type]
-            scheduler=str(settings["scheduler"]),
-            searcher=str(settings["searcher"]),
-            min_budget=float(settings["min_budget"]),  # type: ignore[arg-type]
-            max_budget=float(settings["max_budget"]),  # type: ignore[arg-type]
-            eta=float(settings["eta"]),  # type: ignore[arg-type]
+            objective,
+            space,
+            scheduler=settings.scheduler,
+            searcher=settings.searcher,
+            min_budget=settings.min_budget,
+            max_budget=settings.max_budget,
+            eta=settings.eta,
             executor=executor,
             storage=storage,
-            time_budget=float(settings["time_budget"]),  # type: ignore[arg-type]
+            time_budget=settings.time_budget,
             max_jobs=args.max_jobs,
             retries=args.retries,
             timeout_per_job=args.timeout_per_job,
-            seed=int(settings["seed"]),  # type: ignore[call-overload]
+            seed=settings.seed,
             searcher_options=searcher_options,
-            metadata={"cli": settings},
+            metadata={"cli": settings.to_dict()},
             progress=not args.quiet,
         )
     written = write_report(result.jobs, out / "report", k=args.top_k)
