@@ -449,11 +449,11 @@ def search_multifidelity(
     own_executor = executor is None
     executor = executor or InProcessExecutor(1)
     try:
-        stopped_by = _drive(
+        stopped_by = JobLoop(
             objective, sched, executor, journal, pending,
             time_budget=time_budget, max_jobs=max_jobs, retries=retries,
             timeout_per_job=timeout_per_job, progress=progress,
-        )  # fmt: skip
+        ).run()  # fmt: skip
     finally:
         if own_executor:
             executor.close()
@@ -558,131 +558,177 @@ def _replay(journal: JobJournal, scheduler: Scheduler) -> list[Job]:
     return [job for number, job in sorted(issued.items()) if number not in reported]
 
 
-def _drive(
-    objective: Objective,
-    scheduler: Scheduler,
-    executor: Executor,
-    journal: JobJournal,
-    pending: list[Job],
-    *,
-    time_budget: float | None,
-    max_jobs: int | None,
-    retries: int,
-    timeout_per_job: float | None,
-    progress: bool,
-) -> str:
-    """The job loop; returns why it stopped."""
-    spent_before = journal.spent_s
-    started = time.monotonic()
-    deadline = None if time_budget is None else started + max(0.0, time_budget - spent_before)
-    queue: list[tuple[Job, int]] = [(job, 0) for job in pending]  # (job, attempts so far)
-    running: dict[Future, tuple[Job, int, float]] = {}
-    stopped_by = "done"
-    exhausted = False
-    bar = tqdm(
-        total=round(time_budget) if time_budget else max_jobs,
-        initial=round(min(spent_before, time_budget)) if time_budget else len(scheduler.jobs),
-        disable=not progress,
-        desc="bonas search",
-        unit="s" if time_budget else "job",
-    )
+class JobLoop:
+    """The job loop of :func:`search_multifidelity`: start jobs on free workers, collect
+    their results, retry worker faults, stop on time, jobs or exhaustion.
 
-    def tick() -> None:
-        journal.spent_s = spent_before + time.monotonic() - started
-        if time_budget:
-            bar.n = round(min(time_budget, spent_before + time.monotonic() - started))
+    Call order::
+
+        loop = JobLoop(objective, scheduler, executor, journal, pending, time_budget=...,
+                       max_jobs=..., retries=2, timeout_per_job=None, progress=True)
+        stopped_by = loop.run()   # "done", "time", "jobs" or "exhausted"
+
+    Every job is journaled when issued and when started, and its outcome before the
+    scheduler sees it. Jobs still running when the time is up stay pending in the
+    journal (an executor that cannot stop them lets them finish, and records them).
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        scheduler: Scheduler,
+        executor: Executor,
+        journal: JobJournal,
+        pending: list[Job],
+        *,
+        time_budget: float | None,
+        max_jobs: int | None,
+        retries: int,
+        timeout_per_job: float | None,
+        progress: bool,
+    ) -> None:
+        self.objective = objective
+        self.scheduler = scheduler
+        self.executor = executor
+        self.journal = journal
+        self.time_budget = time_budget
+        self.max_jobs = max_jobs
+        self.retries = retries
+        self.timeout_per_job = timeout_per_job
+        self._spent_before = journal.spent_s
+        self._started = time.monotonic()
+        self.deadline = (
+            None
+            if time_budget is None
+            else self._started + max(0.0, time_budget - self._spent_before)
+        )
+        # jobs to (re)start, with their attempts so far; the running ones with theirs
+        self.queue: list[tuple[Job, int]] = [(job, 0) for job in pending]
+        self.running: dict[Future, tuple[Job, int, float]] = {}
+        self.exhausted = False
+        self._bar = tqdm(
+            total=round(time_budget) if time_budget else max_jobs,
+            initial=(
+                round(min(self._spent_before, time_budget)) if time_budget else len(scheduler.jobs)
+            ),
+            disable=not progress,
+            desc="bonas search",
+            unit="s" if time_budget else "job",
+        )
+
+    def run(self) -> str:
+        """Run jobs until a stop; returns why it stopped."""
+        stopped_by = "done"
+        while True:
+            out_of_time = self.deadline is not None and time.monotonic() >= self.deadline
+            if out_of_time:
+                stopped_by = "time"
+                if self.executor.can_stop or not self.running:
+                    break
+                # threads cannot be stopped: let them finish (and record them), start nothing
+            if not out_of_time:
+                self._start_jobs()
+            if not self.running:
+                if out_of_time:
+                    break
+                if self.exhausted:
+                    stopped_by = "exhausted"
+                elif self._all_jobs_issued():
+                    stopped_by = "jobs"
+                break
+            self._collect(out_of_time)
+            self._tick()
+        for future in list(self.running):
+            self.executor.abandon(future)  # stopped by the time budget: pending in the journal
+        self._tick()
+        self.journal.save_time()
+        self._bar.close()
+        return stopped_by
+
+    def _all_jobs_issued(self) -> bool:
+        return self.max_jobs is not None and len(self.scheduler.jobs) >= self.max_jobs
+
+    def _start_jobs(self) -> None:
+        """Fill the free workers: re-queued jobs first, then the scheduler's next ones."""
+        while len(self.running) < self.executor.workers:
+            if self.queue:
+                job, attempts = self.queue.pop(0)
+            elif self.exhausted or self._all_jobs_issued():
+                return
+            else:
+                try:
+                    next_job = self.scheduler.next_job()
+                except SchedulerExhausted:
+                    self.exhausted = True
+                    return
+                if next_job is None:
+                    return
+                job, attempts = next_job, 0
+                self.journal.issue(job, self.scheduler.searcher.state_dict())
+            future = self.executor.submit(
+                self.objective, job.architecture, job.budget, job.resume_from
+            )
+            self.running[future] = (job, attempts + 1, time.monotonic())
+            self.journal.started(job, attempts + 1, self.executor.name)
+            self._tick()
+
+    def _collect(self, out_of_time: bool) -> None:
+        """Wait for a result (or a timeout, or the deadline) and record what finished."""
+        waits = [5.0]
+        if self.deadline is not None and not out_of_time:
+            waits.append(self.deadline - time.monotonic())
+        limit = self.timeout_per_job
+        if limit is not None:
+            waits += [start + limit - time.monotonic() for _, _, start in self.running.values()]
+        done, _ = wait(self.running, timeout=max(0.01, min(waits)), return_when=FIRST_COMPLETED)
+        timed_out: set[Future] = set()
+        if limit is not None:
+            now = time.monotonic()
+            for future, (_job, _attempts, start) in list(self.running.items()):
+                if future not in done and now - start > limit:
+                    self.executor.abandon(future)
+                    timed_out.add(future)
+        for future in done | timed_out:
+            job, attempts, _start = self.running.pop(future)
+            if future in timed_out:
+                error: BaseException | None = TimeoutError(f"timed out after {limit:g}s")
+            else:
+                error = future.exception()
+            if error is None:
+                self._finish(job, *_outcome(future.result()))
+            elif _retryable(error) and attempts <= self.retries:
+                self.journal.retried(job, f"attempt {attempts}: {type(error).__name__}: {error}")
+                self.queue.append((job, attempts))
+            else:
+                tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+                self._finish(job, None, f"{type(error).__name__}: {error}{tries}", {})
+
+    def _finish(
+        self, job: Job, value: float | None, failure: str | None, extra: dict[str, Any]
+    ) -> None:
+        self.journal.report(job, value, failure, extra)
+        self.scheduler.report(job, value, failed=failure)
+        self.exhausted = False  # a report may allow a promotion, which needs no new architecture
+
+    def _tick(self) -> None:
+        """The time spent (kept by the journal) and the progress bar."""
+        elapsed = self._spent_before + time.monotonic() - self._started
+        self.journal.spent_s = elapsed
+        if self.time_budget:
+            self._bar.n = round(min(self.time_budget, elapsed))
         else:
-            bar.n = sum(1 for r in scheduler.jobs if r.done)
-        best = scheduler.incumbent
-        reported = [r for r in scheduler.jobs if r.done and r.value is not None]
+            self._bar.n = sum(1 for r in self.scheduler.jobs if r.done)
+        best = self.scheduler.incumbent
+        reported = [r for r in self.scheduler.jobs if r.done and r.value is not None]
         top = max((r.job.budget for r in reported), default=None)
-        bar.set_postfix(
-            jobs=len(scheduler.jobs),
-            running=len(running),
+        self._bar.set_postfix(
+            jobs=len(self.scheduler.jobs),
+            running=len(self.running),
             top_budget=top,
             best=None if best is None else round(best[1], 4),
             refresh=False,
         )
-        bar.refresh()
-
-    def finish(job: Job, value: float | None, failure: str | None, extra: dict) -> None:
-        nonlocal exhausted
-        journal.report(job, value, failure, extra)
-        scheduler.report(job, value, failed=failure)
-        exhausted = False  # a report may allow a promotion, which needs no new architecture
-
-    while True:
-        out_of_time = deadline is not None and time.monotonic() >= deadline
-        if out_of_time:
-            stopped_by = "time"
-            if executor.can_stop or not running:
-                break
-            # threads cannot be stopped: let them finish (and record them), start nothing
-        while len(running) < executor.workers and not out_of_time:
-            if queue:
-                job, attempts = queue.pop(0)
-            elif exhausted or (max_jobs is not None and len(scheduler.jobs) >= max_jobs):
-                break
-            else:
-                try:
-                    job = scheduler.next_job()  # type: ignore[assignment]
-                except SchedulerExhausted:
-                    exhausted = True
-                    break
-                if job is None:
-                    break
-                attempts = 0
-                journal.issue(job, scheduler.searcher.state_dict())
-            future = executor.submit(objective, job.architecture, job.budget, job.resume_from)
-            running[future] = (job, attempts + 1, time.monotonic())
-            journal.started(job, attempts + 1, executor.name)
-            tick()
-        if not running:
-            if out_of_time:
-                break
-            if exhausted:
-                stopped_by = "exhausted"
-            elif max_jobs is not None and len(scheduler.jobs) >= max_jobs:
-                stopped_by = "jobs"
-            break
-        waits = [5.0]
-        if deadline is not None and not out_of_time:
-            waits.append(deadline - time.monotonic())
-        if timeout_per_job is not None:
-            waits += [
-                start + timeout_per_job - time.monotonic() for _, _, start in running.values()
-            ]
-        done, _ = wait(running, timeout=max(0.01, min(waits)), return_when=FIRST_COMPLETED)
-        timed_out: set[Future] = set()
-        if timeout_per_job is not None:
-            now = time.monotonic()
-            for future, (_job, _attempts, start) in list(running.items()):
-                if future not in done and now - start > timeout_per_job:
-                    executor.abandon(future)
-                    timed_out.add(future)
-        for future in done | timed_out:
-            job, attempts, start = running.pop(future)
-            if future in timed_out:
-                error: BaseException | None = TimeoutError(f"timed out after {timeout_per_job:g}s")
-            else:
-                error = future.exception()
-            if error is None:
-                value, failure, extra = _outcome(future.result())
-                finish(job, value, failure, extra)
-            elif _retryable(error) and attempts <= retries:
-                reason = f"attempt {attempts}: {type(error).__name__}: {error}"
-                journal.retried(job, reason)
-                queue.append((job, attempts))
-            else:
-                tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-                finish(job, None, f"{type(error).__name__}: {error}{tries}", {})
-        tick()
-    for future in list(running):
-        executor.abandon(future)  # stopped by the time budget: pending in the journal
-    tick()
-    journal.save_time()
-    bar.close()
-    return stopped_by
+        self._bar.refresh()
 
 
 def job_dataframe(rows: list[dict[str, Any]]) -> Any:
