@@ -2,7 +2,12 @@
 ``optuna.testing``): subclass one in a pytest module and say how to build yours.
 
 * :class:`~bonas.testing.searchers.SearcherConformance`: every
-  :class:`~bonas.searchers.Searcher` (ask/tell, batches, failures, resume).
+  :class:`~bonas.searchers.Searcher` (ask/tell, batches, failures, resume);
+* :class:`~bonas.testing.kernels.ArchitectureKernelTestCase`: every GP kernel over
+  architecture ids (shapes, batches, PSD after the fix-up, gradients, bad ids);
+* :class:`~bonas.testing.spaces.SpaceConformance`: every
+  :class:`~bonas.spaces.base.SearchSpace` (samples, mutants, seeds, JSON, foreign
+  vocabularies, neighbourhoods, enumeration).
 
 These import pytest, which bonas itself does not need: install it to use them.
 """

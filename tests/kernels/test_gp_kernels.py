@@ -24,9 +24,9 @@ from bonas.kernels import (
     project_psd,
 )
 from bonas.spaces import CellSpace, CNNSpace, MLPSpace, NB101Space, NB201Space
+from bonas.testing.kernels import ArchitectureKernelTestCase
 
 from ..helpers import samples
-from .kernel_test_case import ArchitectureKernelTestCase
 
 
 class TestOTMANNKernelCNN(ArchitectureKernelTestCase):

@@ -2,8 +2,16 @@
 ``BaseKernelTestCase``): batch consistency, ``diag``, PSD after the fix-up, float and
 double, symmetry, cross-covariances, gradients and input checks.
 
-A kernel joins by subclassing :class:`ArchitectureKernelTestCase` and implementing
-``create_archs`` and ``create_kernel``.
+A kernel of your own joins in a pytest module::
+
+    from bonas.testing.kernels import ArchitectureKernelTestCase
+
+    class TestMyKernel(ArchitectureKernelTestCase):
+        def create_archs(self):
+            return [NB201Space().sample(i) for i in range(9)]
+
+        def create_kernel(self, registry):
+            return MyKernel(registry)
 """
 
 from __future__ import annotations
@@ -17,8 +25,13 @@ from gpytorch.kernels import Kernel
 from bonas import Architecture, BonasError, NonPSDWarning
 from bonas.kernels import ArchitectureRegistry, kernel_is_psd
 
+__all__ = ["ArchitectureKernelTestCase"]
+
 
 class ArchitectureKernelTestCase:
+    """Base class of a kernel's conformance tests; see the module docstring."""
+
+    #: How many architectures :meth:`create_archs` is expected to return.
     num_archs = 9
 
     def create_archs(self) -> list[Architecture]:
