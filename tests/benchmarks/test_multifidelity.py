@@ -11,16 +11,13 @@ import pytest
 
 from bonas import Architecture, BonasError
 from bonas.benchmarks.multifidelity import (
-    MF_COLUMNS,
     _goal_run,
     goal,
-    run_multifidelity,
     screening_regrets,
     screening_yardstick,
-    simulate,
-    snap_budgets,
     sweep,
 )
+from bonas.benchmarks.simulator import MF_COLUMNS, run_multifidelity, simulate, snap_budgets
 from bonas.benchmarks.tables import UserTable
 from bonas.schedulers import ASHA, Hyperband
 from bonas.searchers import RandomSearch

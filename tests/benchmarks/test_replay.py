@@ -173,7 +173,7 @@ class _Recorder:
 
 def test_replays_and_table_sweeps_tell_bonas_lookups_are_noise_free(table, monkeypatch) -> None:
     import bonas.searchers as searchers
-    from bonas.benchmarks.multifidelity import run_multifidelity
+    from bonas.benchmarks.simulator import run_multifidelity
     from bonas.surrogate import NOISE_FREE
 
     recorder = _Recorder(searchers.make_searcher)
