@@ -181,7 +181,7 @@ def build_network(
             does not take.
 
     Example:
-        >>> from bonas.spaces.nasbot import blocked_cnn
+        >>> from bonas.spaces import blocked_cnn
         >>> net = build_network(blocked_cnn(2, 1), (1, 28, 28), 10)
         >>> net(torch.zeros(4, 1, 28, 28)).shape
         torch.Size([4, 10])

@@ -20,7 +20,7 @@ weights as ``train(arch, 9)`` from scratch.
 
 Example:
     >>> from bonas.evaluation import Trainer, load_dataset
-    >>> from bonas.spaces.nasbot import blocked_cnn
+    >>> from bonas.spaces import blocked_cnn
     >>> trainer = Trainer(load_dataset("mnist5k").subset(0.1), max_epochs=2, seed=0)
     >>> result = trainer.train(blocked_cnn(1, 1), budget=1)   # doctest: +SKIP
     >>> 0 <= result.val_accuracy <= 1, result.epochs          # doctest: +SKIP

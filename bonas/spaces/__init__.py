@@ -20,13 +20,9 @@ from bonas.spaces.nasbot import (
     CNNSpace,
     MLPSpace,
     NASBOTSpace,
-    blocked_cnn,
-    blocked_mlp,
     layer_masses,
-    multidepth_cnn,
-    resnet_cnn,
-    vgg_net,
 )
+from bonas.spaces.nasbot_zoo import blocked_cnn, blocked_mlp, multidepth_cnn, resnet_cnn, vgg_net
 from bonas.spaces.nb101 import NB101_OPS, NB101Space, nb101_hash
 from bonas.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space
 from bonas.spaces.nbgraph import NBGRAPH_LINKS, NBGRAPH_OPS, NBGRAPH_PROTEINS_OPS, NBGraphSpace

@@ -13,7 +13,7 @@ from bonas import Architecture
 from bonas._mfsearch import JobJournal
 from bonas.cli import main
 from bonas.evaluation import TrainingObjective, build_network, checkpoint_path
-from bonas.spaces.nasbot import blocked_cnn
+from bonas.spaces import blocked_cnn
 
 QUICK = [
     "--min-budget", "1", "--max-budget", "3", "--data-fraction", "0.1", "--width", "0.0625",
