@@ -450,6 +450,9 @@ def _add_device_flags(group: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bonas", description=__doc__.splitlines()[0])
+    from bonas import __version__
+
+    parser.add_argument("--version", action="version", version=f"bonas {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="sample, mutate and draw architectures")
     demo.add_argument(

@@ -202,3 +202,10 @@ def test_a_search_with_a_bad_time_budget_from_python_is_a_bonas_error() -> None:
         bonas.search_multifidelity(lambda a, b, r: 1.0, NB201Space(), time_budget=-5)
     with pytest.raises(BonasError, match="max_jobs must be at least 1, got 0"):
         bonas.search_multifidelity(lambda a, b, r: 1.0, NB201Space(), max_jobs=0)
+
+
+def test_version_flag_prints_the_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bonas {bonas.__version__}"
