@@ -718,14 +718,14 @@ class JobLoop:
             self._bar.n = round(min(self.time_budget, elapsed))
         else:
             self._bar.n = sum(1 for r in self.scheduler.jobs if r.done)
-        best = self.scheduler.incumbent
         reported = [r for r in self.scheduler.jobs if r.done and r.value is not None]
-        top = max((r.job.budget for r in reported), default=None)
+        sign = 1.0 if self.scheduler.direction == "maximize" else -1.0
+        # the best so far at any budget, and the budget it was reached at
+        best = max(reported, key=lambda r: (sign * r.value, r.job.budget), default=None)
         self._bar.set_postfix(
             jobs=len(self.scheduler.jobs),
             running=len(self.running),
-            top_budget=top,
-            best=None if best is None else round(best[1], 4),
+            best=None if best is None else f"{best.value:.4g}@{best.job.budget:g}",
             refresh=False,
         )
         self._bar.refresh()

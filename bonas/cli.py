@@ -255,6 +255,15 @@ class SearchSettings:
         return dataclasses.asdict(self)
 
 
+def _device_name(on_gpu: bool) -> str:
+    """``cpu``, or ``cuda:0 (its name)``, for the start-up line."""
+    if not on_gpu:
+        return "cpu"
+    import torch
+
+    return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+
+
 def _search_space(name: str) -> SearchSpace:
     if name == "mlp":
         return get_space("mlp", task="class")
@@ -315,9 +324,19 @@ def _search(args: argparse.Namespace) -> int:
     import torch
 
     on_gpu = args.device != "cpu" and torch.cuda.is_available()
+    if (args.gpus is not None or args.device == "cuda") and not torch.cuda.is_available():
+        flag = "--gpus" if args.gpus is not None else "--device cuda"
+        raise BonasError(
+            f"{flag} needs CUDA, and torch sees no GPU here; leave it out to train on CPU"
+        )
     gpus: list[int] | str | None = None
     if args.gpus is not None:
-        gpus = "auto" if args.gpus == "auto" else [int(g) for g in args.gpus.split(",")]
+        try:
+            gpus = "auto" if args.gpus == "auto" else [int(g) for g in args.gpus.split(",")]
+        except ValueError:
+            raise BonasError(
+                f"--gpus takes auto or GPU indices such as 0,1; got {args.gpus!r}"
+            ) from None
     elif on_gpu and args.executor == "process":
         gpus = "auto"  # one worker per GPU unless --workers/--workers-per-gpu say more
     executor = make_executor(
@@ -335,7 +354,8 @@ def _search(args: argparse.Namespace) -> int:
         f"bonas search: {settings.space} space on {settings.dataset}, "
         f"{settings.scheduler} with the {settings.searcher} searcher, budgets "
         f"{settings.min_budget:g}-{settings.max_budget:g} epochs (eta "
-        f"{settings.eta:g}), {settings.time_budget:g} s in all; {executor.describe()}"
+        f"{settings.eta:g}), {settings.time_budget:g} s in all; {executor.describe()}; "
+        f"training on {_device_name(on_gpu)}"
     )
     searcher_options = {"num_candidates": 200} if settings.searcher == "bonas" else None
     with executor:

@@ -209,3 +209,14 @@ def test_version_flag_prints_the_version(capsys) -> None:
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.strip() == f"bonas {bonas.__version__}"
+
+
+def test_gpus_without_cuda_are_refused_by_name(capsys, tmp_path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["search", "--gpus", "0", "--out", str(tmp_path / "run")]) == 2
+    assert "--gpus needs CUDA" in capsys.readouterr().err
+    assert main(["search", "--device", "cuda", "--out", str(tmp_path / "run")]) == 2
+    assert "--device cuda needs CUDA" in capsys.readouterr().err
