@@ -9,13 +9,11 @@
 """
 
 from bonas.evaluation.builder import ArchitectureNetwork, build_network, count_parameters
+from bonas.evaluation.cell_ops import CELL_OPS, OpFactory, UnknownOpError
 from bonas.evaluation.cells import (
-    CELL_OPS,
     DARTSNetwork,
     NB101Network,
     NB201Network,
-    OpFactory,
-    UnknownOpError,
     build_cell_network,
     cell_family,
     nb101_cell_spec,

@@ -56,228 +56,42 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bonas.architecture import Architecture
+from bonas.evaluation.cell_ops import (
+    CELL_OPS,
+    ConvBNReLU,
+    FactorizedReduce,
+    OpFactory,
+    ReLUConvBN,
+    check_image_settings,
+    global_pool,
+    make_op,
+    op_table,
+)
 from bonas.exceptions import BonasError
 from bonas.spaces.cell import CellSpace, split_cell_string
 from bonas.spaces.darts import DARTSSpace
 from bonas.spaces.nb201 import NB201Space
 
 __all__ = [
-    "CELL_OPS",
     "DARTSNetwork",
     "NB101Network",
     "NB201Network",
-    "OpFactory",
-    "UnknownOpError",
     "build_cell_network",
     "cell_family",
     "nb101_cell_spec",
 ]
 
-#: Builds an op from ``(in_channels, out_channels, stride)``.
-OpFactory = Callable[[int, int, int], nn.Module]
-
 _CELL_NODE_LABELS = frozenset({"ip", "op", "sum"})
 _OPTIONS = ("channels", "cells_per_stage", "op_factories")
-
-
-class UnknownOpError(BonasError, ValueError):
-    """A cell uses an op the builder has no module for.
-
-    Attributes:
-        op: The op's name.
-        known: The op names the builder knows.
-    """
-
-    def __init__(self, op: str, known: Sequence[str]) -> None:
-        super().__init__(
-            f"the cell builder has no module for op {op!r}; known ops: {sorted(known)} "
-            "(pass op_factories={name: factory} to add one)"
-        )
-        self.op = op
-        self.known = tuple(sorted(known))
-
-    def __reduce__(self) -> tuple:
-        return (type(self), (self.op, self.known))
-
-
-# -- ops ---------------------------------------------------------------------------------
-
-
-class _Zero(nn.Module):
-    """The ``none`` op: zeros of the output's shape (no gradient flows through it)."""
-
-    def __init__(self, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.c_out = c_out
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height = -(-x.shape[2] // self.stride)
-        width = -(-x.shape[3] // self.stride)
-        return x.new_zeros(x.shape[0], self.c_out, height, width)
-
-
-class _ReLUConvBN(nn.Sequential):
-    def __init__(
-        self, c_in: int, c_out: int, kernel: int, stride: int = 1, dilation: int = 1
-    ) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(
-                c_in, c_out, kernel, stride=stride, padding=dilation * (kernel // 2),
-                dilation=dilation, bias=False,
-            ),
-            nn.BatchNorm2d(c_out),
-        )  # fmt: skip
-
-
-class _ConvBNReLU(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(inplace=False),
-        )
-
-
-class _DilConv(nn.Sequential):
-    """ReLU, a depthwise (dilated) convolution, a pointwise one, BN."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, dilation: int) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(
-                c_in, c_in, kernel, stride=stride, padding=dilation * (kernel // 2),
-                dilation=dilation, groups=c_in, bias=False,
-            ),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        )  # fmt: skip
-
-
-class _SepConv(nn.Sequential):
-    """Two depthwise-separable convolutions in a row, the first with the stride."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
-        super().__init__(
-            _DilConv(c_in, c_in, kernel, stride, dilation=1),
-            _DilConv(c_in, c_out, kernel, 1, dilation=1),
-        )
-
-
-class _FactorizedReduce(nn.Module):
-    """Halve the image with two 1x1 stride-2 convolutions, one shifted by a pixel.
-
-    The shifted path pads the bottom and right edges first, so both paths give
-    ``ceil(H / 2)`` rows for odd sizes too.
-    """
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        if c_out < 2:
-            raise BonasError(
-                f"a factorized reduction needs at least 2 output channels, got {c_out}"
-            )
-        self.relu = nn.ReLU(inplace=False)
-        self.even = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
-        self.odd = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(c_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
-        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.even(x), self.odd(shifted)], dim=1))
-
-
-def _match_channels(module: nn.Module, c_in: int, c_out: int) -> nn.Module:
-    """A channel-keeping op, followed by a 1x1 ReLU-Conv-BN where the widths differ."""
-    if c_in == c_out:
-        return module
-    return nn.Sequential(module, _ReLUConvBN(c_in, c_out, 1))
-
-
-def _skip(c_in: int, c_out: int, stride: int) -> nn.Module:
-    if stride != 1:
-        return _FactorizedReduce(c_in, c_out)
-    return nn.Identity() if c_in == c_out else _ReLUConvBN(c_in, c_out, 1)
-
-
-def _avg_pool(c_in: int, c_out: int, stride: int) -> nn.Module:
-    pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
-    return _match_channels(pool, c_in, c_out)
-
-
-def _max_pool(c_in: int, c_out: int, stride: int) -> nn.Module:
-    return _match_channels(nn.MaxPool2d(3, stride=stride, padding=1), c_in, c_out)
-
-
-_BUILTIN_OPS: dict[str, OpFactory] = {
-    # NAS-Bench-201 (and the ``none`` op of the DARTS search space)
-    "none": lambda c_in, c_out, stride: _Zero(c_out, stride),
-    "skip_connect": _skip,
-    "nor_conv_1x1": lambda c_in, c_out, stride: _ReLUConvBN(c_in, c_out, 1, stride),
-    "nor_conv_3x3": lambda c_in, c_out, stride: _ReLUConvBN(c_in, c_out, 3, stride),
-    "avg_pool_3x3": _avg_pool,
-    # DARTS
-    "max_pool_3x3": _max_pool,
-    "sep_conv_3x3": lambda c_in, c_out, stride: _SepConv(c_in, c_out, 3, stride),
-    "sep_conv_5x5": lambda c_in, c_out, stride: _SepConv(c_in, c_out, 5, stride),
-    "dil_conv_3x3": lambda c_in, c_out, stride: _DilConv(c_in, c_out, 3, stride, 2),
-    "dil_conv_5x5": lambda c_in, c_out, stride: _DilConv(c_in, c_out, 5, stride, 2),
-    # NAS-Bench-101
-    "conv3x3-bn-relu": lambda c_in, c_out, stride: _ConvBNReLU(c_in, c_out, 3, stride),
-    "conv1x1-bn-relu": lambda c_in, c_out, stride: _ConvBNReLU(c_in, c_out, 1, stride),
-    "maxpool3x3": _max_pool,
-}
-
-#: The ops every skeleton knows, by name: NAS-Bench-201's, DARTS's and NAS-Bench-101's.
-#: Each maps ``(in_channels, out_channels, stride)`` to a module that keeps the image
-#: size at stride 1 and gives ``ceil(H / 2)`` at stride 2.
-CELL_OPS: Mapping[str, OpFactory] = MappingProxyType(_BUILTIN_OPS)
-
-
-def _op_table(op_factories: Mapping[str, OpFactory] | None) -> dict[str, OpFactory]:
-    return {**_BUILTIN_OPS, **(op_factories or {})}
-
-
-def _make_op(
-    table: Mapping[str, OpFactory], name: str, c_in: int, c_out: int, stride: int
-) -> nn.Module:
-    try:
-        factory = table[name]
-    except KeyError:
-        raise UnknownOpError(name, list(table)) from None
-    return factory(c_in, c_out, stride)
-
-
-def _check_settings(input_shape: Sequence[int], channels: int, cells_per_stage: int) -> int:
-    """The input channels of ``(C, H, W)``, after checking the shape and the settings."""
-    if len(input_shape) != 3 or any(int(d) < 1 for d in input_shape):
-        raise BonasError(
-            f"cell networks take images (C, H, W) with positive sizes, got input_shape="
-            f"{tuple(input_shape)}"
-        )
-    if channels < 1 or cells_per_stage < 1:
-        raise BonasError(
-            f"channels and cells_per_stage must be positive, got channels={channels}, "
-            f"cells_per_stage={cells_per_stage}"
-        )
-    return int(input_shape[0])
-
-
-def _global_pool(x: torch.Tensor) -> torch.Tensor:
-    return x.mean(dim=(2, 3))
 
 
 # -- NAS-Bench-201 -----------------------------------------------------------------------
@@ -295,8 +109,8 @@ class _NB201Cell(nn.Module):
         for j, node_ops in enumerate(cell, start=1):
             sources = []
             for i, op in enumerate(node_ops):
-                module = _make_op(table, op, channels, channels, 1)
-                if op == "none" and table["none"] is _BUILTIN_OPS["none"]:
+                module = make_op(table, op, channels, channels, 1)
+                if op == "none" and table["none"] is CELL_OPS["none"]:
                     continue  # adds zero
                 self.edges[f"{i}-{j}"] = module
                 sources.append(i)
@@ -318,7 +132,7 @@ class _ResNetReduction(nn.Module):
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(_ReLUConvBN(c_in, c_out, 3, 2), _ReLUConvBN(c_out, c_out, 3))
+        self.body = nn.Sequential(ReLUConvBN(c_in, c_out, 3, 2), ReLUConvBN(c_out, c_out, 3))
         self.shortcut = nn.Sequential(
             nn.AvgPool2d(2, stride=2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1, bias=False)
         )
@@ -368,11 +182,11 @@ class NB201Network(nn.Module):
         op_factories: Mapping[str, OpFactory] | None = None,
     ) -> None:
         super().__init__()
-        c_in = _check_settings(input_shape, channels, cells_per_stage)
+        c_in = check_image_settings(input_shape, channels, cells_per_stage)
         cell = [list(node_ops) for node_ops in cell]
         if not cell or any(len(ops) != j for j, ops in enumerate(cell, start=1)):
             raise BonasError(f"node j of a cell lists one op for each of its j inputs; got {cell}")
-        table = _op_table(op_factories)
+        table = op_table(op_factories)
         self.cell_ops = cell
         self.stem = nn.Sequential(
             nn.Conv2d(c_in, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
@@ -392,7 +206,7 @@ class NB201Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of images ``(B, C, H, W)``."""
         x = self.head(self.cells(self.stem(x)))
-        return self.classifier(_global_pool(x))
+        return self.classifier(global_pool(x))
 
 
 # -- NAS-Bench-101 -----------------------------------------------------------------------
@@ -472,11 +286,11 @@ class _NB101Cell(nn.Module):
                 f"{feeding} vertices that feed its output; raise channels"
             )
         self.projections = nn.ModuleDict(
-            {str(v): _ConvBNReLU(c_in, self.widths[v], 1) for v in range(1, n) if matrix[0, v]}
+            {str(v): ConvBNReLU(c_in, self.widths[v], 1) for v in range(1, n) if matrix[0, v]}
         )
         self.ops = nn.ModuleDict(
             {
-                str(v): _make_op(table, ops[v], self.widths[v], self.widths[v], 1)
+                str(v): make_op(table, ops[v], self.widths[v], self.widths[v], 1)
                 for v in range(1, n - 1)
             }
         )
@@ -545,7 +359,7 @@ class NB101Network(nn.Module):
         op_factories: Mapping[str, OpFactory] | None = None,
     ) -> None:
         super().__init__()
-        c_in = _check_settings(input_shape, channels, cells_per_stage)
+        c_in = check_image_settings(input_shape, channels, cells_per_stage)
         matrix = np.asarray(matrix, dtype=int)
         ops = list(ops)
         if (
@@ -565,9 +379,9 @@ class NB101Network(nn.Module):
                 f"every vertex of an NB101 cell must lie on an input-output path; vertices "
                 f"{off_path} do not"
             )
-        table = _op_table(op_factories)
+        table = op_table(op_factories)
         self.matrix, self.cell_ops = matrix, ops
-        self.stem = _ConvBNReLU(c_in, channels, 3)
+        self.stem = ConvBNReLU(c_in, channels, 3)
         layers: list[nn.Module] = []
         width = channels
         for stack in range(3):
@@ -584,7 +398,7 @@ class NB101Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` of images ``(B, C, H, W)``."""
-        return self.classifier(_global_pool(self.cells(self.stem(x))))
+        return self.classifier(global_pool(self.cells(self.stem(x))))
 
 
 # -- DARTS -------------------------------------------------------------------------------
@@ -603,15 +417,14 @@ class _DARTSCell(nn.Module):
     ) -> None:
         super().__init__()
         self.preprocess0: nn.Module = (
-            _FactorizedReduce(c_prev_prev, width)
+            FactorizedReduce(c_prev_prev, width)
             if reduction_prev
-            else _ReLUConvBN(c_prev_prev, width, 1)
+            else ReLUConvBN(c_prev_prev, width, 1)
         )
-        self.preprocess1 = _ReLUConvBN(c_prev, width, 1)
+        self.preprocess1 = ReLUConvBN(c_prev, width, 1)
         self.sources = [src for _, src in pairs]
         self.ops = nn.ModuleList(
-            _make_op(table, op, width, width, 2 if reduction and src < 2 else 1)
-            for op, src in pairs
+            make_op(table, op, width, width, 2 if reduction and src < 2 else 1) for op, src in pairs
         )
         self.nodes = len(pairs) // 2
 
@@ -673,9 +486,9 @@ class DARTSNetwork(nn.Module):
         op_factories: Mapping[str, OpFactory] | None = None,
     ) -> None:
         super().__init__()
-        c_in = _check_settings(input_shape, channels, cells_per_stage)
+        c_in = check_image_settings(input_shape, channels, cells_per_stage)
         cells = {kind: _darts_pairs(genotype, kind) for kind in ("normal", "reduce")}
-        table = _op_table(op_factories)
+        table = op_table(op_factories)
         self.genotype = cells
         stem_width = 3 * channels
         self.stem = nn.Sequential(
@@ -703,7 +516,7 @@ class DARTSNetwork(nn.Module):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
-        return self.classifier(_global_pool(s1))
+        return self.classifier(global_pool(s1))
 
 
 def _darts_pairs(
