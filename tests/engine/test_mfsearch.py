@@ -51,6 +51,7 @@ def test_a_bohb_search_runs_hyperbands_brackets_with_checkpoints() -> None:
     assert list(jobs["resumed"][9:]) == [1.0, 1.0, 1.0, 3.0]  # the objective's extras
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["hyperband", "bohb", "asha"])
 def test_the_gp_searcher_is_deterministic_by_seed(scheduler: str) -> None:
     runs = [
@@ -62,6 +63,7 @@ def test_the_gp_searcher_is_deterministic_by_seed(scheduler: str) -> None:
     assert not other.jobs[COLUMNS].equals(runs[0].jobs[COLUMNS])
 
 
+@pytest.mark.slow
 def test_a_stopped_search_resumes_to_what_an_uninterrupted_one_gives(tmp_path: Path) -> None:
     options = {"scheduler": "bohb", "searcher": "bonas", "searcher_options": GP}
     full = _search(max_jobs=24, storage=tmp_path / "full.db", **options)
