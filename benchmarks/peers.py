@@ -33,8 +33,8 @@ that names that command.
 
 Every peer is a :class:`~bonas.searchers.Searcher`: seeded by ``seed``, deterministic
 for the same answers, resumable from its state, and it passes the searchers'
-conformance suite. They are for single-fidelity replays (ask/tell); their libraries'
-own multi-fidelity methods are issue 21's business, not a scheduler's searcher here.
+conformance suite. They are for single-fidelity replays (ask/tell), not searchers
+inside a multi-fidelity scheduler.
 
 Example:
     >>> from bonas.spaces import NB201Space
