@@ -466,6 +466,8 @@ def _checked_labels(labels: Any) -> tuple[str, ...]:
 def _checked_sizes(values: Any, what: str) -> tuple[int | None, ...]:
     """Units or strides: ``None`` or whole numbers up to :data:`MAX_SIZE` in size."""
     values_t = _as_tuple(values, what)
+    if all(v is None or (type(v) is int and -MAX_SIZE <= v <= MAX_SIZE) for v in values_t):
+        return values_t  # plain ints, as every bonas space builds them: the hot path
     bad = [
         i
         for i, value in enumerate(values_t)
@@ -494,8 +496,19 @@ def _checked_inputs(
     labels_t = _checked_labels(labels)
     units_t = _checked_sizes(units, "units")
     strides_t = _checked_sizes(strides, "strides")
+    given = _as_tuple(edges, "edges")
+    if all(
+        type(edge) is tuple
+        and len(edge) == 2
+        and type(edge[0]) is int
+        and type(edge[1]) is int
+        and -MAX_SIZE < edge[0] < MAX_SIZE
+        and -MAX_SIZE < edge[1] < MAX_SIZE
+        for edge in given
+    ):
+        return labels_t, units_t, given, strides_t  # pairs of plain ints: the hot path
     edges_t = []
-    for edge in _as_tuple(edges, "edges"):
+    for edge in given:
         try:
             pair = tuple(edge) if not isinstance(edge, str | bytes | bytearray) else (edge,)
         except TypeError:
