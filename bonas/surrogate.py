@@ -462,11 +462,15 @@ class Surrogate:
         Raises:
             BonasError: If the kernel cannot screen (:attr:`can_screen`).
         """
-        if self._screening_cache is None:
-            raise BonasError(f"the kernel {type(self.kernel).__name__} has no distance bounds")
-        with self._screening_cache.screening(), warnings.catch_warnings():
+        with self._bounded_cache().screening(), warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericalWarning)
             yield
+
+    def _bounded_cache(self) -> DistanceCache:
+        """The distance cache whose bounds screening uses, or a BonasError."""
+        if self._screening_cache is None:
+            raise BonasError(f"the kernel {type(self.kernel).__name__} has no distance bounds")
+        return self._screening_cache
 
     def fill_nearest(
         self, candidates: Sequence[Architecture], known: Sequence[Architecture], k: int
@@ -478,9 +482,7 @@ class Surrogate:
         Raises:
             BonasError: If the kernel cannot screen (:attr:`can_screen`).
         """
-        if self._screening_cache is None:
-            raise BonasError(f"the kernel {type(self.kernel).__name__} has no distance bounds")
-        cache = self._screening_cache
+        cache = self._bounded_cache()
         with cache.screening():
             bounds = cache.matrix(candidates, known)
         nearness = bounds[..., 1::2].sum(axis=-1)
