@@ -12,13 +12,13 @@
 
 from bonas.spaces.base import SearchSpace
 from bonas.spaces.cell import CellSpace
+from bonas.spaces.cnn import CNNSpace
 from bonas.spaces.darts import DARTS_OPS, DARTSSpace
 from bonas.spaces.graph import GraphSpace
+from bonas.spaces.mlp import MLPSpace
 from bonas.spaces.nasbot import (
     MUTATION_STEP_PROBS,
     PRIMITIVE_MASSES,
-    CNNSpace,
-    MLPSpace,
     NASBOTSpace,
     layer_masses,
 )

@@ -3,14 +3,17 @@
 Architectures are DAGs of layers between an ``ip`` and an ``op`` layer, as in dragonfly's
 ``dragonfly/nn`` (the maintained NASBOT code):
 
-* CNN: ``conv{3,5,7}`` and ``res{3,5,7}`` layers with a number of filters and a stride
-  of 1 or 2, ``max-pool`` / ``avg-pool`` (which halve the image), ``fc`` layers with
-  units, then ``softmax`` layers feeding ``op``. The input feeds only conv/res layers;
-  every parent of a layer sees the same image size, and nothing convolves after an
-  ``fc`` layer.
-* MLP: hidden activation layers (rectifiers ``relu, crelu, leaky-relu, softplus, elu``
-  and sigmoids ``logistic, tanh``) with units, then ``linear`` (regression) or
-  ``softmax`` (classification) layers feeding ``op``.
+* CNN (:class:`bonas.spaces.cnn.CNNSpace`): ``conv{3,5,7}`` and ``res{3,5,7}`` layers
+  with a number of filters and a stride of 1 or 2, ``max-pool`` / ``avg-pool`` (which
+  halve the image), ``fc`` layers with units, then ``softmax`` layers feeding ``op``. The
+  input feeds only conv/res layers; every parent of a layer sees the same image size,
+  and nothing convolves after an ``fc`` layer.
+* MLP (:class:`bonas.spaces.mlp.MLPSpace`): hidden activation layers (rectifiers
+  ``relu, crelu, leaky-relu, softplus, elu`` and sigmoids ``logistic, tanh``) with
+  units, then ``linear`` (regression) or ``softmax`` (classification) layers feeding
+  ``op``.
+
+This module holds what both share: constraints, validation and the mutation primitives.
 
 Constraints are constructor parameters, with the defaults of NASBOT's demos: at most 60
 layers (at least 5), in-degree 5, out-degree 55, 200 edges, 8 to 1024 units per layer.
@@ -40,22 +43,18 @@ from bonas.spaces.base import SearchSpace
 from bonas.spaces.nasbot_zoo import (
     MLP_RECTIFIERS,
     MLP_SIGMOIDS,
-    blocked_cnn,
-    blocked_mlp,
-    multidepth_cnn,
-    resnet_cnn,
-    vgg_net,
 )
-from bonas.vocabulary import CNN_VOCABULARY, MLP_VOCABULARY, Vocabulary
+from bonas.vocabulary import Vocabulary
 
 __all__ = [
     "CONV_LABELS",
+    "DECISION_LABELS",
     "MLP_RECTIFIERS",
     "MLP_SIGMOIDS",
     "MUTATION_STEP_PROBS",
+    "POOL_LABELS",
     "PRIMITIVE_MASSES",
-    "CNNSpace",
-    "MLPSpace",
+    "EditableArchitecture",
     "NASBOTSpace",
     "draw_mutation_steps",
     "layer_masses",
@@ -92,16 +91,6 @@ def draw_mutation_steps(rng: np.random.Generator) -> int:
     return 1 + draw_index(rng, _STEP_CDF)
 
 
-# NASBOT's swap table for conv/res layers: target label -> probability mass.
-_POOL_SWAPS = {"max-pool": 0.05, "avg-pool": 0.05}
-_CONV_SWAPS: dict[str, dict[str, float]] = {
-    "conv3": {"res3": .25, "res5": .25, "conv5": .15, "conv7": .25, **_POOL_SWAPS},
-    "conv5": {"res3": .25, "res5": .25, "conv3": .2, "conv7": .2, **_POOL_SWAPS},
-    "conv7": {"res3": .25, "res5": .25, "conv3": .25, "conv5": .15, **_POOL_SWAPS},
-    "res3": {"conv3": .25, "conv5": .25, "res5": .15, "res7": .25, **_POOL_SWAPS},
-    "res5": {"conv3": .25, "conv5": .25, "res3": .2, "res7": .2, **_POOL_SWAPS},
-    "res7": {"conv3": .25, "conv5": .25, "res3": .25, "res5": .15, **_POOL_SWAPS},
-}  # fmt: skip
 _FC_MASS_COEFF = 0.1
 _NON_PROCESSING_MASS_FRACTION = 0.1
 _NON_PROCESSING_MIN_MASS = 100.0
@@ -167,7 +156,7 @@ def _shortest_to_output(arch: Architecture) -> list[int]:
 
 
 @dataclass
-class _Editable:
+class EditableArchitecture:
     """A mutable copy of an architecture's lists, for building mutants."""
 
     labels: list[str]
@@ -176,7 +165,7 @@ class _Editable:
     edges: set[tuple[int, int]] = field(default_factory=set)
 
     @classmethod
-    def of(cls, arch: Architecture) -> _Editable:
+    def of(cls, arch: Architecture) -> EditableArchitecture:
         return cls(list(arch.labels), list(arch.units), list(arch.strides), set(arch.edges))
 
     def add_layer(self, label: str, units: int | None, stride: int | None) -> int:
@@ -445,7 +434,7 @@ class NASBOTSpace(SearchSpace):
             raise InvalidSpaceError(
                 f"unknown primitive {primitive!r}; known: {list(PRIMITIVE_MASSES)}"
             )
-        net = _Editable.of(arch)
+        net = EditableArchitecture.of(arch)
         getattr(self, f"_{primitive}")(arch, net, rng)
         return net.build(self.vocabulary)
 
@@ -460,20 +449,20 @@ class NASBOTSpace(SearchSpace):
         return max(new, 1)
 
     def _change_units(
-        self, arch: Architecture, net: _Editable, layers: Sequence[int], up: bool
+        self, arch: Architecture, net: EditableArchitecture, layers: Sequence[int], up: bool
     ) -> None:
         if not layers:
             raise InvalidArchitectureError("mutation", "no layer with units to change")
         for layer in layers:
             net.units[layer] = self._scaled(int(arch.units[layer]), up)  # type: ignore[arg-type]
 
-    def _inc_single(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _inc_single(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         layers = self._unit_layers(arch)
         self._change_units(
             arch, net, [layers[int(rng.integers(len(layers)))]] if layers else [], True
         )
 
-    def _dec_single(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _dec_single(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         layers = self._unit_layers(arch)
         self._change_units(
             arch, net, [layers[int(rng.integers(len(layers)))]] if layers else [], False
@@ -492,19 +481,19 @@ class NASBOTSpace(SearchSpace):
                 ]
         return [g for g in groups if g] or ([layers] if layers else [])
 
-    def _inc_en_masse(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _inc_en_masse(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         groups = self._en_masse_groups(arch)
         self._change_units(
             arch, net, groups[int(rng.integers(len(groups)))] if groups else [], True
         )
 
-    def _dec_en_masse(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _dec_en_masse(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         groups = self._en_masse_groups(arch)
         self._change_units(
             arch, net, groups[int(rng.integers(len(groups)))] if groups else [], False
         )
 
-    def _swap_layer(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _swap_layer(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         candidates = [i for i, label in enumerate(arch.labels) if self._swap_targets(label)]
         if not candidates:
             raise InvalidArchitectureError("mutation", "no layer can change its type")
@@ -524,7 +513,7 @@ class NASBOTSpace(SearchSpace):
         else:
             net.strides[layer] = None
 
-    def _wedge_layer(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _wedge_layer(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         edges = [e for e in arch.edges if e[1] != arch.output_layer]
         if not edges:
             raise InvalidArchitectureError("mutation", "no edge to wedge a layer into")
@@ -546,7 +535,7 @@ class NASBOTSpace(SearchSpace):
             return all(arch.labels[p] == "fc" for p in arch.predecessors(layer))
         return True
 
-    def _remove_layer(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _remove_layer(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         candidates = [i for i in range(arch.num_layers) if self._removable(arch, i)]
         if not candidates:
             raise InvalidArchitectureError("mutation", "no layer can be removed")
@@ -572,7 +561,7 @@ class NASBOTSpace(SearchSpace):
             probs[i] = 0.0
         return probs
 
-    def _branch(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _branch(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         excluded = {
             i
             for i, lab in enumerate(arch.labels)
@@ -601,7 +590,7 @@ class NASBOTSpace(SearchSpace):
             raise InvalidArchitectureError("mutation", "the branch duplicates an existing edge")
         net.edges |= new_edges
 
-    def _skip(self, arch: Architecture, net: _Editable, rng: Any) -> None:
+    def _skip(self, arch: Architecture, net: EditableArchitecture, rng: Any) -> None:
         from_ip = _shortest_from_input(arch)
         to_op = _shortest_to_output(arch)
         excluded = {
@@ -627,198 +616,7 @@ class NASBOTSpace(SearchSpace):
     def _skip_end_ok(self, arch: Architecture, start: int, end: int) -> bool:
         return True
 
-    def _connect_skip(self, arch: Architecture, net: _Editable, start: int, end: int) -> None:
+    def _connect_skip(
+        self, arch: Architecture, net: EditableArchitecture, start: int, end: int
+    ) -> None:
         net.edges.add((start, end))
-
-
-class CNNSpace(NASBOTSpace):
-    """NASBOT's convolutional-network space.
-
-    Args:
-        max_num_2strides: Most halvings of the image along any path (``None``: no limit).
-        **constraints: See :class:`NASBOTSpace`.
-
-    Example:
-        >>> import numpy as np
-        >>> space = CNNSpace()
-        >>> arch = space.sample(np.random.default_rng(0))
-        >>> space.contains(space.mutate(arch, np.random.default_rng(1)))
-        True
-    """
-
-    name = "cnn"
-    vocabulary = CNN_VOCABULARY
-    hidden_labels = (*CONV_LABELS, *POOL_LABELS, "fc")
-
-    def __init__(self, *, max_num_2strides: int | None = None, **constraints: Any) -> None:
-        super().__init__(**constraints)
-        if max_num_2strides is not None and max_num_2strides < 0:
-            raise InvalidSpaceError(f"max_num_2strides must be >= 0, got {max_num_2strides}")
-        self.max_num_2strides = max_num_2strides
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "max_num_2strides": self.max_num_2strides}
-
-    @staticmethod
-    def image_reductions(arch: Architecture) -> list[int | None]:
-        """Halvings of the image at each layer's output (``None`` once flattened by fc).
-
-        Raises:
-            InvalidArchitectureError: If a layer's parents disagree on the image size or a
-                conv/pool layer follows a flattened layer.
-        """
-        post: list[int | None] = [None] * arch.num_layers
-        labels = arch.labels
-        for layer in arch.topological_order():
-            label = labels[layer]
-            if label == "ip":
-                post[layer] = 0
-                continue
-            parents = arch.predecessors(layer)
-            if len(parents) == 1:  # most layers: nothing to agree on
-                pre = post[parents[0]]
-            else:
-                sizes = {post[p] for p in parents}
-                if len(sizes) != 1:
-                    raise InvalidArchitectureError(
-                        "image-size",
-                        f"the parents of layer {layer} ({label}) see different image sizes "
-                        f"{sorted(sizes, key=lambda s: -1 if s is None else s)}",
-                        (layer,),
-                    )
-                (pre,) = sizes
-            if label in CONV_LABELS or label in POOL_LABELS:
-                if pre is None:
-                    raise InvalidArchitectureError(
-                        "image-size",
-                        f"layer {layer} ({label}) follows a flattened fc layer",
-                        (layer,),
-                    )
-                halves = label in POOL_LABELS or arch.strides[layer] == 2
-                post[layer] = pre + 1 if halves else pre
-            else:
-                post[layer] = None
-        return post
-
-    def _validate_family(self, arch: Architecture) -> None:
-        not_conv = tuple(
-            c for c in arch.successors(arch.input_layer) if arch.labels[c] not in CONV_LABELS
-        )
-        if not_conv:
-            raise InvalidArchitectureError(
-                "conv-after-input",
-                f"the input may feed only conv/res layers; layers {list(not_conv)} are "
-                f"{[arch.labels[i] for i in not_conv]}",
-                not_conv,
-            )
-        reductions = self.image_reductions(arch)
-        if self.max_num_2strides is not None:
-            deepest = max(r for r in reductions if r is not None)
-            if deepest > self.max_num_2strides:
-                raise InvalidArchitectureError(
-                    "num-2strides",
-                    f"the image is halved {deepest} times, above max_num_2strides="
-                    f"{self.max_num_2strides}",
-                )
-
-    def _swap_targets(self, label: str) -> dict[str, float]:
-        if label in _CONV_SWAPS:
-            return _CONV_SWAPS[label]
-        if label in POOL_LABELS:
-            return {next(p for p in POOL_LABELS if p != label): 1.0}
-        return {}
-
-    def _wedge_label(self, source_label: str, after_input: bool, rng: Any) -> str:
-        if source_label == "fc":
-            return "fc"
-        if not after_input and rng.random() < 0.05:
-            return POOL_LABELS[int(rng.integers(2))]
-        return CONV_LABELS[int(rng.integers(len(CONV_LABELS)))]
-
-    def _new_stride(self, label: str, rng: Any) -> int | None:
-        if label in CONV_LABELS:
-            return 2 if rng.random() < 0.05 else 1
-        return None
-
-    def _skip_end_ok(self, arch: Architecture, start: int, end: int) -> bool:
-        if arch.labels[end] == "fc":
-            return all(arch.labels[p] in CONV_LABELS + POOL_LABELS for p in arch.predecessors(end))
-        return True
-
-    def _connect_skip(self, arch: Architecture, net: _Editable, start: int, end: int) -> None:
-        reductions = self.image_reductions(arch)
-        start_size = reductions[start]
-        end_parents = {reductions[p] for p in arch.predecessors(end)}
-        (end_size,) = end_parents
-        if start_size is None or end_size is None or end_size == start_size:
-            net.edges.add((start, end))
-            return
-        if end_size < start_size:
-            raise InvalidArchitectureError(
-                "image-size", f"layer {end} sees a larger image than layer {start} produces"
-            )
-        # NASBOT inserts one avg-pool per halving so the skip matches the image size.
-        previous = start
-        for _ in range(end_size - start_size):
-            pool = net.add_layer("avg-pool", None, None)
-            net.edges.add((previous, pool))
-            previous = pool
-        net.edges.add((previous, end))
-
-    # -- NASBOT's initial pool ---------------------------------------------------------
-
-    def initial_pool(self) -> list[Architecture]:
-        """VGG-like (1-4 convs per block), blocked, ResNet-like and multi-depth networks."""
-        pool = [vgg_net(n) for n in (1, 2, 3, 4)]
-        pool += [blocked_cnn(3, per_block, 1) for per_block in (1, 2, 3, 4, 5)]
-        pool += [blocked_cnn(4, 4, 1)]
-        pool += [resnet_cnn(blocks) for blocks in (2, 3)]
-        pool += [multidepth_cnn(depths) for depths in ((1, 2), (1, 2, 3))]
-        return pool
-
-
-class MLPSpace(NASBOTSpace):
-    """NASBOT's multi-layer-perceptron space.
-
-    Args:
-        task: ``"reg"`` (decision layer ``linear``) or ``"class"`` (``softmax``).
-        **constraints: See :class:`NASBOTSpace`.
-
-    Example:
-        >>> import numpy as np
-        >>> space = MLPSpace(task="reg")
-        >>> space.contains(space.sample(np.random.default_rng(0)))
-        True
-    """
-
-    name = "mlp"
-    vocabulary = MLP_VOCABULARY
-    hidden_labels = (*MLP_RECTIFIERS, *MLP_SIGMOIDS)
-
-    def __init__(self, *, task: str = "reg", **constraints: Any) -> None:
-        super().__init__(**constraints)
-        if task not in ("reg", "class"):
-            raise InvalidSpaceError(f"MLPSpace task must be 'reg' or 'class', got {task!r}")
-        self.task = task
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "task": self.task}
-
-    @property
-    def decision_label(self) -> str:
-        return "linear" if self.task == "reg" else "softmax"
-
-    def _swap_targets(self, label: str) -> dict[str, float]:
-        if label in MLP_RECTIFIERS:
-            return dict.fromkeys(MLP_SIGMOIDS, 1.0)
-        if label in MLP_SIGMOIDS:
-            return dict.fromkeys(MLP_RECTIFIERS, 1.0)
-        return {}
-
-    def _wedge_label(self, source_label: str, after_input: bool, rng: Any) -> str:
-        return self.hidden_labels[int(rng.integers(len(self.hidden_labels)))]
-
-    def initial_pool(self) -> list[Architecture]:
-        """Blocked MLPs alternating rectifier and sigmoid blocks, as NASBOT's pool."""
-        shapes = ((3, 2), (4, 2), (5, 2), (3, 4), (6, 2), (8, 2), (6, 3), (10, 2), (4, 6), (8, 3))
-        return [blocked_mlp(blocks, per_block, self.decision_label) for blocks, per_block in shapes]

@@ -230,24 +230,24 @@ def test_lower_bounds_keep_their_columns_for_the_next_call(
 ) -> None:
     """The GA bounds generation after generation against the same observations: their
     column set is made once, and the bounds are those of a fresh computation."""
-    from bonas.kernels import otmann as module
+    from bonas.kernels.otmann import exact as module
 
     space = SPACES["cnn"]
     observed, first, second = (samples(space, 8, seed=s) for s in (1, 2, 3))
     otmann = OTMANNDistance()
     made = []
-    real_of = module._ColumnSet.of
-    monkeypatch.setattr(module._ColumnSet, "of", lambda p: made.append(len(p)) or real_of(p))
+    real_of = module.ColumnSet.of
+    monkeypatch.setattr(module.ColumnSet, "of", lambda p: made.append(len(p)) or real_of(p))
     bounds = [otmann.pairwise_lower_bounds(rows, observed) for rows in (first, second)]
     assert made == [8, 8, 8]  # the rows twice, the columns once
     for rows, kept in zip((first, second), bounds, strict=True):
         np.testing.assert_array_equal(OTMANNDistance().pairwise_lower_bounds(rows, observed), kept)
     otmann.pairwise_lower_bounds(first, observed[:-1])  # other columns: made anew
-    assert made[-2:] == [8, 7]
+    assert made[-2:] == [7, 8]  # the new columns, then the rows
 
 
 def test_distinct_layers_are_exact_groups_even_when_their_keys_collide() -> None:
-    from bonas.kernels.otmann import _distinct_layers
+    from bonas.kernels.otmann.bounds import distinct_layers as _distinct_layers
 
     paths = np.array([[1.0, 2.0], [0.5, 0.0], [1.0, 2.0], [0.5, 0.0], [1.0, 2.5]])
     labels = np.array([3, 3, 3, 4, 3])
