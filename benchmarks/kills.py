@@ -13,7 +13,7 @@ architecture and the evaluating process) to a log, so the report counts:
 * ``orphans``: worker processes still alive a few seconds after their search was killed.
 
 The numbers are a measurement, not a test: the tests check one kill each
-(``tests/engine/test_kill_and_resume.py``, ``test_mfsearch.py``).
+(``tests/test_kill_and_resume.py``, ``test_mfsearch.py``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ from bonas.searchers import Searcher
 from bonas.spaces import CNNSpace, NB201Space
 from bonas.spaces.subset import SubsetSpace
 from bonas.testing.searchers import SearcherConformance
-
-from ..engine.objectives import nb201_score
+from tests.objectives import nb201_score
 
 optuna = pytest.importorskip("optuna", reason="the peers extra (optuna) is not installed")
 smac = pytest.importorskip("smac", reason="the peers extra (smac) is not installed")

@@ -11,8 +11,7 @@ from bonas import Architecture
 from bonas.searchers import GPSearcher, LocalSearch, RandomSearch, RegularizedEvolution, Searcher
 from bonas.spaces import CNNSpace, NB201Space
 from bonas.testing.searchers import SearcherConformance
-
-from ..engine.objectives import cnn_score, nb201_score
+from tests.objectives import cnn_score, nb201_score
 
 
 class _OnNB201(SearcherConformance):

@@ -12,8 +12,7 @@ from bonas import BonasError
 from bonas.kernels import ArchitectureRegistry, CellOpsKernel, WLKernel
 from bonas.searchers import GPSearcher, RandomSearch
 from bonas.spaces import CNNSpace, NB201Space
-
-from ..engine.objectives import nb201_score
+from tests.objectives import nb201_score
 
 
 def run(searcher: GPSearcher, steps: int) -> None:

@@ -20,8 +20,7 @@ from bonas.searchers import (
 from bonas.searchers.base import Searcher
 from bonas.spaces import CNNSpace, NB201Space
 from bonas.spaces.subset import SubsetSpace
-
-from ..engine.objectives import nb201_score
+from tests.objectives import nb201_score
 
 SPACE = NB201Space()
 TOP = SPACE.from_ops(["nor_conv_3x3"] * 6)

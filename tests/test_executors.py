@@ -21,7 +21,7 @@ from bonas.executors import (
     WorkerDied,
     make_executor,
 )
-from tests.engine import mf_objectives
+from tests import mf_objectives
 
 KINDS = ["in-process", "process", "dask"]
 

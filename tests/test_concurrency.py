@@ -20,7 +20,7 @@ from bonas.spaces import NB201Space
 
 from .objectives import nb201_score
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _hammer(ask_tell: Searcher | Study, rounds: int, threads: int = 2) -> list[BaseException]:

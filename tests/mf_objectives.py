@@ -12,7 +12,7 @@ from pathlib import Path
 import bonas
 from bonas import Architecture
 from bonas.spaces import NB201Space
-from tests.engine.objectives import nb201_score
+from tests.objectives import nb201_score
 
 
 def nb201_at_budget(arch: Architecture, budget: float, resume_from: float | None) -> dict:
@@ -77,7 +77,7 @@ class Flaky:
 
 
 def main() -> None:
-    """``python -m tests.engine.mf_objectives DB MAX_JOBS KILL_AT``: a BOHB search with the
+    """``python -m tests.mf_objectives DB MAX_JOBS KILL_AT``: a BOHB search with the
     GP searcher journaled to DB that SIGKILLs itself inside its KILL_AT-th evaluation
     (-1: never)."""
     db, max_jobs, kill_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

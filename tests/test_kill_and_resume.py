@@ -12,13 +12,13 @@ import pytest
 
 from bonas import Study, TrialState
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS = 7
 
 
 def run_worker(db: Path, kill_at: int) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tests.engine.kill_worker", str(db), str(N_TRIALS), str(kill_at)],
+        [sys.executable, "-m", "tests.kill_worker", str(db), str(N_TRIALS), str(kill_at)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """``bonas.search_multifidelity``: the job loop, its journal, resumes and faults.
 
-Objectives here are cheap functions of the architecture (tests/engine/mf_objectives.py);
+Objectives here are cheap functions of the architecture (tests/mf_objectives.py);
 the one with real training is in test_search_cli.py.
 """
 
@@ -19,11 +19,11 @@ import bonas
 from bonas import BonasError, Study, StudyError
 from bonas.executors import DaskExecutor, ProcessExecutor
 from bonas.spaces import NB201Space
-from tests.engine import mf_objectives
-from tests.engine.mf_objectives import Flaky, nb201_at_budget
-from tests.engine.objectives import nb201_score
+from tests import mf_objectives
+from tests.mf_objectives import Flaky, nb201_at_budget
+from tests.objectives import nb201_score
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["job", "architecture", "budget", "resume_from", "bracket", "rung", "state", "value"]
 GP = {"num_candidates": 100, "n_initial": 4}
 
@@ -75,7 +75,7 @@ def test_a_stopped_search_resumes_to_what_an_uninterrupted_one_gives(tmp_path: P
 @pytest.mark.slow
 def test_sigkill_mid_job_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     def run(db: Path, kill_at: int) -> subprocess.CompletedProcess:
-        command = [sys.executable, "-m", "tests.engine.mf_objectives", str(db), "18", str(kill_at)]
+        command = [sys.executable, "-m", "tests.mf_objectives", str(db), "18", str(kill_at)]
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
     killed = run(tmp_path / "killed.db", kill_at=12)  # dies inside its 12th evaluation
@@ -205,7 +205,7 @@ def test_minimisation_picks_the_lowest_value() -> None:
 
 def test_a_finite_space_runs_out_but_asha_still_promotes() -> None:
     from bonas.spaces import CellSpace
-    from tests.engine.objectives import jitter
+    from tests.objectives import jitter
 
     space = CellSpace(("zero", "conv"), nodes=3)  # 8 cells
 

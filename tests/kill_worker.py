@@ -1,6 +1,6 @@
 """Run a stored search in a subprocess; optionally SIGKILL itself mid-evaluation.
 
-Usage: python -m tests.engine.kill_worker DB N_TRIALS KILL_AT_CALL (-1: never)
+Usage: python -m tests.kill_worker DB N_TRIALS KILL_AT_CALL (-1: never)
 """
 
 from __future__ import annotations
