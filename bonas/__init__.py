@@ -13,6 +13,8 @@ from bonas.exceptions import (
     BonasWarning,
     InvalidArchitectureError,
     InvalidSpaceError,
+    LegacyModelError,
+    ModelFileError,
     NonPSDWarning,
     SerializationError,
 )
@@ -32,6 +34,8 @@ _LAZY = {
     "search_multifidelity": "bonas._mfsearch",
     "Trial": "bonas.trial",
     "TrialState": "bonas.trial",
+    "load_model": "bonas.best_model",
+    "load_study": "bonas.study_reader",
 }
 
 
@@ -59,6 +63,8 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily loaded engin
     "BonasWarning",
     "InvalidArchitectureError",
     "InvalidSpaceError",
+    "LegacyModelError",
+    "ModelFileError",
     "NonPSDWarning",
     "SerializationError",
     "Vocabulary",
@@ -73,6 +79,8 @@ __all__ = [  # noqa: RUF022 - grouped: eager names, then the lazily loaded engin
     "StudyError",
     "Trial",
     "TrialState",
+    "load_model",
+    "load_study",
     "search",
     "search_multifidelity",
 ]

@@ -12,12 +12,18 @@
 * ``bonas sweep`` runs Hyperband/BOHB/ASHA budget sweeps on a table with fidelities over
   grids of eta and minimum and maximum budgets, and writes a table and a plot of final
   regret against the training time spent.
+* ``bonas report DIR|study.db`` prints the best trials of a study (single- or
+  multi-fidelity, over all budgets) and rewrites its report folder; ``bonas show`` prints
+  the same and writes nothing. Both read the study without locking or changing it, so
+  they work while a search runs.
+* ``bonas export DIR`` writes the best model of a search as a ``torch.export`` program
+  (``.pt2``) that plain PyTorch loads; it first rewrites the export of a search of an
+  older bonas (``best_model.json``) from the study when that one cannot be loaded.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -28,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bonas.cli_settings import SearchSettings, network_options, search_notes
+from bonas.cli_study import export_command, reads_files, report_command
 from bonas.drawing import draw
 from bonas.exceptions import BonasError
 from bonas.spaces import get_space
@@ -203,58 +211,6 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchSettings:
-    """What defines a ``bonas search`` (kept in the study, reused by ``--resume``) and
-    the training half of ``bonas sweep --train``. ``max_budget`` is also the trainer's
-    ``max_epochs``: the one place the top budget comes from.
-    """
-
-    space: str = "cnn"
-    dataset: str = "mnist5k"
-    data_dir: str | None = None
-    scheduler: str = "bohb"
-    searcher: str = "bonas"
-    min_budget: float = 1.0
-    max_budget: float = 9.0
-    eta: float = 3.0
-    width: float = 0.125
-    data_fraction: float = 1.0
-    seed: int = 0
-    time_budget: float = 480.0
-
-    @classmethod
-    def resolve(
-        cls, args: argparse.Namespace, stored: dict[str, Any] | None = None
-    ) -> SearchSettings:
-        """The flags given, else the stored settings of a resumed search, else the
-        defaults.
-
-        Raises:
-            BonasError: If a stored setting is not of its field's type.
-        """
-        stored = stored or {}
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            given = getattr(args, field.name, None)
-            values[field.name] = given if given is not None else stored.get(field.name)
-        chosen = {k: v for k, v in values.items() if v is not None}
-        try:
-            numbers = {
-                name: (int if name == "seed" else float)(chosen[name])
-                for name in ("min_budget", "max_budget", "eta", "width", "data_fraction",
-                             "seed", "time_budget")
-                if name in chosen
-            }  # fmt: skip
-        except (TypeError, ValueError) as err:
-            raise BonasError(f"the stored search settings are malformed: {err}") from None
-        return cls(**{**chosen, **numbers})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible, as the study's metadata keeps it."""
-        return dataclasses.asdict(self)
-
-
 def _device_name(on_gpu: bool) -> str:
     """``cpu``, or ``cuda:0 (its name)``, for the start-up line."""
     if not on_gpu:
@@ -279,7 +235,7 @@ def _training_objective(
     sweep --train``, with its dataset loaded (a missing or malformed one stops here)."""
     from bonas.evaluation import TrainingObjective
 
-    network = {"width_multiplier": settings.width} if settings.space in ("cnn", "mlp") else {}
+    network = network_options(settings)
     objective = TrainingObjective(
         dataset=settings.dataset,
         data_dir=settings.data_dir,
@@ -304,6 +260,7 @@ def _search(args: argparse.Namespace) -> int:
     from bonas._mfsearch import JobJournal, search_multifidelity
     from bonas.executors import make_executor
     from bonas.report import export_best_model, write_report
+    from bonas.study_reader import describe_search
 
     out = Path(args.out)
     storage = Path(args.storage) if args.storage else out / "study.db"
@@ -378,7 +335,8 @@ def _search(args: argparse.Namespace) -> int:
             metadata={"cli": settings.to_dict()},
             progress=not args.quiet,
         )
-    written = write_report(result.jobs, out / "report", k=args.top_k)
+    title = describe_search(settings.to_dict())
+    written = write_report(result.jobs, out / "report", k=args.top_k, title=title)
     complete = int((result.jobs["state"] == "complete").sum()) if len(result.jobs) else 0
     print(
         f"{len(result.jobs)} jobs ({complete} complete), stopped by {result.stopped_by}; "
@@ -387,12 +345,21 @@ def _search(args: argparse.Namespace) -> int:
     if result.best_architecture is None:
         print("no job completed: no best model to write")
         return 1
-    model, arch = export_best_model(result.jobs, out)
+    data = objective.load()
+    build = {
+        "input_shape": list(data.input_shape),
+        "num_outputs": data.num_classes,
+        "options": network_options(settings),
+    }
+    model, arch = export_best_model(
+        result.jobs, out, build=build, search=search_notes(settings, storage)
+    )
     print(
         f"best: job {result.best_job}, validation accuracy {result.best_value:.4f} at "
-        f"{result.best_budget:g} epochs; wrote {model}, {arch} and "
-        f"{', '.join(p.name for p in written.values())} in {out / 'report'}"
+        f"{result.best_budget:g} epochs; wrote {model}, {model.with_suffix('.json').name}, "
+        f"{arch.name} and {', '.join(p.name for p in written.values())} in {out / 'report'}"
     )
+    print(f"use it: bonas.load_model({str(out)!r}); look at the study: bonas report {out}")
     return 0
 
 
@@ -609,6 +576,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_flags(train)
     _add_table_flags(swp)
     swp.set_defaults(handler=_sweep)
+
+    for name, what in (
+        ("report", "print a study's best trials and rewrite its report folder"),
+        ("show", "print a study's best trials (writes nothing)"),
+    ):
+        look = commands.add_parser(name, help=what, description=what)
+        look.add_argument(
+            "path", help="a search folder (bonas-search) or a study file (.db); it may be in use"
+        )
+        look.add_argument(
+            "--top", "--top-k", dest="top", type=_positive_int, default=10,
+            help="rows of the table, over all budgets (default 10)",
+        )  # fmt: skip
+        if name == "report":
+            look.add_argument(
+                "--out", default=None, help="the report folder (default: report/ beside the study)"
+            )
+        look.set_defaults(handler=reads_files(report_command))
+
+    exp = commands.add_parser(
+        "export",
+        help="write a search's best model as a torch.export program (.pt2)",
+        description="write a search's best model as a torch.export program that plain "
+        "PyTorch loads: torch.export.load(FILE).module()",
+    )
+    exp.add_argument("path", help="a search folder (bonas-search) or its best_model.pt")
+    exp.add_argument(
+        "--out", default=None, help="the .pt2 file (default: best_model.pt2 in the folder)"
+    )
+    exp.set_defaults(handler=reads_files(export_command))
     return parser
 
 

@@ -12,6 +12,8 @@ __all__ = [
     "BonasWarning",
     "InvalidArchitectureError",
     "InvalidSpaceError",
+    "LegacyModelError",
+    "ModelFileError",
     "NonPSDWarning",
     "SerializationError",
 ]
@@ -46,6 +48,17 @@ class InvalidSpaceError(BonasError, ValueError):
 
 class SerializationError(BonasError, ValueError):
     """A serialised object (JSON, pickle state) is malformed or of the wrong kind."""
+
+
+class ModelFileError(BonasError):
+    """A saved model (a search's ``best_model.pt`` and ``best_model.json``) is missing,
+    unreadable, or not what bonas writes; the message names the path."""
+
+
+class LegacyModelError(ModelFileError):
+    """A model exported by an older bonas: a bare ``state_dict`` without the record of
+    how to rebuild its network (``best_model.json``). ``bonas export DIR`` rewrites the
+    export of a search folder with that record."""
 
 
 class BonasWarning(UserWarning):

@@ -14,7 +14,8 @@ and trains it on a :class:`~bonas.evaluation.Dataset`:
 * it reports the validation accuracy after every epoch, the wall-clock, the parameter
   count and the FLOPs of one forward pass.
 
-A checkpoint holds the model, optimiser and scheduler states and the epoch reached;
+A checkpoint holds the model, optimiser and scheduler states, the epoch reached and how
+the network was built (:meth:`Trainer.network_record`);
 ``train(arch, 9, resume=checkpoint_at_3)`` trains epochs 4..9 only, and gives the same
 weights as ``train(arch, 9)`` from scratch.
 
@@ -137,6 +138,20 @@ class Trainer:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+
+    def network_record(self) -> dict[str, Any]:
+        """How this trainer builds its networks, as checkpoints keep it (so that
+        :func:`bonas.load_model` can rebuild one): ``input_shape``, ``num_outputs`` and
+        the JSON-compatible ``options`` of :func:`~bonas.evaluation.build_network`, with
+        the names of any others (an ``op_factories`` mapping, say) in ``unrecorded``.
+        """
+        options = {k: v for k, v in self.network.items() if _plain(v)}
+        return {
+            "input_shape": [int(n) for n in self.dataset.input_shape],
+            "num_outputs": int(self.dataset.num_classes),
+            "options": options,
+            "unrecorded": sorted(set(self.network) - set(options)),
+        }
 
     # -- the run ---------------------------------------------------------------------
 
@@ -288,6 +303,7 @@ class Trainer:
             "architecture": arch.to_json(),
             "epoch": epoch,
             "seed": self.seed,
+            "network": self.network_record(),
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -321,3 +337,10 @@ class Trainer:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         return epoch
+
+
+def _plain(value: Any) -> bool:
+    """JSON-compatible numbers, text and lists of them (what a checkpoint can record)."""
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | str)
