@@ -244,6 +244,10 @@ class JobJournal:
                 "UPDATE trials SET user_attrs = ? WHERE number = ?", (json.dumps(attrs), job.id)
             )
 
+    def attempts(self, job: Job) -> int:
+        """How many times ``job`` was started (interrupted attempts included)."""
+        return int(self._attrs(job).get("attempts", 0))
+
     def save_time(self) -> None:
         with self._db:
             self._save_state(None)
@@ -602,8 +606,9 @@ class JobLoop:
             if time_budget is None
             else self._started + max(0.0, time_budget - self._spent_before)
         )
-        # jobs to (re)start, with their attempts so far; the running ones with theirs
-        self.queue: list[tuple[Job, int]] = [(job, 0) for job in pending]
+        # jobs to (re)start, with their attempts so far (a resumed job's interrupted
+        # attempts count); the running ones with theirs
+        self.queue: list[tuple[Job, int]] = [(job, journal.attempts(job)) for job in pending]
         self.running: dict[Future, tuple[Job, int, float]] = {}
         self.exhausted = False
         self._bar = tqdm(
@@ -617,7 +622,22 @@ class JobLoop:
         )
 
     def run(self) -> str:
-        """Run jobs until a stop; returns why it stopped."""
+        """Run jobs until a stop; returns why it stopped.
+
+        On Ctrl-C (``KeyboardInterrupt``) each running job's journal entry notes its
+        interrupted attempt before the interrupt goes on: a resumed search starts the
+        job again as its next attempt.
+        """
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            for job, attempts, _start in self.running.values():
+                self.journal.retried(job, f"attempt {attempts}: interrupted (Ctrl-C)")
+            self.journal.save_time()
+            self._bar.close()
+            raise
+
+    def _run(self) -> str:
         stopped_by = "done"
         while True:
             out_of_time = self.deadline is not None and time.monotonic() >= self.deadline

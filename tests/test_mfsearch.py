@@ -6,6 +6,7 @@ the one with real training is in test_search_cli.py.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -274,3 +275,33 @@ def test_a_scheduler_object_refuses_settings_it_brings_and_reuse() -> None:
         bonas.search_multifidelity(
             nb201_at_budget, space, searcher=RandomSearch(space), direction="minimize", max_jobs=2
         )
+
+
+def test_ctrl_c_counts_the_interrupted_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job running at a Ctrl-C notes its interrupted attempt; the resumed search runs
+    it again as attempt 2 and then finishes as an uninterrupted one would."""
+    from bonas._mfsearch import JobLoop
+
+    real_collect = JobLoop._collect
+    collected = []
+
+    def interrupt_at_the_fourth(self: JobLoop, out_of_time: bool) -> None:
+        collected.append(1)
+        if len(collected) == 4:
+            raise KeyboardInterrupt
+        real_collect(self, out_of_time)
+
+    monkeypatch.setattr(JobLoop, "_collect", interrupt_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        _search(scheduler="hyperband", max_jobs=9, storage=tmp_path / "study.db")
+    monkeypatch.setattr(JobLoop, "_collect", real_collect)
+    resumed = _search(scheduler="hyperband", max_jobs=9, storage=tmp_path / "study.db")
+    full = _search(scheduler="hyperband", max_jobs=9)
+    assert resumed.jobs[COLUMNS].equals(full.jobs[COLUMNS])
+    jobs = resumed.jobs.set_index("job")
+    assert jobs.loc[3, "attempts"] == 2 and (jobs.drop(index=3)["attempts"] == 1).all()
+    with sqlite3.connect(tmp_path / "study.db") as db:
+        (attrs,) = db.execute("SELECT user_attrs FROM trials WHERE number = 3").fetchone()
+    assert json.loads(attrs)["faults"] == ["attempt 1: interrupted (Ctrl-C)"]
