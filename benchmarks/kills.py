@@ -12,6 +12,12 @@ architecture and the evaluating process) to a log, so the report counts:
   running at a kill (those are run again by design);
 * ``orphans``: worker processes still alive a few seconds after their search was killed.
 
+``--cli`` does the same to the ``bonas search`` command (really training CNNs on the
+embedded MNIST-5k in worker processes, with ``--resume`` after each kill), and counts from
+its journal: ``lost`` (jobs short of ``--trials`` complete), ``rerun_by_design`` (jobs
+running at a kill, started again on resume), ``evaluated_twice`` (attempts beyond those)
+and ``orphans`` (the search's worker processes alive 3 s after the kill).
+
 The numbers are a measurement, not a test: the tests check one kill each
 (``tests/test_kill_and_resume.py``, ``test_mfsearch.py``).
 """
@@ -32,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["kill_benchmark", "main"]
+__all__ = ["cli_kill_benchmark", "kill_benchmark", "main"]
 
 _CHILD = """
 import os, sys, time
@@ -133,6 +139,80 @@ def kill_benchmark(
     return report
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().split(")")[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _journal(study: Path) -> list[tuple[str, dict[str, Any]]]:
+    """Each job's state and attributes, read without taking the search's lock."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{study}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT state, user_attrs FROM trials ORDER BY number").fetchall()
+    return [(state, json.loads(attrs)) for state, attrs in rows]
+
+
+def cli_kill_benchmark(kills: int = 20, jobs: int = 30, seed: int = 0) -> dict[str, Any]:
+    """SIGKILL ``bonas search`` ``kills`` times at random moments (resuming it each
+    time), then let it finish ``jobs`` jobs; see the module docstring."""
+    rng = np.random.default_rng(seed)
+    folder = Path(tempfile.mkdtemp(prefix="bonas-cli-kills-"))
+    study = folder / "study.db"
+    command = [
+        sys.executable, "-m", "bonas.cli", "search", "--out", str(folder), "--max-jobs",
+        str(jobs), "--time-budget", "100000", "--data-fraction", "0.2", "--max-budget", "3",
+        "--workers", "2", "--quiet", "--seed", str(seed),
+    ]  # fmt: skip
+    running_at_kills = orphans = kills_done = 0
+    started = time.perf_counter()
+    for kill in range(kills):
+        child = subprocess.Popen(
+            command + (["--resume"] if kill else []),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        # imports and the first jobs take seconds: a random moment 8 to 30 s in
+        time.sleep(float(rng.uniform(8.0, 30.0)))
+        if child.poll() is not None:
+            break  # it finished every job before this kill
+        workers = set().union(*(_children(c) for c in _children(child.pid))) | _children(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        kills_done += 1
+        time.sleep(3.0)  # workers check on their parent twice a second
+        orphans += sum(_alive(pid) for pid in workers)
+        if study.exists():
+            # running and started (an issued job not started yet is not run again)
+            running_at_kills += sum(
+                state == "running" and int(attrs.get("attempts", 0)) > 0
+                for state, attrs in _journal(study)
+            )
+    subprocess.run([*command, "--resume"], check=True, stdout=subprocess.DEVNULL)
+    journal = _journal(study)
+    complete = sum(state == "complete" for state, _ in journal)
+    reruns = sum(max(0, int(attrs.get("attempts", 1)) - 1) for _, attrs in journal)
+    return {
+        "kills": kills_done,
+        "jobs": jobs,
+        "jobs_in_journal": len(journal),
+        "lost": jobs - complete,
+        "failed": sum(state == "failed" for state, _ in journal),
+        "evaluations": sum(int(attrs.get("attempts", 1)) for _, attrs in journal),
+        "rerun_by_design": running_at_kills,
+        "evaluated_twice": reruns - running_at_kills,
+        "orphans": orphans,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bonas.benchmarks.kills", description=__doc__)
     parser.add_argument("--kills", type=int, default=20)
@@ -140,8 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-s", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="JSON file for the report")
+    parser.add_argument(
+        "--cli", action="store_true", help="kill the bonas search command (--trials: its jobs)"
+    )
     args = parser.parse_args(argv)
-    report = kill_benchmark(args.kills, args.trials, args.eval_s, args.seed)
+    if args.cli:
+        report = cli_kill_benchmark(args.kills, args.trials, args.seed)
+    else:
+        report = kill_benchmark(args.kills, args.trials, args.eval_s, args.seed)
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
