@@ -10,11 +10,16 @@
 
 Pending evaluations are *hallucinated* as in NASBOT before the acquisition is built
 (:meth:`bonas.surrogate.Surrogate.hallucinate`).
+
+A :class:`ModelMixture` (several GPs with weights, from
+:class:`~bonas.model_average.ModelAverage`) gets the mixture's acquisition
+(:class:`MixtureAcquisition`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +32,14 @@ from botorch.models.model import Model
 
 from bonas.exceptions import BonasError
 
-__all__ = ["ACQUISITIONS", "make_acquisition", "score", "ucb_beta"]
+__all__ = [
+    "ACQUISITIONS",
+    "MixtureAcquisition",
+    "ModelMixture",
+    "make_acquisition",
+    "score",
+    "ucb_beta",
+]
 
 ACQUISITIONS = ("ei", "logei", "ucb")
 UCB_DIM = 3.0
@@ -40,15 +52,66 @@ def ucb_beta(t: int, dim: float = UCB_DIM) -> float:
     return math.sqrt(0.5 * dim * math.log(2 * dim * t + 1))
 
 
-def make_acquisition(name: str, model: Model, best_f: float, t: int) -> AcquisitionFunction:
+class ModelMixture(NamedTuple):
+    """Models whose predictive distributions are mixed with weights.
+
+    Attributes:
+        models: The component models (fitted botorch models over the same inputs).
+        weights: ``(K,)`` non-negative weights summing to 1.
+    """
+
+    models: tuple[Model, ...]
+    weights: torch.Tensor
+
+
+class MixtureAcquisition(AcquisitionFunction):
+    r"""The acquisition of a mixture of models, from one acquisition per component.
+
+    For expected improvement it is exact: EI is an expectation, linear in the predictive
+    distribution, so the mixture's EI is :math:`\sum_k w_k \mathrm{EI}_k(x)`, and its
+    logarithm is :math:`\operatorname{logsumexp}_k(\log w_k + \log \mathrm{EI}_k(x))`.
+    For UCB it is :math:`\sum_k w_k \mathrm{UCB}_k(x)`: the mixture's mean plus the
+    weighted mean of the components' exploration terms.
+
+    Args:
+        components: One analytic acquisition per component model.
+        weights: ``(K,)`` weights summing to 1.
+        log_values: Whether the components return logarithms (LogEI).
+    """
+
+    def __init__(
+        self, components: list[AcquisitionFunction], weights: torch.Tensor, log_values: bool
+    ) -> None:
+        super().__init__(components[0].model)
+        self.components = torch.nn.ModuleList(components)
+        self.register_buffer("weights", weights.to(torch.double))
+        self.log_values = log_values
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """``(b,)`` values at ``(b, 1, d)`` inputs."""
+        values = torch.stack([component(X) for component in self.components])  # (K, b)
+        weights = self.weights.to(values).unsqueeze(-1)
+        if self.log_values:
+            return torch.logsumexp(values + weights.log(), dim=0)
+        return (weights * values).sum(dim=0)
+
+
+def make_acquisition(
+    name: str, model: Model | ModelMixture, best_f: float, t: int
+) -> AcquisitionFunction:
     """A botorch analytic acquisition function by name.
 
     Args:
         name: ``ei``, ``logei`` or ``ucb``.
-        model: The (possibly hallucinated) surrogate.
+        model: The (possibly hallucinated) surrogate, or a mixture of models.
         best_f: The incumbent value (for EI), on the objective's scale.
         t: The step, for UCB's schedule (number of observations so far, at least 1).
     """
+    if isinstance(model, ModelMixture):
+        if len(model.models) == 1:
+            return make_acquisition(name, model.models[0], best_f, t)
+        components = [make_acquisition(name, m, best_f, t) for m in model.models]
+        return MixtureAcquisition(components, model.weights, log_values=name != "ucb")
     if name in ("ei", "logei"):
         return LogExpectedImprovement(model, best_f=best_f)
     if name == "ucb":

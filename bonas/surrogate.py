@@ -138,7 +138,7 @@ def kernel_registry(kernel: Kernel) -> ArchitectureRegistry:
 
 
 #: The kernels :func:`default_kernel_factory` knows by name (the CLI's names).
-KERNELS = ("auto", "otmann", "wl", "wl+ops", "edit")
+KERNELS = ("auto", "average", "otmann", "wl", "wl+ops", "edit")
 
 
 def default_kernel_factory(space: Any, kernel: str = "auto") -> KernelFactory:
@@ -200,6 +200,11 @@ class Surrogate:
             :class:`~bonas.kernels.ArchitectureBudgetKernel` around the factory's kernel:
             :meth:`fit` and :meth:`predict` then take budgets, and results at cheap budgets
             inform predictions at the full one. (The WL depth stays the factory's.)
+        forget_unused: At each fit, forget the registry's architectures that were not
+            used since the last fit (:meth:`~bonas.kernels.ArchitectureRegistry.
+            forget_unused`) and prune the kernel's per-architecture data. ``False`` when
+            another object that shares the registry does it (a
+            :class:`~bonas.model_average.ModelAverage`).
 
     Example:
         >>> import numpy as np
@@ -221,6 +226,7 @@ class Surrogate:
         warping: str = "none",
         multi_fidelity: bool = False,
         noise: float | None = None,
+        forget_unused: bool = True,
     ) -> None:
         if refit_every < 1:
             raise BonasError(f"refit_every must be at least 1, got {refit_every}")
@@ -232,6 +238,7 @@ class Surrogate:
         self.warping = warping
         self.train_targets: np.ndarray | None = None
         self.multi_fidelity = multi_fidelity
+        self.forget_unused = forget_unused
         if isinstance(kernel, Kernel):
             self.registry = kernel_registry(kernel)
             self.kernel = kernel
@@ -313,7 +320,7 @@ class Surrogate:
         # a search scores a thousand candidates an iteration: those of earlier iterations
         # that were not scored again are forgotten (the observations were just looked up),
         # or they would grow its memory without bound
-        if self.registry.forget_unused():
+        if self.forget_unused and self.registry.forget_unused():
             for module in self.kernel.modules():
                 if isinstance(module, ArchitectureKernel):
                     module.prune()

@@ -6,8 +6,8 @@
 * :class:`WLFeaturizer`: Weisfeiler-Lehman subtree features (NAS-BOWL).
 * :class:`ArchitectureRegistry`, :class:`DistanceCache`: architecture ids for GP inputs and
   distances computed once per pair.
-* gpytorch kernels over ids: :class:`OTMANNKernel`, :class:`WLKernel`, :class:`EditKernel`;
-  combine them with ``+`` and ``*``.
+* gpytorch kernels over ids: :class:`OTMANNKernel`, :class:`WLKernel`, :class:`EditKernel`,
+  :class:`CategoricalKernel` (over a space's encoding); combine them with ``+`` and ``*``.
 """
 
 from bonas.kernels.cache import ArchitectureRegistry, DistanceCache
@@ -32,11 +32,13 @@ from bonas.kernels.wl import (
 # distances stay light, above all in the OTMANN worker processes (spawned, they import
 # this package afresh, and torch alone takes seconds).
 _LAZY = {
+    "CategoricalKernel": "bonas.kernels.categorical",
+    "CellOpsKernel": "bonas.kernels.categorical",
+} | {
     name: "bonas.kernels.gp"
     for name in (
         "ArchitectureBudgetKernel",
         "ArchitectureKernel",
-        "CellOpsKernel",
         "EditKernel",
         "OTMANNKernel",
         "WLKernel",
@@ -61,6 +63,7 @@ __all__ = [
     "ArchitectureKernel",
     "ArchitectureProfile",
     "ArchitectureRegistry",
+    "CategoricalKernel",
     "CellOpsKernel",
     "DistanceCache",
     "EditDistance",

@@ -37,7 +37,6 @@ from bonas.kernels.otmann import OTMANNDistance
 __all__ = [
     "ArchitectureBudgetKernel",
     "ArchitectureKernel",
-    "CellOpsKernel",
     "EditKernel",
     "OTMANNKernel",
     "WLKernel",
@@ -475,96 +474,6 @@ class EditKernel(ArchitectureKernel):
         d = self._recent.get(ids1, ids2)[..., 0]
         d = torch.as_tensor(d, dtype=like.dtype, device=like.device)
         return torch.exp(-d / self.edit_lengthscale.to(like))
-
-
-class _CellCodes:
-    """Each cell's edge ops as op indices, computed once; shared by deep copies (the
-    space it reads is not the model's to copy)."""
-
-    def __init__(self, space: Any) -> None:
-        self.space = space
-        self._index = {op: i for i, op in enumerate(space.ops)}
-        self._codes: dict[int, np.ndarray] = {}
-
-    def __deepcopy__(self, memo: dict) -> _CellCodes:
-        return self
-
-    def prune(self, registry: ArchitectureRegistry) -> None:
-        """Drop the codes of ids ``registry`` no longer holds."""
-        self._codes = {i: code for i, code in self._codes.items() if registry.holds(i)}
-
-    def of(self, registry: ArchitectureRegistry, ids: Sequence[int]) -> np.ndarray:
-        """``(len(ids), E)`` op indices of the cells with these ids."""
-        for arch_id in ids:
-            if arch_id not in self._codes:
-                ops = self.space.to_ops(registry[arch_id])
-                self._codes[arch_id] = np.array([self._index[op] for op in ops])
-        return np.stack([self._codes[i] for i in ids])
-
-
-class CellOpsKernel(ArchitectureKernel):
-    r"""A categorical kernel over the edge ops of cells (NAS-Bench-201-style cells).
-
-    .. math::
-        k(a, b) = \exp\Big(-\sum_e \frac{[o_e(a) \neq o_e(b)]}{\ell_e}\Big)
-
-    with one lengthscale per edge ``e`` (ARD), as botorch's ``CategoricalKernel`` (which
-    averages over the dimensions instead of summing). PSD: a product over edges of the
-    kernels ``(1 - c_e) I + c_e 1 1^T`` with ``c_e = exp(-1 / l_e)`` in ``(0, 1)``.
-
-    Args:
-        registry: Id -> architecture map.
-        space: A :class:`~bonas.spaces.CellSpace` (its ``to_ops``, ``ops`` and ``edges``).
-        lengthscale_prior: Prior of every :math:`\ell_e` (default Gamma(3, 2)).
-
-    Example:
-        >>> import torch
-        >>> from bonas.spaces import NB201Space
-        >>> space, registry = NB201Space(), ArchitectureRegistry()
-        >>> ids = registry.add_all([space.sample(i) for i in range(3)])
-        >>> CellOpsKernel(registry, space)(torch.tensor(ids, dtype=torch.double)[:, None]
-        ...     ).to_dense().shape
-        torch.Size([3, 3])
-    """
-
-    is_psd = True
-
-    def __init__(
-        self,
-        registry: ArchitectureRegistry,
-        space: Any,
-        lengthscale_prior: Prior | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(registry, **kwargs)
-        if not hasattr(space, "to_ops") or not hasattr(space, "edges"):
-            raise BonasError(
-                "CellOpsKernel needs a cell space with to_ops and edges, got "
-                f"{type(space).__name__}"
-            )
-        self._cells = _CellCodes(space)
-        self._register_lengthscale(
-            "ops_lengthscale", len(space.edges), lengthscale_prior or GammaPrior(3.0, 2.0), 1.5
-        )
-
-    @property
-    def ops_lengthscale(self) -> torch.Tensor:
-        """``(E,)``: one lengthscale per edge."""
-        return self.raw_ops_lengthscale_constraint.transform(self.raw_ops_lengthscale)
-
-    def self_covariance(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.ones((), dtype=like.dtype, device=like.device)
-
-    def prune(self) -> None:
-        self._cells.prune(self.registry)
-
-    def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
-        a = self._cells.of(self.registry, ids1)
-        b = self._cells.of(self.registry, ids2)
-        differ = torch.as_tensor(
-            a[:, None, :] != b[None, :, :], dtype=like.dtype, device=like.device
-        )
-        return torch.exp(-(differ / self.ops_lengthscale.to(like)).sum(-1))
 
 
 class WLKernel(ArchitectureKernel):

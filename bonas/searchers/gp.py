@@ -32,6 +32,7 @@ from bonas.acquisition.functions import ACQUISITIONS, make_acquisition, score
 from bonas.acquisition.optimizer import make_acquisition_optimizer
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
+from bonas.model_average import ModelAverage, candidate_kernel_factories
 from bonas.searchers.base import Searcher
 from bonas.spaces.base import SearchSpace
 from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory
@@ -52,8 +53,11 @@ class GPSearcher(Searcher):
             share one registry; give each searcher its own kernel object), a factory
             ``registry -> Kernel``, or a name: ``auto`` (the space's
             :attr:`~bonas.spaces.base.SearchSpace.default_kernel`: OTMANN on CNN/MLP
-            spaces, WL on cell spaces), ``otmann``, ``wl``, ``wl+ops`` (WL plus an
-            edge-op kernel, on NB201 and other fixed-edge cells) or ``edit``.
+            spaces, WL on cell spaces), ``average`` (a
+            :class:`~bonas.model_average.ModelAverage` of the kernels the space's
+            encoding allows, weighed by their leave-one-out predictions at every fit),
+            ``otmann``, ``wl``, ``wl+ops`` (WL plus an edge-op kernel, on NB201 and other
+            fixed-edge cells) or ``edit``.
         direction: ``maximize`` or ``minimize`` the told values.
         n_initial: Random proposals before the model takes over.
         num_candidates: Acquisition evaluations per proposal for the GA.
@@ -134,22 +138,26 @@ class GPSearcher(Searcher):
         self.n_initial = n_initial
         self.num_candidates = num_candidates
         self.refit_every = refit_every
-        surrogate_kernel = (
-            default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
-        )
         self.warping = warping
         self.multi_fidelity = bool(multi_fidelity)
         self.noise = noise
         self.screen_top = int(screen_top)
         self.screen_neighbours = int(screen_neighbours)
-        self.surrogate = Surrogate(
-            surrogate_kernel,
-            refit_every=refit_every,
-            refit_growth=refit_growth,
-            warping=warping,
-            multi_fidelity=multi_fidelity,
-            noise=noise,
-        )
+        settings: dict[str, Any] = {
+            "refit_every": refit_every,
+            "refit_growth": refit_growth,
+            "warping": warping,
+            "multi_fidelity": multi_fidelity,
+            "noise": noise,
+        }
+        self.surrogate: Surrogate | ModelAverage
+        if kernel == "average":
+            self.surrogate = ModelAverage(candidate_kernel_factories(space), **settings)
+        else:
+            surrogate_kernel = (
+                default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
+            )
+            self.surrogate = Surrogate(surrogate_kernel, **settings)
         self.acquisition_optimizer = make_acquisition_optimizer(
             space, num_evaluations=num_candidates, exhaustive_limit=exhaustive_limit
         )

@@ -231,13 +231,18 @@ def test_kernel_distances_come_from_the_cache() -> None:
     assert kernel.cache.misses == misses and kernel.cache.hits == 7  # (1, 1) needs none
 
 
-def test_the_lazily_loaded_names_are_the_gp_module_s() -> None:
+def test_the_lazily_loaded_names_are_the_gp_modules() -> None:
+    import importlib
+
     import bonas.kernels
+    import bonas.kernels.categorical
     import bonas.kernels.gp
 
-    assert set(bonas.kernels._LAZY) == set(bonas.kernels.gp.__all__)
+    modules = (bonas.kernels.gp, bonas.kernels.categorical)
+    assert set(bonas.kernels._LAZY) == {n for m in modules for n in m.__all__}
     assert all(
-        getattr(bonas.kernels, n) is getattr(bonas.kernels.gp, n) for n in bonas.kernels._LAZY
+        getattr(bonas.kernels, n) is getattr(importlib.import_module(m), n)
+        for n, m in bonas.kernels._LAZY.items()
     )
 
 
@@ -296,3 +301,13 @@ def test_a_gram_of_one_more_architecture_reads_only_its_new_row_and_column() -> 
     hits = full.cache.hits
     np.testing.assert_allclose(full.distances(ids, ids), grown, rtol=1e-12)
     assert full.cache.hits - hits > 6
+
+
+class TestCategoricalKernelNB101(ArchitectureKernelTestCase):
+    def create_archs(self) -> list[Architecture]:
+        return samples(NB101Space(), self.num_archs, 8)
+
+    def create_kernel(self, registry: ArchitectureRegistry) -> ScaleKernel:
+        from bonas.kernels import CategoricalKernel
+
+        return ScaleKernel(CategoricalKernel(registry, NB101Space()))
