@@ -36,12 +36,12 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future, InvalidStateError
 from concurrent.futures import ProcessPoolExecutor as _ProcessPool
 from typing import Any
 
+from bonas._workers import watch_parent
 from bonas.exceptions import BonasError
 
 __all__ = [
@@ -167,28 +167,12 @@ class InProcessExecutor(Executor):
             self._closed = True
 
 
-#: Seconds between a worker's checks that the search that started it is alive.
-PARENT_CHECK_S = 0.5
-
-
 def _start_worker(environment: dict[str, str], parent: int) -> None:
     """Worker initializer: the slot's environment (its GPU) before anything imports CUDA,
-    and a watch that ends the worker when the search process ``parent`` dies."""
+    and a watch that ends the worker when the search process ``parent`` dies
+    (:func:`~bonas._workers.exit_with_parent`)."""
     os.environ.update(environment)
-    threading.Thread(
-        target=_exit_with_parent, args=(parent,), name="bonas-parent-watch", daemon=True
-    ).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this process once ``parent`` is gone (it was killed, say, with SIGKILL), so
-    that no orphan goes on training and writing checkpoints into a folder that a resumed
-    search uses. A dead parent's children are adopted by another process, which changes
-    ``os.getppid()``; this works wherever ``getppid`` does, without Linux's
-    ``PR_SET_PDEATHSIG`` (which fires when the starting *thread* ends)."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_S)
-    os._exit(70)  # no cleanup: the search that owned this work is gone
+    watch_parent(parent)
 
 
 def _settle(future: Future, *, result: Any = None, error: BaseException | None = None) -> None:
@@ -239,7 +223,7 @@ class _Slot:
 class ProcessExecutor(Executor):
     """Evaluations in spawned worker processes, one per slot, each with its own GPU.
 
-    A worker ends itself within :data:`PARENT_CHECK_S` seconds of the death of the
+    A worker ends itself within :data:`~bonas._workers.PARENT_CHECK_S` seconds of the death of the
     process that started it, however that process ended (SIGKILL included), so no orphan
     trains on into the folder a resumed search uses.
 

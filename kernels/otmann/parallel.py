@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -24,7 +25,10 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     Workers are spawned, not forked, so a parent holding torch or BLAS threads is safe."""
     if workers not in _POOLS:
         _POOLS[workers] = ProcessPoolExecutor(
-            workers, mp_context=get_context("spawn"), initializer=light_worker
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=light_worker,
+            initargs=(os.getpid(),),
         )
         # A multiprocessing child (a benchmark's worker running a search) exits through
         # multiprocessing's exit function, which runs no atexit handlers and joins the

@@ -381,3 +381,47 @@ def test_nb201_cells_are_compared_as_layer_graphs() -> None:
     # a cell whose output receives nothing is "ip -> zero -> op", far from a and c alike
     dead = space.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     assert otmann(a, dead).min() > 0.0 and otmann(c, dead).min() > 0.0
+
+
+_POOL_OWNER = """
+import sys, time
+from bonas.kernels import OTMANNDistance
+from bonas.kernels.otmann.parallel import shared_pool
+from bonas.spaces import CNNSpace, blocked_cnn, vgg_net
+
+if __name__ == "__main__":
+    otmann = OTMANNDistance(n_jobs=2, parallel_threshold=1)
+    otmann.pairwise([blocked_cnn(3, 2, 1), vgg_net(1)], [vgg_net(1), blocked_cnn(2, 2, 1)])
+    print(*shared_pool(2)._processes, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_distance_workers_end_with_the_process_that_owns_their_pool() -> None:
+    """An idle pool worker outlived a SIGKILLed search forever (found by ``bonas.
+    benchmarks.kills --cli``): each now watches its owner."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    owner = subprocess.Popen([sys.executable, "-c", _POOL_OWNER], stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in owner.stdout.readline().split()]
+    assert len(workers) == 2
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in workers if _running(pid)]
+    assert alive == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
