@@ -131,12 +131,20 @@ def _replay(args: argparse.Namespace) -> int:
         path=args.data,
         budget=args.budget,
         out=out,
-        optimizer_options={"bonas": {"noise": None}} if args.fit_noise else None,
+        optimizer_options=_bonas_replay_options(args),
         progress=not args.quiet,
     )
     print(summary_markdown(result.summary, title=title))
     print(f"wrote traces/, summary.csv, summary.md and regret.png to {out}")
     return 0
+
+
+def _bonas_replay_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The bonas searcher's options a replay's flags set (``--fit-noise``, ``--kernel``)."""
+    options: dict[str, Any] = {"kernel": args.kernel}
+    if args.fit_noise:
+        options["noise"] = None
+    return {"bonas": options}
 
 
 def _floats(text: str) -> list[float | None]:
@@ -479,6 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit-noise",
         action="store_true",
         help="fit the bonas GP's noise instead of taking table lookups as noise-free",
+    )
+    rep.add_argument(
+        "--kernel",
+        choices=("auto", "average", "otmann", "wl", "wl+ops", "edit"),  # surrogate.KERNELS
+        default="auto",
+        help="the bonas GP's kernel: auto (the space's own), average (a model average of "
+        "the kernels the space's encoding allows), otmann, wl, wl+ops or edit",
     )
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_table_flags(rep)

@@ -188,7 +188,7 @@ def test_replays_and_table_sweeps_tell_bonas_lookups_are_noise_free(table, monke
     assert recorder.options[-1]["noise"] == NOISE_FREE
 
 
-def test_cli_fit_noise_flag(table, monkeypatch, tmp_path: Path) -> None:
+def test_cli_fit_noise_and_kernel_flags(table, monkeypatch, tmp_path: Path) -> None:
     import bonas.benchmarks.replay as replay_module
     from bonas.cli import main
 
@@ -201,8 +201,13 @@ def test_cli_fit_noise_flag(table, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(replay_module, "replay", small_replay)
     base = ["replay", "--benchmark", "nb201:cifar10", "--out", str(tmp_path), "--quiet"]
     assert main(base) == 0 and main([*base, "--fit-noise"]) == 0
-    assert seen[0]["optimizer_options"] is None
-    assert seen[1]["optimizer_options"] == {"bonas": {"noise": None}}
+    assert main([*base, "--kernel", "average"]) == 0
+    assert seen[0]["optimizer_options"] == {"bonas": {"kernel": "auto"}}
+    assert seen[1]["optimizer_options"] == {"bonas": {"kernel": "auto", "noise": None}}
+    assert seen[2]["optimizer_options"] == {"bonas": {"kernel": "average"}}
+    with pytest.raises(SystemExit) as exit_info:
+        main([*base, "--kernel", "rbf"])
+    assert exit_info.value.code == 2
 
 
 def test_cli_replays_the_nb201_table_end_to_end(tmp_path: Path, capsys) -> None:
