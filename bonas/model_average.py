@@ -47,7 +47,6 @@ from bonas.acquisition.functions import ModelMixture
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.kernels import (
-    ArchitectureKernel,
     ArchitectureRegistry,
     CategoricalKernel,
     WLKernel,
@@ -236,9 +235,7 @@ class ModelAverage:
         self.inputs(archs, budgets)  # registers them before the candidates' sweep
         if self.registry.forget_unused():
             for candidate in self.candidates.values():
-                for module in candidate.kernel.modules():
-                    if isinstance(module, ArchitectureKernel):
-                        module.prune()
+                candidate.prune()
         densities = {}
         for name, candidate in self.candidates.items():
             candidate.fit(archs, values, budgets)

@@ -321,9 +321,7 @@ class Surrogate:
         # that were not scored again are forgotten (the observations were just looked up),
         # or they would grow its memory without bound
         if self.forget_unused and self.registry.forget_unused():
-            for module in self.kernel.modules():
-                if isinstance(module, ArchitectureKernel):
-                    module.prune()
+            self.prune()
         train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
         needed = self.refit_every
         if self._observations_at_fit >= REFIT_GROWTH_FROM:
@@ -354,6 +352,13 @@ class Surrogate:
         model.eval()
         self.model = model
         return model
+
+    def prune(self) -> None:
+        """Drop what the kernel keeps per architecture for the ids its registry no
+        longer holds (:meth:`~bonas.kernels.ArchitectureKernel.prune`)."""
+        for module in self.kernel.modules():
+            if isinstance(module, ArchitectureKernel):
+                module.prune()
 
     def _fit_hyperparameters(self, model: SingleTaskGP) -> None:
         self.fits += 1
