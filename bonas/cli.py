@@ -281,10 +281,13 @@ def _search(args: argparse.Namespace) -> int:
             )
         journal = JobJournal.open(storage)
         stored = journal.metadata().get("cli", {})
+        spent_before = journal.spent_s
         journal.close()
     elif args.resume:
         raise BonasError(f"nothing to resume: no study at {storage}")
     settings = SearchSettings.resolve(args, stored)
+    if args.resume:
+        print(_resume_message(spent_before, settings.time_budget))
     space = _search_space(settings.space)
     import torch
 
@@ -369,6 +372,17 @@ def _search(args: argparse.Namespace) -> int:
     )
     print(f"use it: bonas.load_model({str(out)!r}); look at the study: bonas report {out}")
     return 0
+
+
+def _resume_message(spent_s: float, time_budget: float) -> str:
+    """What a resumed search has left: ``--time-budget`` counts from the first start."""
+    head = f"resuming: {spent_s:.0f} s of the {time_budget:g} s time budget spent before"
+    if spent_s >= time_budget:
+        return (
+            f"{head}, none left; --time-budget counts from the first start, so give more "
+            f"than {spent_s:.0f} to go on"
+        )
+    return f"{head}; {time_budget - spent_s:.0f} s left (--time-budget counts from the first start)"
 
 
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
@@ -515,7 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument("--seed", type=int, default=None)
     what.add_argument(
-        "--time-budget", type=_positive_float, default=None, help="seconds in all (default 480)"
+        "--time-budget",
+        type=_positive_float,
+        default=None,
+        help="seconds in all (default 480); with --resume it counts from the first start, "
+        "so give more than was spent to go on",
     )
     how = src.add_argument_group("how and where")
     how.add_argument(
@@ -648,6 +666,11 @@ _positive_int = _positive(int, "a whole number", 1)
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bonas`` console script."""
     args = build_parser().parse_args(argv)
+    # linear_operator (under gpytorch) calls torch.jit.script at import, which torch now
+    # deprecates: a warning about a library's internals that a CLI user can do nothing about
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+    )
     try:
         return int(args.handler(args))
     except BonasError as err:

@@ -53,7 +53,9 @@ def test_bonas_search_trains_writes_the_report_and_resumes(tmp_path: Path, capsy
     # the stored settings carry over; only the stop changes
     resume = ["search", "--out", str(out), "--resume", "--max-jobs", "6", "--time-budget", "700"]
     assert main([*resume, "--quiet"]) == 0
-    assert "6 jobs (6 complete)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "6 jobs (6 complete)" in printed
+    assert "time budget spent before" in printed and "counts from the first start" in printed
     journal = JobJournal.open(out / "study.db")
     kept = journal.metadata()["cli"]
     journal.close()
@@ -69,6 +71,31 @@ def test_bonas_search_refuses_what_it_cannot_train(tmp_path: Path, capsys) -> No
     assert "cifar10" in capsys.readouterr().err
     assert main(["search", "--out", str(tmp_path / "c"), "--resume", "--quiet"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_the_command_prints_no_third_party_deprecation_warnings(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    quick = [arg if arg != "rs" else "bonas" for arg in QUICK]  # the GP imports gpytorch
+    done = subprocess.run(
+        [sys.executable, "-m", "bonas", "search", "--out", str(tmp_path / "s"), "--max-jobs",
+         "1", *quick],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 jobs (1 complete)" in done.stdout
+    assert "Warning" not in done.stderr, done.stderr
+
+
+def test_a_resume_says_what_its_time_budget_has_left() -> None:
+    from bonas.cli import _resume_message
+
+    left = _resume_message(120.4, 480)
+    assert "120 s of the 480 s time budget spent before; 360 s left" in left
+    spent = _resume_message(500.0, 480)
+    assert "none left" in spent and "give more than 500" in spent
+    assert "counts from the first start" in left and "counts from the first start" in spent
 
 
 def test_the_training_objective_continues_from_its_checkpoint(tmp_path: Path) -> None:
