@@ -178,9 +178,10 @@ def ask_benchmark(
     """Median ``GPSearcher.ask()`` latency and peak memory after ``n`` observations.
 
     CNN space: OTMANN kernel, NASBOT's GA scoring ``num_candidates`` (1,000) candidates
-    per ask. NB201: the default cell kernel (WL), every untried cell scored. Observations
-    are random samples with a synthetic objective; the first ask after telling them (a
-    full fit and the distances to all new candidates) is timed with the following ones.
+    per ask. NB201: the default model average (WL, the categorical kernel, their sum),
+    every untried cell scored. Observations are random samples with a synthetic
+    objective; the first ask after telling them (a full fit and the distances to all new
+    candidates) is timed with the following ones.
 
     Nothing traces allocations while asks are timed (``tracemalloc`` slows Python's
     allocator several-fold); memory is the process's peak resident set during each run

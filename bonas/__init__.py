@@ -6,6 +6,8 @@ spaces (:mod:`bonas.spaces`); they are compared by OTMANN / edit / WL distances
 (:mod:`bonas.acquisition`) is maximised by mutation.
 """
 
+from pathlib import Path as _Path
+
 from bonas.architecture import Architecture
 from bonas.drawing import draw
 from bonas.exceptions import (
@@ -19,6 +21,14 @@ from bonas.exceptions import (
     SerializationError,
 )
 from bonas.vocabulary import Vocabulary, get_vocabulary, register_vocabulary
+
+# In a checkout, bonas.kernels, bonas.acquisition and bonas.benchmarks are the folders
+# beside this one (setup.cfg maps them into the package when it is installed). A script
+# run in the checkout imports this folder rather than the installed package, so it must
+# find them here too.
+_CHECKOUT = _Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "setup.cfg").is_file() and (_CHECKOUT / "acquisition" / "__init__.py").is_file():
+    __path__.append(str(_CHECKOUT))
 
 __version__ = "0.1.0"
 

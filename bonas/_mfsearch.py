@@ -31,6 +31,7 @@ from bonas.exceptions import BonasError
 from bonas.executors import Executor, InProcessExecutor, WorkerDied
 from bonas.schedulers import Job, Scheduler, SchedulerExhausted, make_scheduler
 from bonas.searchers.base import Searcher
+from bonas.searchers.gp import stored_kernel_name
 from bonas.spaces.base import SearchSpace
 from bonas.study import (
     STUDY_FORMAT,
@@ -418,20 +419,28 @@ def search_multifidelity(
             raise BonasError(f"{name} must be a positive number of seconds, got {limit!r}")
     if max_jobs is not None and max_jobs < 1:
         raise BonasError(f"max_jobs must be at least 1, got {max_jobs}")
-    sched = _build_scheduler(
-        scheduler, space, searcher, searcher_options,
-        min_budget=min_budget, max_budget=max_budget, eta=eta, budgets=budgets,
-        seed=seed, direction=direction,
-    )  # fmt: skip
+    path = None if storage is None else Path(storage)
+    stored = JobJournal.open(path) if path is not None and path.exists() else None
+    try:
+        if stored is not None and not isinstance(scheduler, Scheduler):
+            searcher_options = _legacy_kernel(stored, space, searcher, searcher_options)
+        sched = _build_scheduler(
+            scheduler, space, searcher, searcher_options,
+            min_budget=min_budget, max_budget=max_budget, eta=eta, budgets=budgets,
+            seed=seed, direction=direction, legacy=_stored_before_adapting(stored, scheduler),
+        )  # fmt: skip
+    except BonasError:
+        if stored is not None:
+            stored.close()
+        raise
     direction = sched.direction
     config = json.loads(json.dumps(sched.config()))
 
     pending: list[Job] = []
-    path = None if storage is None else Path(storage)
-    if path is None or not path.exists():
+    if stored is None:
         journal = JobJournal.create(path, config, metadata)  # in memory without storage
     else:
-        journal = JobJournal.open(path)
+        journal = stored
         try:
             if journal.config != config:
                 differ = sorted(
@@ -479,6 +488,38 @@ def search_multifidelity(
     )
 
 
+def _legacy_kernel(
+    journal: JobJournal,
+    space: SearchSpace,
+    searcher: str | Searcher | None,
+    searcher_options: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """``searcher_options`` for resuming ``journal``'s search. A journal written before
+    GP searchers resolved ``kernel="auto"`` stores ``auto``, which then meant the space's
+    own kernel: the search resumes with that kernel (the journal's configuration is read
+    as naming it), not with what ``auto`` chooses now."""
+    stored = journal.config.get("searcher") if isinstance(journal.config, dict) else None
+    if not isinstance(stored, dict) or stored.get("kernel") != "auto":
+        return searcher_options
+    kernel = stored_kernel_name(space, "auto")
+    stored["kernel"] = kernel
+    chosen = (searcher_options or {}).get("kernel", "auto") != "auto"
+    if searcher not in (None, "bonas") or chosen:
+        return searcher_options  # the caller chose: a clash is reported as one
+    return {**(searcher_options or {}), "kernel": kernel}
+
+
+def _stored_before_adapting(journal: JobJournal | None, scheduler: str | Scheduler) -> bool:
+    """Whether ``journal`` holds a Hyperband or BOHB search from before those schedulers
+    adapted their lowest budget (its configuration has no ``adapt``): it resumes as it
+    ran, without adapting."""
+    if journal is None or not isinstance(scheduler, str) or not isinstance(journal.config, dict):
+        return False
+    return journal.config.get("scheduler") in ("hyperband", "bohb") and (
+        "adapt" not in journal.config
+    )
+
+
 def _build_scheduler(
     scheduler: str | Scheduler,
     space: SearchSpace,
@@ -488,7 +529,8 @@ def _build_scheduler(
 ) -> Scheduler:
     """The scheduler :func:`search_multifidelity` was given, or the one it names, around
     the searcher given or named, with ``settings`` (min/max budget, eta, budgets, seed,
-    direction; ``None`` where not given)."""
+    direction; ``None`` where not given; ``legacy``: a journal's from before adapting)."""
+    legacy = settings.pop("legacy", False)
     if isinstance(scheduler, Scheduler):
         given = {"searcher": searcher, "searcher_options": searcher_options, **settings}
         clashes = sorted(name for name, value in given.items() if value is not None)
@@ -527,6 +569,8 @@ def _build_scheduler(
         )  # fmt: skip
     eta = 3.0 if settings["eta"] is None else settings["eta"]
     rung_options: dict[str, Any] = {"eta": eta, "seed": seed}
+    if legacy:
+        rung_options["adapt"] = False
     if settings["budgets"] is not None:
         rung_options["budgets"] = settings["budgets"]
     else:

@@ -121,7 +121,8 @@ def search(
                 k: (stored[k], v)
                 for k, v in searcher_options.items()
                 if k in stored and stored[k] != v
-            }
+                and not (k == "kernel" and v == "auto")  # the default: whichever it chose
+            }  # fmt: skip
             if clashes:
                 study.close()
                 raise StudyError(

@@ -506,8 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--kernel",
         choices=("auto", "average", "otmann", "wl", "wl+ops", "edit"),  # surrogate.KERNELS
         default="auto",
-        help="the bonas GP's kernel: auto (the space's own), average (a model average of "
-        "the kernels the space's encoding allows), otmann, wl, wl+ops or edit",
+        help="the bonas GP's kernel: auto (the default: average on cell/NB101/NB-Graph/DARTS "
+        "tables, else the space's own kernel), average (a model average of the kernels the "
+        "space's encoding allows), otmann, wl, wl+ops or edit",
     )
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_table_flags(rep)
@@ -666,11 +667,7 @@ _positive_int = _positive(int, "a whole number", 1)
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bonas`` console script."""
     args = build_parser().parse_args(argv)
-    # linear_operator (under gpytorch) calls torch.jit.script at import, which torch now
-    # deprecates: a warning about a library's internals that a CLI user can do nothing about
-    warnings.filterwarnings(
-        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
-    )
+    _quiet_internal_warnings()
     try:
         return int(args.handler(args))
     except BonasError as err:
@@ -679,6 +676,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\nbonas {args.command}: interrupted. {_how_to_resume(args)}", file=sys.stderr)
         return 130
+
+
+def _quiet_internal_warnings() -> None:
+    """Leave out of the terminal the warnings about what the search already handles,
+    which a CLI user can do nothing about and which break the progress bar's line."""
+    from bonas.exceptions import NonPSDWarning
+
+    # linear_operator (under gpytorch) calls torch.jit.script at import, which torch now
+    # deprecates
+    warnings.filterwarnings(
+        "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+    )
+    # OTMANN's Gram matrices are projected onto the PSD cone (the API warns; the search
+    # goes on), and gpytorch rounds the tiny negative variances that leaves up to 1e-10
+    warnings.filterwarnings("ignore", category=NonPSDWarning)
+    warnings.filterwarnings("ignore", message=r"Negative variance values detected")
 
 
 def _how_to_resume(args: argparse.Namespace) -> str:

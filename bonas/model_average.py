@@ -200,6 +200,7 @@ class ModelAverage:
         first = next(iter(self.candidates.values()))
         self.multi_fidelity = first.multi_fidelity
         self.refit_growth = first.refit_growth
+        self.warping = first.warping
         self.weights: dict[str, float] = dict.fromkeys(self.candidates, 1 / len(self.candidates))
         self.train_targets: np.ndarray | None = None
         self._active: list[str] = list(self.candidates)

@@ -92,6 +92,10 @@ def leave_one_out(optimizer: GPSearcher) -> tuple[np.ndarray, np.ndarray, np.nda
     the surrogate warps the values (``warping="copula"``), to the scale of their normal
     scores, which is what the GP models.
 
+    With a :class:`~bonas.model_average.ModelAverage`, each weighted GP's LOO predictive
+    is computed so, and they are mixed with the fit's weights (the mixture's mean and
+    standard deviation, as :meth:`~bonas.model_average.ModelAverage.predict` mixes).
+
     Returns:
         ``(observed, predicted mean, predicted standard deviation)``, each ``(n,)``.
     """
@@ -102,7 +106,21 @@ def leave_one_out(optimizer: GPSearcher) -> tuple[np.ndarray, np.ndarray, np.nda
     observed = np.array([float(t.value) for t in usable])  # type: ignore[arg-type]
     # a copy, so that plotting never changes what the optimizer proposes next
     surrogate = copy.deepcopy(optimizer.surrogate)
-    model = surrogate.fit([t.architecture for t in usable], list(sign * observed))
+    fitted = surrogate.fit([t.architecture for t in usable], list(sign * observed))
+    if surrogate.warping != "none":
+        # the GP models the values' normal scores: compare on that scale
+        observed = sign * np.asarray(surrogate.train_targets, dtype=float)
+    parts = [_loo_predictive(model) for model in getattr(fitted, "models", (fitted,))]
+    weights = np.asarray(getattr(fitted, "weights", torch.ones(1)), dtype=float)
+    mean = weights @ np.stack([m for m, _ in parts])
+    second = weights @ np.stack([s**2 + m**2 for m, s in parts])
+    std = np.sqrt(np.clip(second - mean**2, 1e-300, None))
+    return observed, sign * mean, std
+
+
+def _loo_predictive(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One fitted GP's LOO means and standard deviations at its training points, on the
+    scale of its training targets before standardisation."""
     x = model.train_inputs[0]
     y = model.train_targets.detach()
     with torch.no_grad():
@@ -114,10 +132,7 @@ def leave_one_out(optimizer: GPSearcher) -> tuple[np.ndarray, np.ndarray, np.nda
     std = (1.0 / precision).sqrt().numpy()
     scale = model.outcome_transform.stdvs.item()
     offset = model.outcome_transform.means.item()
-    if surrogate.warping != "none":
-        # the GP models the values' normal scores: compare on that scale
-        observed = sign * np.asarray(surrogate.train_targets, dtype=float)
-    return observed, sign * (mean * scale + offset), std * scale
+    return mean * scale + offset, std * scale
 
 
 def plot_predicted_vs_observed(source: Any, path: str | Path) -> Path:

@@ -51,9 +51,64 @@ __all__ = [
     "Job",
     "Scheduler",
     "SchedulerExhausted",
+    "fidelity_correlation",
     "hyperband_budgets",
     "make_scheduler",
 ]
+
+#: :class:`Hyperband` trusts a rung whose estimated rank correlation with the top budget
+#: is at least this (see :meth:`Hyperband.fidelity_trust`).
+TRUST_THRESHOLD = 0.6
+#: Architectures with results at both of two consecutive budgets needed before their
+#: correlation counts.
+MIN_PAIRS = 8
+
+
+def fidelity_correlation(low: Sequence[float], pairs: Sequence[tuple[float, float]]) -> float:
+    """The rank correlation between two budgets' values over every architecture tried at
+    the lower one, estimated from the few that also reached the higher one.
+
+    Those few were promoted for their low-budget values, so their own correlation
+    understates the population's (the range of the low values is restricted). The
+    low-budget values become normal scores over all of ``low``; the Pearson correlation
+    ``r`` of the pairs' scores is corrected for the restriction by Thorndike's case 2
+    (Pearson-Lawley): ``R = r u / sqrt(1 - r^2 + r^2 u^2)``, where ``u`` is the ratio of
+    the scores' standard deviation over all of ``low`` to that over the pairs. Under
+    selection on the low value alone, the regression of the high value on it is
+    unbiased, which is what the correction rests on.
+
+    Args:
+        low: Every result at the lower budget, shape ``(n,)``; it includes the pairs'.
+        pairs: ``(value at the lower budget, value at the higher)`` per architecture
+            that has both, shape ``(m, 2)``.
+
+    Returns:
+        The estimate in ``[-1, 1]``, or NaN when it is undefined (fewer than 3 pairs,
+        or constant values).
+
+    References:
+        Thorndike. "Personnel Selection." Wiley, 1949 (case 2).
+
+    Example:
+        >>> low = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+        >>> round(fidelity_correlation(low, [(0.7, 0.5), (0.8, 0.6), (0.9, 0.8)]), 3)
+        1.0
+    """
+    from scipy.stats import norm, rankdata
+
+    low_values = np.asarray(low, dtype=float)
+    pair_values = np.asarray(pairs, dtype=float).reshape(-1, 2)
+    if len(pair_values) < 3 or len(low_values) < len(pair_values):
+        return math.nan
+    scores = norm.ppf((rankdata(low_values) - 0.5) / len(low_values))
+    by_value = dict(zip(low_values.tolist(), scores.tolist(), strict=True))
+    x = np.array([by_value.get(v, math.nan) for v in pair_values[:, 0]])
+    y = norm.ppf((rankdata(pair_values[:, 1]) - 0.5) / len(pair_values))
+    if not np.isfinite(x).all() or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    r = float(np.corrcoef(x, y)[0, 1])
+    u = float(np.std(scores) / np.std(x))
+    return float(np.clip(r * u / math.sqrt(1 - r * r + r * r * u * u), -1.0, 1.0))
 
 
 class SchedulerExhausted(BonasError):
@@ -380,11 +435,28 @@ class Hyperband(Scheduler):
     ``1/eta`` (at least one) go on to the next budget, continuing from their checkpoint.
     New architectures come from the searcher (random search: Li et al.'s Hyperband).
 
+    With ``adapt`` (the default), the scheduler learns which budgets it can trust. Before
+    each bracket it estimates, for each pair of consecutive budgets with at least
+    ``min_pairs`` architectures that have results at both, the rank correlation of
+    their values over all architectures tried at the lower one
+    (:func:`fidelity_correlation`), and takes a budget's trust to be the product of the
+    estimates from it up to the top (an estimate not yet available counts as 1). While
+    the lowest budget in use has a trust under ``trust_threshold``, the brackets that
+    start there are dropped and the next budget up becomes the lowest; when the top
+    budget is the lowest, only bracket 0 (every architecture at the full budget) runs.
+    As estimates change with new results, a dropped budget whose trust is back at the
+    threshold is used again (the lowest moves down). :attr:`fidelity_log` records every
+    move and the estimates it rested on.
+
     Args:
         searcher: Proposes new architectures.
         min_budget, max_budget, eta: Give the rung budgets by :func:`hyperband_budgets`.
         budgets: The rung budgets instead (e.g. a table's fidelities), ascending.
         brackets: Which brackets ``s`` to run, in order, cycled; all by default.
+        adapt: Drop the brackets that start at budgets which rank poorly (see above).
+        trust_threshold: The trust a budget needs to start brackets.
+        min_pairs: Architectures with results at two consecutive budgets needed before
+            their correlation counts.
         **kwargs: Of :class:`Scheduler`.
 
     Example:
@@ -407,6 +479,9 @@ class Hyperband(Scheduler):
         *,
         budgets: Sequence[float] | None = None,
         brackets: Sequence[int] | None = None,
+        adapt: bool = True,
+        trust_threshold: float = TRUST_THRESHOLD,
+        min_pairs: int = MIN_PAIRS,
         **kwargs: Any,
     ) -> None:
         super().__init__(searcher, _rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
@@ -415,7 +490,16 @@ class Hyperband(Scheduler):
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
         if not order or any(not 0 <= s <= self.s_max for s in order):
             raise BonasError(f"brackets must be in 0..{self.s_max}, got {brackets}")
+        if not -1.0 <= trust_threshold <= 1.0:
+            raise BonasError(f"trust_threshold must be in [-1, 1], got {trust_threshold}")
+        if min_pairs < 3:
+            raise BonasError(f"min_pairs must be at least 3, got {min_pairs}")
         self.brackets = tuple(order)
+        self.adapt = bool(adapt)
+        self.trust_threshold = float(trust_threshold)
+        self.min_pairs = int(min_pairs)
+        self.lowest = 0  # index of the lowest budget brackets may start at
+        self.fidelity_log: list[dict[str, Any]] = []
         self._cycle = 0
         self._rungs: list[_Rung] = []
         self._rung = 0
@@ -430,10 +514,67 @@ class Hyperband(Scheduler):
     @property
     def bracket(self) -> int:
         """The bracket ``s`` being run."""
-        return self.brackets[self._cycle % len(self.brackets)]
+        return self._bracket
+
+    def _active_brackets(self) -> list[int]:
+        """The brackets that start at a trusted budget, in order; bracket 0 if none."""
+        active = [s for s in self.brackets if self.s_max - s >= self.lowest]
+        return active or [0]
+
+    def fidelity_trust(self) -> dict[str, Any]:
+        """What the scheduler knows of its budgets: ``correlations`` (per pair of
+        consecutive budgets, the estimate of :func:`fidelity_correlation`, or ``None``
+        with fewer than ``min_pairs`` pairs), ``pairs`` (their counts) and ``trust`` (per
+        budget below the top, the product of the estimates from it up)."""
+        values: dict[float, dict[Architecture, float]] = {b: {} for b in self.budgets}
+        for record in self.jobs:
+            if record.done and record.value is not None:
+                values[record.job.budget][record.job.architecture] = record.value
+        correlations: list[float | None] = []
+        counts: list[int] = []
+        for low, high in zip(self.budgets, self.budgets[1:], strict=False):
+            both = [(v, values[high][a]) for a, v in values[low].items() if a in values[high]]
+            counts.append(len(both))
+            estimate = (
+                fidelity_correlation(list(values[low].values()), both)
+                if len(both) >= self.min_pairs
+                else math.nan
+            )
+            correlations.append(None if math.isnan(estimate) else estimate)
+        trust = []
+        for k in range(self.s_max):
+            known = [max(c, 0.0) for c in correlations[k:] if c is not None]
+            trust.append(float(np.prod(known)) if known else None)
+        return {"correlations": correlations, "pairs": counts, "trust": trust}
+
+    def _adapt(self) -> None:
+        """Move the lowest budget up past budgets that rank poorly, or back down to
+        budgets whose trust recovered."""
+        if not self.adapt or self.s_max == 0:
+            return
+        state = self.fidelity_trust()
+        trust = state["trust"]
+        lowest = self.lowest
+
+        def trusted(k: int) -> bool:  # a budget with no estimate yet is trusted
+            return trust[k] is None or trust[k] >= self.trust_threshold
+
+        while lowest > 0 and trust[lowest - 1] is not None and trusted(lowest - 1):
+            lowest -= 1
+        while lowest < self.s_max and not trusted(lowest):
+            lowest += 1
+        if lowest != self.lowest:
+            self.fidelity_log.append({
+                "job": len(self.jobs), "from_budget": self.budgets[self.lowest],
+                "to_budget": self.budgets[lowest], **state,
+            })  # fmt: skip
+            self.lowest = lowest
 
     def _start_bracket(self) -> None:
-        s = self.bracket
+        self._adapt()
+        active = self._active_brackets()
+        self._bracket = active[self._cycle % len(active)]
+        s = self._bracket
         sizes = self._bracket_sizes(s)
         self._rungs = [
             _Rung(self.budgets[self.s_max - s + k], size) for k, size in enumerate(sizes)
@@ -472,7 +613,12 @@ class Hyperband(Scheduler):
             self._start_bracket()
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "eta": self.eta, "brackets": list(self.brackets)}
+        adapting = (
+            {"adapt": True, "trust_threshold": self.trust_threshold, "min_pairs": self.min_pairs}
+            if self.adapt
+            else {}
+        )  # a journal from before adapting stored none of these: it resumes without
+        return {**super().config(), "eta": self.eta, "brackets": list(self.brackets), **adapting}
 
 
 class BOHB(Hyperband):

@@ -28,7 +28,7 @@ from typing import Any
 
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError, SerializationError
-from bonas.searchers.gp import GPSearcher
+from bonas.searchers.gp import GPSearcher, stored_kernel_name
 from bonas.spaces import get_space
 from bonas.spaces.base import SearchSpace
 from bonas.trial import Trial, TrialState
@@ -197,7 +197,7 @@ class Study:
             )
         }
         if config["kernel"] != "custom":
-            kwargs["kernel"] = config["kernel"]
+            kwargs["kernel"] = stored_kernel_name(space, config["kernel"])
         # options added after a study's format was fixed: absent in older files
         for key in ("warping", "multi_fidelity", "noise"):
             if key in config:

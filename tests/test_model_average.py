@@ -186,3 +186,78 @@ def test_the_categorical_kernel_reads_any_encoding() -> None:
     assert torch.linalg.eigvalsh(gram.detach()).min() > -1e-9
     with pytest.raises(BonasError, match="no categorical encoding"):
         CategoricalKernel(registry, CNNSpace())
+
+
+def test_auto_is_the_average_where_the_space_has_an_encoding() -> None:
+    from bonas.searchers.gp import resolve_kernel_name, stored_kernel_name
+    from bonas.surrogate import find_wl_kernel
+
+    for space in (SPACE, NB101Space()):
+        searcher = GPSearcher(space, seed=0)
+        assert isinstance(searcher.surrogate, ModelAverage)
+        assert searcher.config()["kernel"] == "average"  # what a study stores
+    cnn = GPSearcher(CNNSpace(), seed=0)
+    assert isinstance(cnn.surrogate, Surrogate) and cnn.config()["kernel"] == "otmann"
+    assert resolve_kernel_name(SPACE, "wl+ops") == "wl+ops"
+    wl = GPSearcher(SPACE, seed=0, kernel="wl")
+    assert wl.config()["kernel"] == "wl" and find_wl_kernel(wl.surrogate.kernel) is not None
+    # what `auto` meant when studies stored it: the space's own kernel
+    assert stored_kernel_name(SPACE, "auto") == "wl"
+    assert stored_kernel_name(CNNSpace(), "auto") == "otmann"
+    assert stored_kernel_name(SPACE, "average") == "average"
+
+
+def _store_auto(path, key: str | None = None) -> None:
+    """Rewrite a study file's stored kernel as ``auto``, as bonas wrote it before."""
+    import json
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    with db:
+        (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        config = json.loads(text)
+        (config[key] if key else config)["kernel"] = "auto"
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    db.close()
+
+
+def test_a_study_that_stored_auto_resumes_with_the_kernel_auto_meant(tmp_path) -> None:
+    import bonas
+    from bonas.study import Study
+
+    def objective(arch) -> float:
+        return nb201_score(arch)
+
+    options = {"n_trials": 6, "n_initial": 3, "progress": False, "noise": NOISE_FREE}
+    old, control = tmp_path / "old.db", tmp_path / "wl.db"
+    for path in (old, control):
+        bonas.search(objective, SPACE, storage=path, kernel="wl", **options)
+    _store_auto(old)
+    study = Study.load(old, SPACE)
+    assert study.searcher.config()["kernel"] == "wl"
+    assert isinstance(study.searcher.surrogate, Surrogate)
+    study.close()
+    more = {**options, "n_trials": 8}
+    resumed = bonas.search(objective, SPACE, storage=old, **more)  # kernel left to auto
+    same = bonas.search(objective, SPACE, storage=control, kernel="wl", **more)
+    assert list(resumed.history["architecture"]) == list(same.history["architecture"])
+
+
+def test_a_multi_fidelity_journal_that_stored_auto_resumes_with_that_kernel(tmp_path) -> None:
+    from bonas import StudyError, search_multifidelity
+
+    def objective(arch, budget, resume_from) -> float:
+        return nb201_score(arch) * budget / (budget + 1)
+
+    options = {"min_budget": 1, "max_budget": 3, "eta": 3, "progress": False}
+    path = tmp_path / "mf.db"
+    wl = {"kernel": "wl", "n_initial": 2}
+    search_multifidelity(objective, SPACE, storage=path, max_jobs=4, searcher_options=wl,
+                         **options)  # fmt: skip
+    with pytest.raises(StudyError, match="other settings"):  # auto is the average now
+        search_multifidelity(objective, SPACE, storage=path, max_jobs=6,
+                             searcher_options={"n_initial": 2}, **options)  # fmt: skip
+    _store_auto(path, key="searcher")
+    result = search_multifidelity(objective, SPACE, storage=path, max_jobs=6,
+                                  searcher_options={"n_initial": 2}, **options)  # fmt: skip
+    assert len(result.jobs) == 6

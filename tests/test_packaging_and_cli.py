@@ -34,6 +34,18 @@ def test_subpackages_are_mapped_into_bonas() -> None:
     assert Path(bonas.benchmarks.__file__).parent.name == "benchmarks"
 
 
+def test_the_checkouts_bonas_folder_finds_the_mapped_subpackages() -> None:
+    """Without an install's mapping (a plain ``pip install .`` and a script run in the
+    checkout), the path finder alone resolves them beside the bonas folder."""
+    import importlib.machinery
+
+    if Path(bonas.__file__).resolve().parent != ROOT / "bonas":
+        pytest.skip("bonas is imported from an install here, not from the checkout")
+    for name in ("kernels", "acquisition", "benchmarks"):
+        spec = importlib.machinery.PathFinder.find_spec(f"bonas.{name}", bonas.__path__)
+        assert spec is not None and Path(spec.origin) == ROOT / name / "__init__.py"
+
+
 def test_no_generic_top_level_names_are_installed() -> None:
     code = "import importlib.util as u; print(u.find_spec('kernels'), u.find_spec('benchmarks'))"
     out = subprocess.run(
@@ -98,6 +110,13 @@ def test_fresh_install_imports_from_any_directory(tmp_path: Path, editable: bool
     else:
         assert env_dir.resolve() in location.parents
         assert location.parent.name == "kernels" and location.parent.parent.name == "bonas"
+    # a script run in the checkout (as the README's examples are) imports the checkout's
+    # bonas folder, installed or not, and finds the mapped subpackages beside it
+    inside = subprocess.run(
+        [str(python), "-c", code], cwd=source, capture_output=True, text=True, env=env
+    )
+    assert inside.returncode == 0, inside.stderr[-3000:]
+    assert Path(inside.stdout.strip()).resolve() == (source / "kernels" / "__init__.py").resolve()
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])

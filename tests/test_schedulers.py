@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 
 import pytest
@@ -304,3 +305,104 @@ def test_to_dataframe_lists_every_job() -> None:
     assert list(frame["state"]) == ["complete", "failed", *["complete"] * 3, "running"]
     assert frame["architecture"][0] == SPACE.to_string(jobs[0].architecture)
     assert frame["failure"][1] == "out of memory"
+
+
+# -- adapting the lowest budget -------------------------------------------------------
+
+
+def test_the_fidelity_correlation_undoes_the_promotions_selection() -> None:
+    import numpy as np
+
+    from bonas.schedulers import fidelity_correlation
+
+    rng = np.random.default_rng(0)
+    low = rng.normal(size=3000)
+    high = 0.8 * low + 0.6 * rng.normal(size=3000)  # correlation 0.8 over everything
+    top = np.argsort(-low)[:1000]  # promoted: the best third at the low budget
+    pairs = list(zip(low[top], high[top], strict=True))
+    naive = np.corrcoef(low[top], high[top])[0, 1]
+    estimate = fidelity_correlation(low, pairs)
+    assert naive < 0.6 and abs(estimate - 0.8) < 0.05
+    # ranks only: a monotone transform of either budget changes nothing
+    squashed = [(np.exp(a), b**3) for a, b in pairs]
+    assert fidelity_correlation(np.exp(low), squashed) == pytest.approx(estimate)
+    assert np.isnan(fidelity_correlation(low, pairs[:2]))
+    assert np.isnan(fidelity_correlation([1.0] * 5, [(1.0, 2.0)] * 4))
+
+
+def _misleading(job: Job) -> float:
+    """At the top budget the usual score; below it, values unrelated to that score."""
+    if job.budget == BUDGETS[-1]:
+        return _value(job)
+    digest = zlib.crc32(f"{job.architecture.to_json()}@{job.budget}".encode()) % 10_007
+    return digest / 10_007
+
+
+def _drive_with(scheduler: Hyperband, jobs: int, value) -> list[Job]:
+    done = []
+    for _ in range(jobs):
+        job = scheduler.next_job()
+        scheduler.report(job, value(job))
+        done.append(job)
+    return done
+
+
+def test_hyperband_stops_starting_brackets_at_budgets_that_mislead() -> None:
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    jobs = _drive_with(scheduler, 400, _misleading)
+    assert scheduler.lowest > 0 and scheduler.fidelity_log
+    first = scheduler.fidelity_log[0]
+    assert first["from_budget"] == 1.0 and first["to_budget"] > 1.0
+    assert first["trust"][0] < scheduler.trust_threshold
+    later = [j for j in jobs if j.id >= scheduler.fidelity_log[-1]["job"]]
+    assert later and all(j.budget >= BUDGETS[scheduler.lowest] for j in later)
+
+
+def test_hyperband_keeps_every_bracket_when_budgets_rank_alike() -> None:
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    jobs = _drive_with(scheduler, 400, _value)
+    trust = scheduler.fidelity_trust()
+    assert all(c is not None and c > 0.9 for c in trust["correlations"])
+    assert scheduler.lowest == 0 and not scheduler.fidelity_log
+    assert {j.bracket for j in jobs} == {0, 1, 2, 3}
+    fixed = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, adapt=False)
+    _drive_with(fixed, 400, _misleading)
+    assert fixed.lowest == 0 and not fixed.fidelity_log
+
+
+def test_the_lowest_budget_moves_up_and_back_down_with_the_trust(monkeypatch) -> None:
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    states = iter([[0.3, 0.5, 0.9], [0.3, 0.5, 0.9], [0.65, 0.7, 0.9], [None, None, None]])
+    monkeypatch.setattr(
+        scheduler,
+        "fidelity_trust",
+        lambda: {"correlations": [], "pairs": [], "trust": next(states)},
+    )
+    scheduler._adapt()
+    assert scheduler.lowest == 2  # budgets 1 and 3 rank poorly; 9 starts the brackets
+    assert scheduler._active_brackets() == [1, 0]
+    scheduler._adapt()
+    assert scheduler.lowest == 2
+    scheduler._adapt()  # their estimates recovered: back to budget 1
+    assert scheduler.lowest == 0 and [e["to_budget"] for e in scheduler.fidelity_log] == [9, 1]
+    scheduler._adapt()  # nothing known: stay
+    assert scheduler.lowest == 0
+
+
+def test_a_replayed_hyperband_adapts_as_the_first_run_did() -> None:
+    first = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    jobs = _drive_with(first, 300, _misleading)
+    assert first.fidelity_log
+    again = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    for job in jobs:
+        replayed = again.replay_issue(job.architecture, job.budget)
+        again.report(replayed, _misleading(replayed))
+    assert again.lowest == first.lowest and again.fidelity_log == first.fidelity_log
+    assert again.next_job() == first.next_job()
+
+
+def test_bad_adapting_settings_are_refused() -> None:
+    with pytest.raises(BonasError, match="trust_threshold"):
+        Hyperband(RandomSearch(SPACE), budgets=BUDGETS, trust_threshold=2.0)
+    with pytest.raises(BonasError, match="min_pairs"):
+        Hyperband(RandomSearch(SPACE), budgets=BUDGETS, min_pairs=1)

@@ -88,6 +88,24 @@ def test_the_command_prints_no_third_party_deprecation_warnings(tmp_path: Path) 
     assert "Warning" not in done.stderr, done.stderr
 
 
+def test_the_command_hides_the_warnings_about_what_the_search_handles() -> None:
+    import warnings
+
+    from bonas import NonPSDWarning
+    from bonas.cli import _quiet_internal_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _quiet_internal_warnings()
+        warnings.warn("negative eigenvalues were clipped to zero", NonPSDWarning, stacklevel=1)
+        warnings.warn(
+            "Negative variance values detected. Rounding up to 1e-10.", RuntimeWarning, stacklevel=1
+        )
+        warnings.warn("`torch.jit.script` is deprecated.", FutureWarning, stacklevel=1)
+        warnings.warn("a problem worth reading", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a problem worth reading"]
+
+
 def test_a_resume_says_what_its_time_budget_has_left() -> None:
     from bonas.cli import _resume_message
 

@@ -38,7 +38,35 @@ from bonas.spaces.base import SearchSpace
 from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory
 from bonas.trial import Trial
 
-__all__ = ["GPSearcher"]
+__all__ = ["GPSearcher", "resolve_kernel_name", "stored_kernel_name"]
+
+
+def resolve_kernel_name(space: SearchSpace, kernel: str) -> str:
+    """The kernel name ``kernel`` stands for on ``space``: ``auto`` is ``average`` (the
+    :class:`~bonas.model_average.ModelAverage` of WL, a categorical kernel and their
+    sum) on a space with a categorical encoding (cells, NB101, NAS-Bench-Graph, DARTS),
+    and the space's :attr:`~bonas.spaces.base.SearchSpace.default_kernel` elsewhere
+    (OTMANN on NASBOT's CNN/MLP spaces, WL on a table's free-form graphs); other names
+    are themselves.
+
+    Example:
+        >>> from bonas.spaces import CNNSpace, NB201Space
+        >>> resolve_kernel_name(NB201Space(), "auto"), resolve_kernel_name(CNNSpace(), "auto")
+        ('average', 'otmann')
+    """
+    if kernel != "auto":
+        return kernel
+    if len(candidate_kernel_factories(space)) > 1:
+        return "average"
+    return getattr(space, "default_kernel", "otmann")
+
+
+def stored_kernel_name(space: SearchSpace, stored: str) -> str:
+    """The kernel a stored searcher configuration names. Studies written before ``auto``
+    was resolved on creation stored ``auto`` itself, which then meant the space's
+    :attr:`~bonas.spaces.base.SearchSpace.default_kernel`; they resume with that kernel,
+    so that they propose what they would have."""
+    return getattr(space, "default_kernel", "otmann") if stored == "auto" else stored
 
 
 class GPSearcher(Searcher):
@@ -51,13 +79,14 @@ class GPSearcher(Searcher):
         kernel: A gpytorch kernel over architecture ids, such as
             ``ScaleKernel(WLKernel(ArchitectureRegistry()))`` (its architecture kernels
             share one registry; give each searcher its own kernel object), a factory
-            ``registry -> Kernel``, or a name: ``auto`` (the space's
-            :attr:`~bonas.spaces.base.SearchSpace.default_kernel`: OTMANN on CNN/MLP
-            spaces, WL on cell spaces), ``average`` (a
+            ``registry -> Kernel``, or a name: ``auto`` (see
+            :func:`resolve_kernel_name`: ``average`` on spaces with a categorical
+            encoding, else the space's own kernel), ``average`` (a
             :class:`~bonas.model_average.ModelAverage` of the kernels the space's
             encoding allows, weighed by their leave-one-out predictions at every fit),
             ``otmann``, ``wl``, ``wl+ops`` (WL plus an edge-op kernel, on NB201 and other
-            fixed-edge cells) or ``edit``.
+            fixed-edge cells) or ``edit``. The searcher's :meth:`config` (what a study
+            stores) names the kernel ``auto`` resolved to.
         direction: ``maximize`` or ``minimize`` the told values.
         n_initial: Random proposals before the model takes over.
         num_candidates: Acquisition evaluations per proposal for the GA.
@@ -134,7 +163,9 @@ class GPSearcher(Searcher):
             raise BonasError(f"screen_neighbours must be 0 (all) or more, got {screen_neighbours}")
         self.acquisition = acquisition
         # a name is what a study stores to rebuild the searcher; objects are "custom"
-        self.kernel_name = kernel if isinstance(kernel, str) else "custom"
+        self.kernel_name = (
+            resolve_kernel_name(space, kernel) if isinstance(kernel, str) else "custom"
+        )
         self.n_initial = n_initial
         self.num_candidates = num_candidates
         self.refit_every = refit_every
@@ -151,11 +182,13 @@ class GPSearcher(Searcher):
             "noise": noise,
         }
         self.surrogate: Surrogate | ModelAverage
-        if kernel == "average":
+        if self.kernel_name == "average":
             self.surrogate = ModelAverage(candidate_kernel_factories(space), **settings)
         else:
             surrogate_kernel = (
-                default_kernel_factory(space, kernel) if isinstance(kernel, str) else kernel
+                default_kernel_factory(space, self.kernel_name)
+                if isinstance(kernel, str)
+                else kernel
             )
             self.surrogate = Surrogate(surrogate_kernel, **settings)
         self.acquisition_optimizer = make_acquisition_optimizer(

@@ -44,10 +44,13 @@ class SearchSpace(abc.ABC):
     Attributes:
         name: Short identifier of the space family, e.g. ``"cnn"`` or ``"nb201"``.
         vocabulary: The layer vocabulary of the space's architectures.
-        default_kernel: The GP kernel a :class:`~bonas.searchers.GPSearcher` uses on
-            this space unless told otherwise: ``otmann`` (NASBOT's OTMANN distance, for
-            free-form layer graphs whose labels have OTMANN costs) or ``wl``
-            (Weisfeiler-Lehman features, for cells and graphs without such costs).
+        default_kernel: The space's own single GP kernel: ``otmann`` (NASBOT's OTMANN
+            distance, for free-form layer graphs whose labels have OTMANN costs) or
+            ``wl`` (Weisfeiler-Lehman features, for cells and graphs without such
+            costs). A :class:`~bonas.searchers.GPSearcher` left to ``kernel="auto"``
+            uses it on spaces without a categorical encoding, and a model average that
+            includes WL on the others (see
+            :func:`~bonas.searchers.gp.resolve_kernel_name`).
         max_tries: How many invalid candidates :meth:`sample` / :meth:`mutate` may draw
             before giving up with a :class:`~bonas.exceptions.BonasError`.
     """

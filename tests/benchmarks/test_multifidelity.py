@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -218,13 +219,20 @@ def test_screening_yardstick_on_a_users_table(table: UserTable, tmp_path: Path) 
 @pytest.mark.slow
 def test_goal_compares_the_runs_with_full_fidelity_bonas(table: UserTable, tmp_path: Path) -> None:
     reference = _reference(tmp_path, regret=0.5, sim_time=3 * 6_000.0)
-    report = goal(table, reference, seeds=2, runs=["bohb+bonas", "hyperband+rs", "bonas-full"])
+    runs = ["bohb+bonas", "hyperband+rs", "bonas-full"]
+    report = goal(table, reference, seeds=2, runs=runs, horizon=1 / 3)
     assert report["time_budget"] == pytest.approx(6_000.0)
+    assert report["checkpoints"] == pytest.approx({"t_9": 2_000.0, "t_3": 6_000.0})
     assert report["target_regret"] == 0.5
-    for name in ("bohb+bonas", "hyperband+rs", "bonas-full"):
+    for name in runs:
         entry = report["runs"][name]
-        assert entry["regret_at_t_9_mean"] >= entry["regret_at_2t_9_mean"]
-        assert entry["regret_at_2t_9_mean"] >= entry["regret_at_t_3_mean"] >= 0
+        assert entry["regret_at_t_9_mean"] >= entry["regret_at_t_3_mean"] >= 0
+        assert "regret_at_t_mean" not in entry  # past the horizon
+    mf, full = report["runs"]["bohb+bonas"], report["runs"]["bonas-full"]
+    for label in ("t_9", "t_3"):
+        gap = mf[f"regret_at_{label}_mean"] - full[f"regret_at_{label}_mean"]
+        bound = math.hypot(mf[f"regret_at_{label}_se"], full[f"regret_at_{label}_se"])
+        assert report["no_worse_than_full_fidelity"][label] == (gap <= bound)
     final = report["runs"]["bohb+bonas"]["regret_at_t_3_mean"]
     assert report["bohb_meets_target"] == (final <= 0.5)
     assert report["bohb_beats_full_fidelity_at_equal_time"] == (
