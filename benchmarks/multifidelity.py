@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bonas.benchmarks._parallel import run_calls
+from bonas.benchmarks.mf_peers import MF_PEERS
 from bonas.benchmarks.replay import resolve_table
 from bonas.benchmarks.simulator import run_multifidelity
 from bonas.benchmarks.tables import Table
@@ -76,7 +77,9 @@ def sweep(
     Args:
         benchmark: A table with fidelities, or its spec (``nb101@FILE``, ``nb301@DIR``,
             ``nb201:cifar10@CSV`` for 12/200 epochs, a :class:`UserTable`...).
-        schedulers, searchers: Names for :func:`run_multifidelity`.
+        schedulers, searchers: Names for :func:`run_multifidelity`; a multi-fidelity
+            peer (``smac-hb``, ``optuna-hb``) runs once per grid point, as its own
+            searcher (``own``).
         etas, min_budgets, max_budgets: The grids (``None``: the table's lowest or
             highest fidelity).
         seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
@@ -96,7 +99,13 @@ def sweep(
 
     table = resolve_table(benchmark, path)
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    grid = list(itertools.product(schedulers, searchers, etas, min_budgets, max_budgets, seed_list))
+    grid = [
+        (scheduler, searcher, *rest)
+        for scheduler in schedulers
+        # a multi-fidelity peer is its own searcher: one run per grid point, not per searcher
+        for searcher in (["own"] if scheduler in MF_PEERS else searchers)
+        for rest in itertools.product(etas, min_budgets, max_budgets, seed_list)
+    ]
     if not grid:
         raise BonasError("a sweep needs at least one value in every grid and one seed")
     common = {"path": path, "workers": workers, "max_time": max_time, "max_jobs": max_jobs}
@@ -348,6 +357,8 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bohb+bonas-mf": ("bohb", "bonas", {"multi_fidelity": True}),
     "hyperband+rs": ("hyperband", "rs", {}),
     "bonas-full": ("hyperband", "bonas", {}),
+    "smac-hb": ("smac-hb", "own", {}),
+    "optuna-hb": ("optuna-hb", "own", {}),
 }
 #: Scheduler options of the goal runs that differ from the defaults: ``bohb+bonas-fixed``
 #: is BOHB as it was before it adapted its lowest budget.

@@ -28,10 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from bonas.benchmarks.mf_peers import MF_PEERS, make_mf_peer
 from bonas.benchmarks.replay import lookup_options, resolve_table
 from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
-from bonas.schedulers import Scheduler, SchedulerExhausted, hyperband_budgets, make_scheduler
+from bonas.schedulers import (
+    SCHEDULERS,
+    Scheduler,
+    SchedulerExhausted,
+    hyperband_budgets,
+    make_scheduler,
+)
 
 __all__ = ["MF_COLUMNS", "run_multifidelity", "simulate", "snap_budgets"]
 
@@ -211,7 +218,9 @@ def run_multifidelity(
     """One scheduler and searcher, one seed, against a table's fidelities.
 
     The searcher gets :func:`~bonas.benchmarks.replay.lookup_options` (bonas is told
-    that lookups are noise-free) under ``searcher_options``.
+    that lookups are noise-free) under ``searcher_options``. A multi-fidelity peer
+    (``smac-hb``, ``optuna-hb``: :mod:`bonas.benchmarks.mf_peers`) is its own searcher,
+    so ``searcher`` only labels its records.
 
     The rung budgets are :func:`~bonas.schedulers.hyperband_budgets` of ``min_budget``
     (the table's lowest fidelity by default), ``max_budget`` (its highest) and ``eta``,
@@ -228,14 +237,23 @@ def run_multifidelity(
     high = table.fidelities[-1] if max_budget is None else float(max_budget)
     budgets = snap_budgets(hyperband_budgets(low, high, eta), table.fidelities)
     direction = getattr(table, "direction", "maximize")
+    if scheduler not in SCHEDULERS and scheduler not in MF_PEERS:
+        raise BonasError(
+            f"unknown scheduler {scheduler!r}; known: {sorted(SCHEDULERS)} and the "
+            f"multi-fidelity peers {sorted(MF_PEERS)}"
+        )
     if searcher == "ls":
         raise BonasError("local search keeps its own walk; schedulers take bonas, re or rs")
-    searcher_kwargs = lookup_options(searcher, searcher_options)
-    optimizer = make_searcher(
-        searcher, table.space, seed=seed, direction=direction, **searcher_kwargs
-    )
     options = {"seed": seed, "eta": eta, **dict(scheduler_options or {})}
-    chosen = make_scheduler(scheduler, optimizer, budgets=budgets, **options)
+    chosen: Scheduler
+    if scheduler in MF_PEERS:
+        chosen = make_mf_peer(scheduler, table.space, budgets, direction=direction, **options)
+    else:
+        searcher_kwargs = lookup_options(searcher, searcher_options)
+        optimizer = make_searcher(
+            searcher, table.space, seed=seed, direction=direction, **searcher_kwargs
+        )
+        chosen = make_scheduler(scheduler, optimizer, budgets=budgets, **options)
     records = simulate(
         table,
         chosen,

@@ -663,6 +663,13 @@ class JobLoop:
             disable=not progress,
             desc="bonas search",
             unit="s" if time_budget else "job",
+            # seconds of a time budget go by at one a second: no rate to show
+            bar_format=(
+                "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}"
+                "{postfix}]"
+                if time_budget
+                else None
+            ),
         )
 
     def run(self) -> str:

@@ -579,7 +579,12 @@ def build_parser() -> argparse.ArgumentParser:
         "nb201:<dataset>@CSV (12/200); nb201:cifar10 by default",
     )
     swp.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
-    swp.add_argument("--schedulers", default="hyperband", help="hyperband, bohb, asha (comma list)")
+    swp.add_argument(
+        "--schedulers",
+        default="hyperband",
+        help="hyperband, bohb, asha, or the multi-fidelity peers smac-hb and optuna-hb "
+        "(pip install '.[peers]'; each its own searcher) (comma list)",
+    )
     swp.add_argument("--searchers", default="rs", help="rs, re, bonas (comma list)")
     swp.add_argument("--etas", default="3", help="comma list of eta")
     swp.add_argument(

@@ -1,0 +1,290 @@
+"""Multi-fidelity peers as schedulers, to compare with in the same simulator.
+
+Each peer is a :class:`~bonas.schedulers.Scheduler`, so :func:`~bonas.benchmarks.
+simulator.simulate` runs it with the same simulated workers, clock and continuation
+from checkpoints as bonas's own schedulers; inside, the library decides both which
+architecture runs and at which budget, with its own defaults, over the space's
+categorical encoding (:meth:`~bonas.spaces.base.SearchSpace.categories`):
+
+* ``smac-hb``: SMAC3's ``MultiFidelityFacade`` (a random forest and SMAC's Hyperband
+  intensifier) with the rung budgets' lowest and highest as ``min_budget`` and
+  ``max_budget`` and Hyperband's ``eta``. SMAC's own budgets are snapped to the nearest
+  rung budget (in log scale). A configuration SMAC asks for again at a higher budget is
+  the same architecture, continued from its checkpoint.
+* ``optuna-hb``: Optuna's ``TPESampler`` with its ``HyperbandPruner`` (``min_resource``
+  and ``max_resource``: the lowest and highest rung budgets; ``reduction_factor``:
+  ``eta``), through Optuna's ask-and-tell interface. A trial starts at the lowest rung
+  budget and reports its value there; unless the pruner prunes it, it continues to the
+  next rung budget from its checkpoint, up to the top, where the trial is told its
+  value.
+
+Proposals that are not untried architectures (a cell the table lacks, a repeat) become
+the nearest untried member, as for the single-fidelity peers
+(:class:`~bonas.benchmarks.peers.EncodedSearcher`). The libraries are the ``peers``
+extra: ``pip install ".[peers]"``. DEHB and syne-tune are not here yet.
+
+Example:
+    >>> from bonas.spaces import NB201Space
+    >>> peer = make_mf_peer("optuna-hb", NB201Space(), (12.0, 200.0))  # doctest: +SKIP
+    >>> job = peer.next_job()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from bonas.architecture import Architecture
+from bonas.benchmarks.peers import EncodedSearcher, _require
+from bonas.exceptions import BonasError
+from bonas.schedulers import Job, Scheduler
+from bonas.spaces.base import SearchSpace
+
+__all__ = ["MF_PEERS", "OptunaHyperband", "PeerScheduler", "SMACHyperband", "make_mf_peer"]
+
+
+class PeerScheduler(Scheduler):
+    """Base of the multi-fidelity peers: a library decides the jobs.
+
+    Subclasses implement :meth:`next_job` and :meth:`_told` (what the library learns of
+    a finished job). The scheduler's searcher is an
+    :class:`~bonas.benchmarks.peers.EncodedSearcher`, used only to turn the library's
+    codes into untried architectures.
+
+    Args:
+        space: A space with a categorical encoding.
+        budgets: The rung budgets, ascending (the table's fidelities).
+        eta: Hyperband's reduction factor.
+        seed: Seed of the library and of the nearest-member ties.
+        direction: ``maximize`` or ``minimize``.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        budgets: Sequence[float],
+        *,
+        eta: float = 3.0,
+        seed: int = 0,
+        direction: str = "maximize",
+    ) -> None:
+        if eta <= 1:
+            raise BonasError(f"eta must be greater than 1, got {eta}")
+        super().__init__(EncodedSearcher(space, seed=seed, direction=direction), budgets, seed=seed)
+        self.encoder: EncodedSearcher = self.searcher  # type: ignore[assignment]
+        self.eta = float(eta)
+
+    def _architecture(self, codes: Sequence[int]) -> Architecture:
+        return self.encoder._realise(codes, set(self._started))
+
+    def report(self, job: Job, value: float | None = None, *, failed: str | None = None) -> None:
+        super().report(job, value, failed=failed)
+        record = self.jobs[job.id]
+        self._told(job, record.value, record.failure)
+
+    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+        raise NotImplementedError
+
+    def _signed_cost(self, value: float) -> float:
+        """The value as a cost to minimise."""
+        return -value if self.direction == "maximize" else value
+
+    def _resume_budget(self, arch: Architecture, budget: float) -> float | None:
+        """The highest budget below ``budget`` at which ``arch`` has a result."""
+        done = [
+            r.job.budget
+            for r in self.jobs
+            if r.job.architecture == arch and r.done and r.value is not None
+            and r.job.budget < budget
+        ]  # fmt: skip
+        return max(done, default=None)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "eta": self.eta}
+
+
+class SMACHyperband(PeerScheduler):
+    """SMAC3's multi-fidelity facade (random forest, Hyperband intensifier), ask/tell.
+
+    Reference:
+        Lindauer et al. "SMAC3: A Versatile Bayesian Optimization Package for
+        Hyperparameter Optimization." JMLR 23, 2022.
+    """
+
+    name = "smac-hb"
+
+    def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
+        _require("smac", "smac-hb")
+        super().__init__(space, budgets, **kwargs)
+        self._output = tempfile.TemporaryDirectory(prefix="bonas-smac-hb-")
+        self._facade = self._build()
+        self._arch_of: dict[Any, Architecture] = {}
+        self._info: dict[int, Any] = {}
+        self._worst: float | None = None
+
+    def _build(self) -> Any:
+        from ConfigSpace import Categorical, ConfigurationSpace
+        from smac import MultiFidelityFacade, Scenario
+
+        configspace = ConfigurationSpace(seed=self.seed)
+        configspace.add(
+            [Categorical(name, list(choices)) for name, choices in self.encoder.variables]
+        )
+        scenario = Scenario(
+            configspace,
+            deterministic=True,
+            n_trials=10**9,  # the simulator's clock stops the search
+            min_budget=self.budgets[0],
+            max_budget=self.budgets[-1],
+            seed=self.seed,
+            output_directory=self._output.name,
+        )
+        logging.getLogger("smac").setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            intensifier = MultiFidelityFacade.get_intensifier(scenario, eta=round(self.eta))
+            return MultiFidelityFacade(
+                scenario,
+                _never_called,
+                intensifier=intensifier,
+                overwrite=True,
+                logging_level=logging.ERROR,
+            )
+
+    def _rung_budget(self, budget: float) -> float:
+        return min(self.budgets, key=lambda b: abs(math.log(b) - math.log(budget)))
+
+    def next_job(self) -> Job | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = self._facade.ask()
+        config = info.config
+        if config not in self._arch_of:
+            codes = [list(choices).index(config[name]) for name, choices in self.encoder.variables]
+            self._arch_of[config] = self._architecture(codes)
+        arch = self._arch_of[config]
+        budget = self._rung_budget(float(info.budget))
+        rung = self.budgets.index(budget)
+        job, _ = self._issue(arch, budget, self._resume_budget(arch, budget), 0, rung)
+        self._info[job.id] = info
+        return job
+
+    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+        from smac.runhistory import StatusType, TrialValue
+
+        info = self._info.pop(job.id)
+        if value is not None:
+            cost = self._signed_cost(value)
+            self._worst = cost if self._worst is None else max(self._worst, cost)
+            told = TrialValue(cost=cost)
+        else:  # the worst cost so far: SMAC's forest cannot fit an infinite one
+            told = TrialValue(cost=self._worst or 0.0, status=StatusType.CRASHED)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._facade.tell(info, told)
+
+
+class OptunaHyperband(PeerScheduler):
+    """Optuna's TPE sampler with its Hyperband pruner, ask-and-tell.
+
+    Reference:
+        Akiba, Sano, Yanase, Ohta, Koyama. "Optuna: A Next-generation Hyperparameter
+        Optimization Framework." KDD 2019. Li et al. "Hyperband." JMLR 18, 2018.
+    """
+
+    name = "optuna-hb"
+
+    def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
+        optuna = _require("optuna", "optuna-hb")
+        super().__init__(space, budgets, **kwargs)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        self._distributions = {
+            name: optuna.distributions.CategoricalDistribution(list(range(len(choices))))
+            for name, choices in self.encoder.variables
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # the pruner puts a trial in a bracket by a hash of the study's name, which
+            # would otherwise be random
+            self._study = optuna.create_study(
+                study_name=f"bonas-optuna-hb-{self.seed}",
+                direction=self.direction,
+                sampler=optuna.samplers.TPESampler(seed=self.seed),
+                pruner=optuna.pruners.HyperbandPruner(
+                    min_resource=self._step(self.budgets[0]),
+                    max_resource=self._step(self.budgets[-1]),
+                    reduction_factor=round(self.eta),
+                ),
+            )
+        self._trial_of: dict[int, Any] = {}  # job id -> Optuna trial
+        self._continuing: list[tuple[Any, Architecture, int]] = []
+
+    @staticmethod
+    def _step(budget: float) -> int:
+        return max(1, round(budget))
+
+    def next_job(self) -> Job | None:
+        if self._continuing:
+            trial, arch, rung = self._continuing.pop(0)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = self._study.ask(self._distributions)
+            arch = self._architecture([trial.params[name] for name in self._distributions])
+            rung = 0
+        budget = self.budgets[rung]
+        resume = self.budgets[rung - 1] if rung else None
+        job, _ = self._issue(arch, budget, resume, 0, rung)
+        self._trial_of[job.id] = trial
+        return job
+
+    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+        trial = self._trial_of.pop(job.id)
+        states = self._optuna.trial.TrialState
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if value is None:
+                self._study.tell(trial, state=states.FAIL)
+                return
+            if job.rung == len(self.budgets) - 1:
+                self._study.tell(trial, value)
+                return
+            trial.report(value, self._step(job.budget))
+            if trial.should_prune():
+                self._study.tell(trial, state=states.PRUNED)
+            else:
+                self._continuing.append((trial, job.architecture, job.rung + 1))
+
+
+def _never_called(config: Any, seed: int = 0, budget: float = 0.0) -> float:
+    raise BonasError("the simulator evaluates; SMAC's target function is never called")
+
+
+#: The multi-fidelity peers by name.
+MF_PEERS: dict[str, type[PeerScheduler]] = {
+    "smac-hb": SMACHyperband,
+    "optuna-hb": OptunaHyperband,
+}
+
+
+def make_mf_peer(
+    name: str, space: SearchSpace, budgets: Sequence[float], **options: Any
+) -> PeerScheduler:
+    """A multi-fidelity peer by name over ``space`` at the rung ``budgets``.
+
+    Raises:
+        BonasError: For an unknown name (listing the known ones), a missing library (the
+            install command), or a space without a categorical encoding.
+    """
+    try:
+        cls = MF_PEERS[name]
+    except KeyError:
+        raise BonasError(
+            f"unknown multi-fidelity peer {name!r}; known: {sorted(MF_PEERS)}"
+        ) from None
+    return cls(space, budgets, **options)
