@@ -17,11 +17,17 @@ categorical encoding (:meth:`~bonas.spaces.base.SearchSpace.categories`):
   budget and reports its value there; unless the pruner prunes it, it continues to the
   next rung budget from its checkpoint, up to the top, where the trial is told its
   value.
+* ``syne-asha`` and ``syne-bohb``: syne-tune's ``ASHA`` (random search) and ``BOHB``
+  (ASHA with a KDE searcher), with ``grace_period`` and ``max_t`` the lowest and highest
+  rung budgets and ``reduction_factor`` ``eta``, driven as syne-tune's tuner drives a
+  scheduler: ``suggest``, then ``on_trial_result`` at each rung budget, which says
+  whether the trial continues (to the next rung budget, from its checkpoint) or stops,
+  and ``on_trial_complete`` at the top.
 
 Proposals that are not untried architectures (a cell the table lacks, a repeat) become
 the nearest untried member, as for the single-fidelity peers
 (:class:`~bonas.benchmarks.peers.EncodedSearcher`). The libraries are the ``peers``
-extra: ``pip install ".[peers]"``. DEHB and syne-tune are not here yet.
+extra: ``pip install ".[peers]"``. DEHB is not here: its release pins ``numpy<2``.
 
 Example:
     >>> from bonas.spaces import NB201Space
@@ -35,16 +41,27 @@ import logging
 import math
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+
+import numpy as np
 
 from bonas.architecture import Architecture
 from bonas.benchmarks.peers import EncodedSearcher, _require
 from bonas.exceptions import BonasError
-from bonas.schedulers import Job, Scheduler
+from bonas.schedulers import Job, Scheduler, SchedulerExhausted
 from bonas.spaces.base import SearchSpace
 
-__all__ = ["MF_PEERS", "OptunaHyperband", "PeerScheduler", "SMACHyperband", "make_mf_peer"]
+__all__ = [
+    "MF_PEERS",
+    "OptunaHyperband",
+    "PeerScheduler",
+    "SMACHyperband",
+    "SyneTuneASHA",
+    "SyneTuneBOHB",
+    "make_mf_peer",
+]
 
 
 class PeerScheduler(Scheduler):
@@ -216,17 +233,13 @@ class OptunaHyperband(PeerScheduler):
                 direction=self.direction,
                 sampler=optuna.samplers.TPESampler(seed=self.seed),
                 pruner=optuna.pruners.HyperbandPruner(
-                    min_resource=self._step(self.budgets[0]),
-                    max_resource=self._step(self.budgets[-1]),
+                    min_resource=_integer_budget(self.budgets[0]),
+                    max_resource=_integer_budget(self.budgets[-1]),
                     reduction_factor=round(self.eta),
                 ),
             )
         self._trial_of: dict[int, Any] = {}  # job id -> Optuna trial
         self._continuing: list[tuple[Any, Architecture, int]] = []
-
-    @staticmethod
-    def _step(budget: float) -> int:
-        return max(1, round(budget))
 
     def next_job(self) -> Job | None:
         if self._continuing:
@@ -254,11 +267,121 @@ class OptunaHyperband(PeerScheduler):
             if job.rung == len(self.budgets) - 1:
                 self._study.tell(trial, value)
                 return
-            trial.report(value, self._step(job.budget))
+            trial.report(value, _integer_budget(job.budget))
             if trial.should_prune():
                 self._study.tell(trial, state=states.PRUNED)
             else:
                 self._continuing.append((trial, job.architecture, job.rung + 1))
+
+
+class SyneTuneASHA(PeerScheduler):
+    """syne-tune's ASHA (random search with asynchronous successive halving).
+
+    Reference:
+        Salinas, Seeger, Klein, Perrone, Wistuba, Archambeau. "Syne Tune: A Library for
+        Large Scale Hyperparameter Tuning and Reproducible Research." AutoML 2022.
+    """
+
+    name = "syne-asha"
+    baseline = "ASHA"
+
+    def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
+        _require("syne_tune", self.name)
+        super().__init__(space, budgets, **kwargs)
+        from syne_tune import config_space
+        from syne_tune.optimizer import baselines
+
+        names = [name for name, _ in self.encoder.variables]
+        self._names = names
+        space_dict = {
+            name: config_space.choice(list(range(len(choices))))
+            for name, choices in self.encoder.variables
+        }
+        logging.getLogger("syne_tune").setLevel(logging.ERROR)
+        self._scheduler = getattr(baselines, self.baseline)(
+            space_dict,
+            metric="value",
+            time_attr="epoch",
+            max_t=_integer_budget(self.budgets[-1]),
+            grace_period=_integer_budget(self.budgets[0]),
+            reduction_factor=self.eta,
+            do_minimize=self.direction == "minimize",
+            random_seed=self.seed,
+        )
+        self._trial_of: dict[int, Any] = {}  # job id -> syne-tune Trial
+        self._continuing: list[tuple[Any, Architecture, int]] = []
+        self._trials = 0
+        self._numpy_state = np.random.RandomState(self.seed).get_state()
+
+    @contextmanager
+    def _seeded_numpy(self) -> Iterator[None]:
+        """syne-tune's random searcher draws from NumPy's global generator, whatever its
+        ``random_seed``: lend it this peer's own state, and give the caller's back."""
+        saved = np.random.get_state()
+        np.random.set_state(self._numpy_state)
+        try:
+            with warnings.catch_warnings():
+                # pandas' notice that sampling without a generator will change, from
+                # syne-tune's KDE searcher
+                warnings.simplefilter("ignore", FutureWarning)
+                yield
+        finally:
+            self._numpy_state = np.random.get_state()
+            np.random.set_state(saved)
+
+    def next_job(self) -> Job | None:
+        from datetime import datetime
+
+        from syne_tune.backend.trial_status import Trial
+
+        if self._continuing:
+            trial, arch, rung = self._continuing.pop(0)
+        else:
+            with self._seeded_numpy():
+                suggestion = self._scheduler.suggest()
+            if suggestion is None:
+                raise SchedulerExhausted(f"{self.name} suggests no new configuration")
+            config = suggestion.config
+            trial = Trial(self._trials, config, datetime(2000, 1, 1))
+            self._trials += 1
+            with self._seeded_numpy():
+                self._scheduler.on_trial_add(trial)
+            arch = self._architecture([int(config[name]) for name in self._names])
+            rung = 0
+        budget = self.budgets[rung]
+        job, _ = self._issue(arch, budget, self.budgets[rung - 1] if rung else None, 0, rung)
+        self._trial_of[job.id] = trial
+        return job
+
+    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+        from syne_tune.optimizer.scheduler import SchedulerDecision
+
+        trial = self._trial_of.pop(job.id)
+        result = {"value": value, "epoch": _integer_budget(job.budget)}
+        with self._seeded_numpy():
+            if value is None:
+                self._scheduler.on_trial_error(trial)
+            elif job.rung == len(self.budgets) - 1:
+                self._scheduler.on_trial_complete(trial, result)
+            elif self._scheduler.on_trial_result(trial, result) == SchedulerDecision.CONTINUE:
+                self._continuing.append((trial, job.architecture, job.rung + 1))
+
+
+class SyneTuneBOHB(SyneTuneASHA):
+    """syne-tune's BOHB: ASHA with a kernel-density (TPE-like) searcher.
+
+    Reference:
+        Falkner, Klein, Hutter. "BOHB: Robust and Efficient Hyperparameter Optimization
+        at Scale." ICML 2018; syne-tune's asynchronous version.
+    """
+
+    name = "syne-bohb"
+    baseline = "BOHB"
+
+
+def _integer_budget(budget: float) -> int:
+    """A rung budget as the integer step (epoch) Optuna and syne-tune count in."""
+    return max(1, round(budget))
 
 
 def _never_called(config: Any, seed: int = 0, budget: float = 0.0) -> float:
@@ -269,6 +392,8 @@ def _never_called(config: Any, seed: int = 0, budget: float = 0.0) -> float:
 MF_PEERS: dict[str, type[PeerScheduler]] = {
     "smac-hb": SMACHyperband,
     "optuna-hb": OptunaHyperband,
+    "syne-asha": SyneTuneASHA,
+    "syne-bohb": SyneTuneBOHB,
 }
 
 

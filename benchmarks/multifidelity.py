@@ -78,8 +78,8 @@ def sweep(
         benchmark: A table with fidelities, or its spec (``nb101@FILE``, ``nb301@DIR``,
             ``nb201:cifar10@CSV`` for 12/200 epochs, a :class:`UserTable`...).
         schedulers, searchers: Names for :func:`run_multifidelity`; a multi-fidelity
-            peer (``smac-hb``, ``optuna-hb``) runs once per grid point, as its own
-            searcher (``own``).
+            peer (``smac-hb``, ``optuna-hb``, ``syne-asha``, ``syne-bohb``) runs once
+            per grid point, as its own searcher (``own``).
         etas, min_budgets, max_budgets: The grids (``None``: the table's lowest or
             highest fidelity).
         seeds: How many seeds (``0 .. seeds-1``), or the seeds themselves.
@@ -359,6 +359,8 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bonas-full": ("hyperband", "bonas", {}),
     "smac-hb": ("smac-hb", "own", {}),
     "optuna-hb": ("optuna-hb", "own", {}),
+    "syne-asha": ("syne-asha", "own", {}),
+    "syne-bohb": ("syne-bohb", "own", {}),
 }
 #: Scheduler options of the goal runs that differ from the defaults: ``bohb+bonas-fixed``
 #: is BOHB as it was before it adapted its lowest budget.

@@ -582,8 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "--schedulers",
         default="hyperband",
-        help="hyperband, bohb, asha, or the multi-fidelity peers smac-hb and optuna-hb "
-        "(pip install '.[peers]'; each its own searcher) (comma list)",
+        help="hyperband, bohb, asha, or the multi-fidelity peers smac-hb, optuna-hb, "
+        "syne-asha and syne-bohb (pip install '.[peers]'; each its own searcher) (comma list)",
     )
     swp.add_argument("--searchers", default="rs", help="rs, re, bonas (comma list)")
     swp.add_argument("--etas", default="3", help="comma list of eta")

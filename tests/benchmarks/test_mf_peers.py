@@ -19,6 +19,7 @@ BUDGETS = (1, 3, 9, 27)
 
 pytest.importorskip("smac", reason="the peers extra is not installed: pip install '.[peers]'")
 pytest.importorskip("optuna", reason="the peers extra is not installed: pip install '.[peers]'")
+pytest.importorskip("syne_tune", reason="the peers extra is not installed: pip install '.[peers]'")
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,9 @@ def test_a_peer_runs_in_the_simulator_and_continues_from_checkpoints(table, name
     ]
 
 
-def test_optuna_continues_only_the_trials_its_pruner_keeps(table) -> None:
-    records = run_multifidelity(table, "optuna-hb", "own", seed=1, max_jobs=80)
+@pytest.mark.parametrize("name", ["optuna-hb", "syne-asha", "syne-bohb"])
+def test_a_stopping_peer_continues_only_the_trials_it_keeps(table, name) -> None:
+    records = run_multifidelity(table, name, "own", seed=1, max_jobs=80)
     by_arch: dict[str, list[float]] = {}
     for record in records:
         by_arch.setdefault(record["architecture"], []).append(record["budget"])
@@ -93,3 +95,13 @@ def test_a_sweep_runs_a_peer_once_per_grid_point(table) -> None:
     assert (frame["jobs"] == 20).all()
     with pytest.raises(BonasError, match=r"unknown scheduler 'dehb'.*peers \['optuna-hb'"):
         run_multifidelity(table, "dehb", "own", seed=0, max_jobs=5)
+
+
+def test_syne_tune_peers_leave_numpys_global_generator_as_they_found_it(table) -> None:
+    import numpy as np
+
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    run_multifidelity(table, "syne-asha", "own", seed=0, max_jobs=30)
+    assert np.random.random() == expected
