@@ -305,3 +305,21 @@ def test_ctrl_c_counts_the_interrupted_attempt(
     with sqlite3.connect(tmp_path / "study.db") as db:
         (attrs,) = db.execute("SELECT user_attrs FROM trials WHERE number = 3").fetchone()
     assert json.loads(attrs)["faults"] == ["attempt 1: interrupted (Ctrl-C)"]
+
+
+def test_a_journal_from_before_adapting_resumes_without_adapting(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _search(scheduler="bohb", max_jobs=10, storage=path)
+    db = sqlite3.connect(path)
+    with db:
+        (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        config = json.loads(text)
+        assert config["adapt"] is True  # what a new journal stores
+        for key in ("adapt", "trust_threshold", "min_pairs"):
+            del config[key]  # as bonas wrote it before
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    db.close()
+    resumed = _search(scheduler="bohb", max_jobs=14, storage=path)  # no "other settings"
+    assert len(resumed.jobs) == 14
+    straight = _search(scheduler="bohb", max_jobs=14)  # adapting changes nothing this early
+    assert list(resumed.jobs["architecture"]) == list(straight.jobs["architecture"])
