@@ -11,8 +11,34 @@ from pathlib import Path
 
 import bonas
 from bonas import Architecture
-from bonas.spaces import NB201Space
+from bonas.spaces import CellSpace, NB201Space
 from tests.objectives import nb201_score
+
+CELLS = CellSpace(("none", "skip", "conv", "pool"), nodes=4)  # 4096 cells
+BUDGETS = (1, 3, 9, 27)
+
+
+def four_fidelity_table(path: Path):
+    """A user's table with four fidelities (:data:`BUDGETS`), written to ``path``:
+    accuracy rises with the budget, the ranking of architectures changes a little
+    between budgets, training time is linear in it."""
+    import pandas as pd
+
+    from bonas.benchmarks.tables import UserTable
+
+    rows = []
+    for index, arch in enumerate(list(CELLS.enumerate())[::4]):
+        ops = CELLS.to_ops(arch)
+        quality = ops.count("conv") * 2.0 + ops.count("skip") + 0.001 * index
+        row = {"arch": CELLS.to_string(arch), "seconds": 100.0 + 10 * ops.count("conv")}
+        for budget in BUDGETS:
+            noise = ((index * 7919 + budget * 104729) % 97) / 97 * (3.0 / budget)
+            row[f"acc_e{budget}"] = quality * (1 - 1 / (1 + budget)) + noise
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return UserTable.from_file(
+        path, arch_column="arch", objective="acc_e{budget}:max", train_time_column="seconds"
+    )
 
 
 def nb201_at_budget(arch: Architecture, budget: float, resume_from: float | None) -> dict:

@@ -3,19 +3,13 @@ pruner) in the simulator: budgets, promotions from checkpoints, determinism, err
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
 
 from bonas import Architecture, BonasError
 from bonas.benchmarks.mf_peers import MF_PEERS, make_mf_peer
 from bonas.benchmarks.simulator import run_multifidelity
-from bonas.benchmarks.tables import UserTable
-from bonas.spaces import CellSpace, CNNSpace
-
-CELLS = CellSpace(("none", "skip", "conv", "pool"), nodes=4)
-BUDGETS = (1, 3, 9, 27)
+from bonas.spaces import CNNSpace
+from tests.mf_objectives import BUDGETS, CELLS, four_fidelity_table
 
 pytest.importorskip("smac", reason="the peers extra is not installed: pip install '.[peers]'")
 pytest.importorskip("optuna", reason="the peers extra is not installed: pip install '.[peers]'")
@@ -23,21 +17,8 @@ pytest.importorskip("syne_tune", reason="the peers extra is not installed: pip i
 
 
 @pytest.fixture(scope="module")
-def table(tmp_path_factory: pytest.TempPathFactory) -> UserTable:
-    """Four fidelities; accuracy rises with the budget in nearly the same order."""
-    rows = []
-    for index, arch in enumerate(list(CELLS.enumerate())[::4]):
-        ops = CELLS.to_ops(arch)
-        quality = ops.count("conv") * 2.0 + ops.count("skip") + 0.001 * index
-        row = {"arch": CELLS.to_string(arch), "seconds": 100.0 + 10 * ops.count("conv")}
-        for budget in BUDGETS:
-            row[f"acc_e{budget}"] = quality * (1 - 1 / (1 + budget))
-        rows.append(row)
-    path = Path(tmp_path_factory.mktemp("mfpeers")) / "mf.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return UserTable.from_file(
-        path, arch_column="arch", objective="acc_e{budget}:max", train_time_column="seconds"
-    )
+def table(tmp_path_factory: pytest.TempPathFactory):
+    return four_fidelity_table(tmp_path_factory.mktemp("mfpeers") / "mf.csv")
 
 
 @pytest.mark.parametrize("name", sorted(MF_PEERS))

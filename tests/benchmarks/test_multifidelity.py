@@ -22,30 +22,12 @@ from bonas.benchmarks.simulator import MF_COLUMNS, run_multifidelity, simulate, 
 from bonas.benchmarks.tables import UserTable
 from bonas.schedulers import ASHA, Hyperband
 from bonas.searchers import RandomSearch
-from bonas.spaces import CellSpace
-
-CELLS = CellSpace(("none", "skip", "conv", "pool"), nodes=4)  # 4096 cells
-BUDGETS = (1, 3, 9, 27)
+from tests.mf_objectives import four_fidelity_table
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory: pytest.TempPathFactory) -> UserTable:
-    """A user's table with four fidelities: accuracy rises with the budget, the ranking of
-    architectures changes a little between budgets, training time is linear in it."""
-    rows = []
-    for index, arch in enumerate(list(CELLS.enumerate())[::4]):
-        ops = CELLS.to_ops(arch)
-        quality = ops.count("conv") * 2.0 + ops.count("skip") + 0.001 * index
-        row = {"arch": CELLS.to_string(arch), "seconds": 100.0 + 10 * ops.count("conv")}
-        for budget in BUDGETS:
-            noise = ((index * 7919 + budget * 104729) % 97) / 97 * (3.0 / budget)
-            row[f"acc_e{budget}"] = quality * (1 - 1 / (1 + budget)) + noise
-        rows.append(row)
-    path = tmp_path_factory.mktemp("mf") / "mf.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return UserTable.from_file(
-        path, arch_column="arch", objective="acc_e{budget}:max", train_time_column="seconds"
-    )
+    return four_fidelity_table(tmp_path_factory.mktemp("mf") / "mf.csv")
 
 
 def test_users_fidelity_columns_feed_the_schedulers(table: UserTable) -> None:
