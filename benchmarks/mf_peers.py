@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from bonas.architecture import Architecture
-from bonas.benchmarks.peers import EncodedSearcher, _require
+from bonas.benchmarks.peers import EncodedSearcher, require_library
 from bonas.exceptions import BonasError
 from bonas.schedulers import Job, Scheduler, SchedulerExhausted
 from bonas.spaces.base import SearchSpace
@@ -135,7 +135,7 @@ class SMACHyperband(PeerScheduler):
     name = "smac-hb"
 
     def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
-        _require("smac", "smac-hb")
+        require_library("smac", "smac-hb")
         super().__init__(space, budgets, **kwargs)
         self._output = tempfile.TemporaryDirectory(prefix="bonas-smac-hb-")
         self._facade = self._build()
@@ -216,7 +216,7 @@ class OptunaHyperband(PeerScheduler):
     name = "optuna-hb"
 
     def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
-        optuna = _require("optuna", "optuna-hb")
+        optuna = require_library("optuna", "optuna-hb")
         super().__init__(space, budgets, **kwargs)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
@@ -286,7 +286,7 @@ class SyneTuneASHA(PeerScheduler):
     baseline = "ASHA"
 
     def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
-        _require("syne_tune", self.name)
+        require_library("syne_tune", self.name)
         super().__init__(space, budgets, **kwargs)
         from syne_tune import config_space
         from syne_tune.optimizer import baselines

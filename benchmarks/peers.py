@@ -66,13 +66,14 @@ __all__ = [
     "OptunaTPE",
     "SMACRandomForest",
     "make_peer",
+    "require_library",
 ]
 
 #: The install command the missing-library errors name.
 INSTALL = 'pip install ".[peers]"'
 
 
-def _require(module: str, peer: str) -> Any:
+def require_library(module: str, peer: str) -> Any:
     """Import ``module`` or raise a one-line error naming the install command."""
     try:
         return importlib.import_module(module)
@@ -185,7 +186,7 @@ class OptunaTPE(EncodedSearcher):
     name = "tpe"
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, direction: str = "maximize") -> None:
-        self._optuna = _require("optuna", "tpe")
+        self._optuna = require_library("optuna", "tpe")
         super().__init__(space, seed=seed, direction=direction)
         distributions = self._optuna.distributions
         self._distributions = {
@@ -245,7 +246,7 @@ class BoTorchOneHot(EncodedSearcher):
         direction: str = "maximize",
         n_initial: int = 10,
     ) -> None:
-        _require("botorch", "botorch-onehot")
+        require_library("botorch", "botorch-onehot")
         super().__init__(space, seed=seed, direction=direction)
         if n_initial < 1:
             raise BonasError(f"n_initial must be at least 1, got {n_initial}")
@@ -378,7 +379,7 @@ class SMACRandomForest(EncodedSearcher):
         direction: str = "maximize",
         n_trials: int = 100,
     ) -> None:
-        _require("smac", "smac")
+        require_library("smac", "smac")
         super().__init__(space, seed=seed, direction=direction)
         if n_trials < 1:
             raise BonasError(f"n_trials must be at least 1, got {n_trials}")
