@@ -58,6 +58,7 @@ __all__ = [
     "OptunaHyperband",
     "PeerScheduler",
     "SMACHyperband",
+    "StoppingPeer",
     "SyneTuneASHA",
     "SyneTuneBOHB",
     "make_mf_peer",
@@ -205,7 +206,50 @@ class SMACHyperband(PeerScheduler):
             self._facade.tell(info, told)
 
 
-class OptunaHyperband(PeerScheduler):
+class StoppingPeer(PeerScheduler):
+    """Base of the peers that start each trial at the lowest rung budget and, at each
+    result, either continue it to the next rung budget (from its checkpoint) or stop it:
+    Optuna's pruner, syne-tune's ASHA.
+
+    Subclasses implement :meth:`_new_trial` (the library's next trial and its codes),
+    :meth:`_keeps` (report a result below the top budget; whether the trial goes on) and
+    :meth:`_finish` (the trial's value at the top budget, or ``None`` when it failed).
+    """
+
+    def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
+        super().__init__(space, budgets, **kwargs)
+        self._trial_of: dict[int, Any] = {}  # job id -> the library's trial
+        self._continuing: list[tuple[Any, Architecture, int]] = []
+
+    def _new_trial(self) -> tuple[Any, Sequence[int]]:
+        raise NotImplementedError
+
+    def _keeps(self, trial: Any, job: Job, value: float) -> bool:
+        raise NotImplementedError
+
+    def _finish(self, trial: Any, value: float | None) -> None:
+        raise NotImplementedError
+
+    def next_job(self) -> Job | None:
+        if self._continuing:
+            trial, arch, rung = self._continuing.pop(0)
+        else:
+            trial, codes = self._new_trial()
+            arch, rung = self._architecture(codes), 0
+        resume = self.budgets[rung - 1] if rung else None
+        job, _ = self._issue(arch, self.budgets[rung], resume, 0, rung)
+        self._trial_of[job.id] = trial
+        return job
+
+    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+        trial = self._trial_of.pop(job.id)
+        if value is None or job.rung == len(self.budgets) - 1:
+            self._finish(trial, value)
+        elif self._keeps(trial, job, value):
+            self._continuing.append((trial, job.architecture, job.rung + 1))
+
+
+class OptunaHyperband(StoppingPeer):
     """Optuna's TPE sampler with its Hyperband pruner, ask-and-tell.
 
     Reference:
@@ -238,43 +282,32 @@ class OptunaHyperband(PeerScheduler):
                     reduction_factor=round(self.eta),
                 ),
             )
-        self._trial_of: dict[int, Any] = {}  # job id -> Optuna trial
-        self._continuing: list[tuple[Any, Architecture, int]] = []
 
-    def next_job(self) -> Job | None:
-        if self._continuing:
-            trial, arch, rung = self._continuing.pop(0)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trial = self._study.ask(self._distributions)
-            arch = self._architecture([trial.params[name] for name in self._distributions])
-            rung = 0
-        budget = self.budgets[rung]
-        resume = self.budgets[rung - 1] if rung else None
-        job, _ = self._issue(arch, budget, resume, 0, rung)
-        self._trial_of[job.id] = trial
-        return job
+    def _new_trial(self) -> tuple[Any, Sequence[int]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = self._study.ask(self._distributions)
+        return trial, [trial.params[name] for name in self._distributions]
 
-    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
-        trial = self._trial_of.pop(job.id)
-        states = self._optuna.trial.TrialState
+    def _keeps(self, trial: Any, job: Job, value: float) -> bool:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial.report(value, _integer_budget(job.budget))
+            if not trial.should_prune():
+                return True
+            self._study.tell(trial, state=self._optuna.trial.TrialState.PRUNED)
+            return False
+
+    def _finish(self, trial: Any, value: float | None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if value is None:
-                self._study.tell(trial, state=states.FAIL)
-                return
-            if job.rung == len(self.budgets) - 1:
-                self._study.tell(trial, value)
-                return
-            trial.report(value, _integer_budget(job.budget))
-            if trial.should_prune():
-                self._study.tell(trial, state=states.PRUNED)
+                self._study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
             else:
-                self._continuing.append((trial, job.architecture, job.rung + 1))
+                self._study.tell(trial, value)
 
 
-class SyneTuneASHA(PeerScheduler):
+class SyneTuneASHA(StoppingPeer):
     """syne-tune's ASHA (random search with asynchronous successive halving).
 
     Reference:
@@ -308,8 +341,6 @@ class SyneTuneASHA(PeerScheduler):
             do_minimize=self.direction == "minimize",
             random_seed=self.seed,
         )
-        self._trial_of: dict[int, Any] = {}  # job id -> syne-tune Trial
-        self._continuing: list[tuple[Any, Architecture, int]] = []
         self._trials = 0
         self._numpy_state = np.random.RandomState(self.seed).get_state()
 
@@ -329,42 +360,37 @@ class SyneTuneASHA(PeerScheduler):
             self._numpy_state = np.random.get_state()
             np.random.set_state(saved)
 
-    def next_job(self) -> Job | None:
+    def _new_trial(self) -> tuple[Any, Sequence[int]]:
         from datetime import datetime
 
         from syne_tune.backend.trial_status import Trial
 
-        if self._continuing:
-            trial, arch, rung = self._continuing.pop(0)
-        else:
-            with self._seeded_numpy():
-                suggestion = self._scheduler.suggest()
-            if suggestion is None:
-                raise SchedulerExhausted(f"{self.name} suggests no new configuration")
-            config = suggestion.config
-            trial = Trial(self._trials, config, datetime(2000, 1, 1))
-            self._trials += 1
-            with self._seeded_numpy():
-                self._scheduler.on_trial_add(trial)
-            arch = self._architecture([int(config[name]) for name in self._names])
-            rung = 0
-        budget = self.budgets[rung]
-        job, _ = self._issue(arch, budget, self.budgets[rung - 1] if rung else None, 0, rung)
-        self._trial_of[job.id] = trial
-        return job
+        with self._seeded_numpy():
+            suggestion = self._scheduler.suggest()
+        if suggestion is None:
+            raise SchedulerExhausted(f"{self.name} suggests no new configuration")
+        config = suggestion.config
+        trial = Trial(self._trials, config, datetime(2000, 1, 1))
+        self._trials += 1
+        with self._seeded_numpy():
+            self._scheduler.on_trial_add(trial)
+        return trial, [int(config[name]) for name in self._names]
 
-    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+    def _keeps(self, trial: Any, job: Job, value: float) -> bool:
         from syne_tune.optimizer.scheduler import SchedulerDecision
 
-        trial = self._trial_of.pop(job.id)
         result = {"value": value, "epoch": _integer_budget(job.budget)}
+        with self._seeded_numpy():
+            decision = self._scheduler.on_trial_result(trial, result)
+        return decision == SchedulerDecision.CONTINUE
+
+    def _finish(self, trial: Any, value: float | None) -> None:
         with self._seeded_numpy():
             if value is None:
                 self._scheduler.on_trial_error(trial)
-            elif job.rung == len(self.budgets) - 1:
-                self._scheduler.on_trial_complete(trial, result)
-            elif self._scheduler.on_trial_result(trial, result) == SchedulerDecision.CONTINUE:
-                self._continuing.append((trial, job.architecture, job.rung + 1))
+            else:
+                epoch = _integer_budget(self.budgets[-1])
+                self._scheduler.on_trial_complete(trial, {"value": value, "epoch": epoch})
 
 
 class SyneTuneBOHB(SyneTuneASHA):
