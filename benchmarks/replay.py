@@ -36,7 +36,7 @@ import pandas as pd
 
 from bonas.architecture import Architecture
 from bonas.benchmarks._parallel import run_calls
-from bonas.benchmarks.tables import Table, TableError
+from bonas.benchmarks.tables import Table, TableError, TableResult
 from bonas.exceptions import BonasError
 from bonas.searchers.base import Searcher
 from bonas.spaces.base import SearchSpace
@@ -131,14 +131,18 @@ def _restore(
     return records
 
 
-def lookup_options(optimizer: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+def lookup_options(
+    optimizer: str, options: Mapping[str, Any] | None, *, noisy: bool = False
+) -> dict[str, Any]:
     """Constructor options of ``optimizer`` for answering table lookups.
 
     A table answers the same value every time an architecture is queried (a query
     without a seed is the mean over the table's seeds), so the objective is noise-free,
     and bonas's GP is told so: ``noise=NOISE_FREE`` instead of fitting a noise variance
-    that would mostly absorb the kernel's misfit. An explicit ``noise`` in ``options``
-    (``None`` to fit it) wins. The model-free baselines take no such option.
+    that would mostly absorb the kernel's misfit. A ``noisy`` replay (one training
+    seed's value per query) is not noise-free: bonas keeps its default there. An
+    explicit ``noise`` in ``options`` (``None`` to fit it) wins. The model-free
+    baselines take no such option.
 
     Example:
         >>> lookup_options("bonas", {})["noise"] == NOISE_FREE
@@ -147,7 +151,7 @@ def lookup_options(optimizer: str, options: Mapping[str, Any] | None) -> dict[st
         ({'noise': None}, {'population_size': 5})
     """
     chosen = dict(options or {})
-    if optimizer == "bonas":
+    if optimizer == "bonas" and not noisy:
         chosen.setdefault("noise", NOISE_FREE)
     return chosen
 
@@ -160,6 +164,7 @@ def make_replay_searcher(
     queries: int,
     direction: str = "maximize",
     options: Mapping[str, Any] | None = None,
+    noisy: bool = False,
 ) -> Searcher:
     """A searcher for a replay by name: one of bonas's (:data:`~bonas.searchers.
     SEARCHERS`) or a peer (:data:`~bonas.benchmarks.peers.PEERS`), with
@@ -172,7 +177,7 @@ def make_replay_searcher(
     from bonas.benchmarks.peers import PEERS, make_peer
     from bonas.searchers import SEARCHERS, make_searcher
 
-    chosen = lookup_options(name, options)
+    chosen = lookup_options(name, options, noisy=noisy)
     if name in PEERS:
         if name == "smac":
             chosen.setdefault("n_trials", queries)
@@ -206,6 +211,7 @@ def run_replay(
     budget: float | None = None,
     out: str | Path | None = None,
     optimizer_options: Mapping[str, Any] | None = None,
+    noisy: bool = False,
 ) -> list[dict[str, Any]]:
     """One optimiser, one seed: ``queries`` table lookups, as trace records.
 
@@ -219,11 +225,17 @@ def run_replay(
         out: A folder to append the trace to (``traces/``) and to resume from.
         optimizer_options: Keyword arguments of the optimiser's constructor, on top of
             :func:`lookup_options`.
+        noisy: Answer each query with one training seed's value, as a real training run
+            would (see :func:`replay`).
 
     Returns:
         One dict per query, with the keys of ``TRACE_COLUMNS``.
     """
     table = resolve_table(benchmark, path)
+    if noisy:
+        _check_noisy(table)
+    # the training seeds a noisy run draws: its own stream, apart from the optimiser's
+    seed_rng = np.random.default_rng([seed, 7919])
     direction = getattr(table, "direction", "maximize")
     sign = 1.0 if direction == "maximize" else -1.0  # so that larger is better below
     opt = make_replay_searcher(
@@ -233,6 +245,7 @@ def run_replay(
         queries=queries,
         direction=direction,
         options=optimizer_options,
+        noisy=noisy,
     )
     trace_path = state_path = None
     records: list[dict[str, Any]] = []
@@ -249,6 +262,10 @@ def run_replay(
     last = records[-1]["incumbent"] if records else None
     incumbent = -math.inf if last is None else sign * last
     incumbent_test = records[-1]["incumbent_test"] if records else None
+    observed = [sign * r["value"] for r in records if r["value"] is not None]
+    best_seen = max(observed, default=-math.inf)
+    for _ in records:  # a resumed run draws on from where it stopped
+        seed_rng.permutation(table.seeds)
     sim_time = records[-1]["sim_time"] if records else 0.0
     for query in range(len(records) + 1, queries + 1):
         started = time.perf_counter()
@@ -261,8 +278,11 @@ def run_replay(
             "architecture": trial.architecture.to_json(),
             "budget": budget,
         }
+        order = seed_rng.permutation(table.seeds)  # drawn every query, so resumes agree
         try:
-            result = table.query(trial.architecture, budget)
+            result = mean = table.query(trial.architecture, budget)
+            if noisy:
+                result = _one_training_seed(table, trial.architecture, budget, order)
         except TableError as err:
             record.update(state="failed", value=None, test_value=None, train_time=0.0, cost=None)
             record["failure"] = str(err)
@@ -276,8 +296,10 @@ def run_replay(
                 failure=None,
             )
             sim_time += result.train_time
-            if sign * result.value > incumbent:
-                incumbent, incumbent_test = sign * result.value, result.test_value
+            # the incumbent is what the run saw best; its worth is the mean over seeds
+            if sign * result.value > best_seen:
+                best_seen = sign * result.value
+                incumbent, incumbent_test = sign * mean.value, mean.test_value
         started = time.perf_counter()
         if record["failure"] is None:
             opt.tell(trial, record["value"])
@@ -300,6 +322,28 @@ def run_replay(
             partial.write_text(json.dumps(state))
             partial.replace(state_path)
     return records
+
+
+def _check_noisy(table: Table) -> None:
+    if table.seeds < 2:
+        raise BonasError(
+            f"a noisy replay answers one training seed's value per query, and {table.name} "
+            f"has {table.seeds} seed"
+        )
+
+
+def _one_training_seed(
+    table: Table, arch: Architecture, budget: float | None, order: np.ndarray
+) -> TableResult:
+    """The value of the first training seed in ``order`` (a permutation of the table's
+    seeds) that the table has for ``arch``."""
+    error = TableError(f"{table.name} has no training seed for this architecture")
+    for training_seed in order:
+        try:
+            return table.query(arch, budget, seed=int(training_seed))
+        except TableError as err:  # this cell lacks that seed: try the next
+            error = err
+    raise error
 
 
 @dataclass
@@ -337,6 +381,7 @@ def replay(
     out: str | Path | None = None,
     optimizer_options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = True,
+    noisy: bool = False,
 ) -> ReplayResult:
     """Replay each optimiser with each seed against a table.
 
@@ -356,6 +401,12 @@ def replay(
         optimizer_options: Per optimiser name, keyword arguments of its constructor, on
             top of :func:`lookup_options` (bonas is told that lookups are noise-free).
         progress: Show a progress bar.
+        noisy: Answer each query with the value of one training seed, drawn at random
+            (by the run's seed) among those the table has for the architecture, as a
+            real training run would, instead of the mean over seeds. The incumbent is
+            the architecture with the best value seen, and its regret and test value
+            are those of its mean over seeds. Needs a table with several seeds
+            (NB201's).
 
     Returns:
         The traces and their summary.
@@ -377,11 +428,15 @@ def replay(
     table = resolve_table(benchmark, path)
     title = benchmark if isinstance(benchmark, str) else table.name
     options = {name: dict((optimizer_options or {}).get(name, {})) for name in optimizers}
+    if noisy:
+        _check_noisy(table)
     for name in optimizers:  # fail on a bad name or option before starting any process
-        make_replay_searcher(name, table.space, seed=0, queries=queries, options=options[name])
+        make_replay_searcher(
+            name, table.space, seed=0, queries=queries, options=options[name], noisy=noisy
+        )
     runs = [(name, seed) for name in optimizers for seed in seed_list]
     bar = tqdm(total=len(runs), desc=f"replay {title}", unit="run", disable=not progress)
-    common = {"path": path, "budget": budget, "out": out}
+    common = {"path": path, "budget": budget, "out": out, "noisy": noisy}
     calls = [
         ((benchmark, name, seed, queries), {"optimizer_options": options[name], **common})
         for name, seed in runs

@@ -133,6 +133,7 @@ def _replay(args: argparse.Namespace) -> int:
         out=out,
         optimizer_options=_bonas_replay_options(args),
         progress=not args.quiet,
+        noisy=args.noisy,
     )
     print(summary_markdown(result.summary, title=title))
     print(f"wrote traces/, summary.csv, summary.md and regret.png to {out}")
@@ -501,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit-noise",
         action="store_true",
         help="fit the bonas GP's noise instead of taking table lookups as noise-free",
+    )
+    rep.add_argument(
+        "--noisy",
+        action="store_true",
+        help="answer each query with one training seed's value (drawn at random) instead of "
+        "the mean over seeds, as a real training run would; regret is the incumbent's mean",
     )
     rep.add_argument(
         "--kernel",

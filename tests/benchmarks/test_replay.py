@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from bonas.benchmarks.replay import (
     summarize,
     summary_markdown,
 )
-from bonas.benchmarks.tables import Table, TableResult
+from bonas.benchmarks.tables import Table, TableError, TableResult
 from bonas.spaces import NB201Space
 from bonas.spaces.subset import SubsetSpace
 from tests.objectives import nb201_score
@@ -202,6 +203,8 @@ def test_cli_fit_noise_and_kernel_flags(table, monkeypatch, tmp_path: Path) -> N
     base = ["replay", "--benchmark", "nb201:cifar10", "--out", str(tmp_path), "--quiet"]
     assert main(base) == 0 and main([*base, "--fit-noise"]) == 0
     assert main([*base, "--kernel", "average"]) == 0
+    assert main([*base, "--noisy"]) == 0
+    assert [s["noisy"] for s in seen] == [False, False, False, True]
     assert seen[0]["optimizer_options"] == {"bonas": {"kernel": "auto"}}
     assert seen[1]["optimizer_options"] == {"bonas": {"kernel": "auto", "noise": None}}
     assert seen[2]["optimizer_options"] == {"bonas": {"kernel": "average"}}
@@ -284,3 +287,55 @@ def test_workers_leave_with_a_killed_replay(tmp_path: Path) -> None:
     while time.time() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.5)
     assert not any(alive(pid) for pid in workers)
+
+
+class NoisyScoreTable(ScoreTable):
+    """:class:`ScoreTable` with three training seeds: seed ``k`` answers the score plus
+    ``k - 1`` (mean: the score), except that every 7th cell has no seed 0."""
+
+    name = "score:nb201-300-seeds"
+    seeds = 3
+
+    def _query(self, arch: Architecture, budget: float, seed: int | None) -> TableResult:
+        mean = super()._query(arch, budget, None)
+        if seed is None:
+            return mean
+        if seed == 0 and zlib.crc32(arch.to_json().encode()) % 7 == 0:
+            raise TableError(f"{self.name} has no seed 0 for this cell")
+        return TableResult(mean.value + seed - 1, mean.test_value, mean.train_time, budget)
+
+
+def test_a_noisy_replay_answers_one_seed_and_judges_the_incumbent_by_its_mean() -> None:
+    table = NoisyScoreTable()
+    records = run_replay(table, "rs", seed=4, queries=40, noisy=True)
+    means = [table.values[Architecture.from_json(r["architecture"])] for r in records]
+    offsets = [r["value"] - m for r, m in zip(records, means, strict=True)]
+    assert set(np.round(offsets, 9)) == {-1.0, 0.0, 1.0}  # every seed is drawn
+    for k, r in enumerate(records):
+        best_seen = int(np.argmax([x["value"] for x in records[: k + 1]]))
+        # the incumbent is the best value seen, worth its mean over seeds
+        assert r["incumbent"] == means[best_seen]
+        assert r["regret"] == pytest.approx(table.optimum - means[best_seen])
+    again = run_replay(table, "rs", seed=4, queries=40, noisy=True)
+    assert _without_overhead(again) == _without_overhead(records)
+    plain = run_replay(table, "rs", seed=4, queries=40)
+    assert [r["value"] for r in plain] == means  # same architectures, mean values
+
+
+def test_a_resumed_noisy_replay_draws_the_seeds_it_would_have(tmp_path: Path) -> None:
+    table = NoisyScoreTable()
+    whole = run_replay(table, "re", seed=1, queries=20, noisy=True)
+    run_replay(table, "re", seed=1, queries=8, out=tmp_path, noisy=True)
+    resumed = run_replay(table, "re", seed=1, queries=20, out=tmp_path, noisy=True)
+    assert _without_overhead(resumed) == _without_overhead(whole)
+
+
+def test_a_noisy_replay_needs_seeds_and_leaves_bonas_its_noise_default(table, monkeypatch) -> None:
+    import bonas.searchers as searchers
+
+    with pytest.raises(BonasError, match=r"one training seed.s value.*has 1 seed"):
+        replay(table, ["rs"], queries=5, seeds=1, noisy=True, progress=False)
+    recorder = _Recorder(searchers.make_searcher)
+    monkeypatch.setattr(searchers, "make_searcher", recorder)
+    run_replay(NoisyScoreTable(), "bonas", seed=0, queries=2, noisy=True)
+    assert "noise" not in recorder.options[0]
