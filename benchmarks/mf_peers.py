@@ -11,6 +11,10 @@ categorical encoding (:meth:`~bonas.spaces.base.SearchSpace.categories`):
   ``max_budget`` and Hyperband's ``eta``. SMAC's own budgets are snapped to the nearest
   rung budget (in log scale). A configuration SMAC asks for again at a higher budget is
   the same architecture, continued from its checkpoint.
+* ``dehb``: DEHB (differential evolution in Hyperband's brackets) with the rung
+  budgets' lowest and highest as ``min_fidelity`` and ``max_fidelity`` and ``eta``,
+  through its ask-and-tell interface; its fidelities are snapped to the rung budgets as
+  SMAC's are, and a configuration is one architecture whatever the fidelity.
 * ``optuna-hb``: Optuna's ``TPESampler`` with its ``HyperbandPruner`` (``min_resource``
   and ``max_resource``: the lowest and highest rung budgets; ``reduction_factor``:
   ``eta``), through Optuna's ask-and-tell interface. A trial starts at the lowest rung
@@ -27,7 +31,9 @@ categorical encoding (:meth:`~bonas.spaces.base.SearchSpace.categories`):
 Proposals that are not untried architectures (a cell the table lacks, a repeat) become
 the nearest untried member, as for the single-fidelity peers
 (:class:`~bonas.benchmarks.peers.EncodedSearcher`). The libraries are the ``peers``
-extra: ``pip install ".[peers]"``. DEHB is not here: its release pins ``numpy<2``.
+extra: ``pip install ".[peers]"``, except DEHB, whose release (0.1.2) pins ``numpy<2``
+while running on NumPy 2 as far as ask and tell go: ``pip install --no-deps dehb==0.1.2
+loguru`` (see :data:`DEHB_INSTALL`).
 
 Example:
     >>> from bonas.spaces import NB201Space
@@ -54,7 +60,9 @@ from bonas.schedulers import Job, Scheduler, SchedulerExhausted
 from bonas.spaces.base import SearchSpace
 
 __all__ = [
+    "DEHB_INSTALL",
     "MF_PEERS",
+    "DEHBPeer",
     "OptunaHyperband",
     "PeerScheduler",
     "SMACHyperband",
@@ -95,6 +103,8 @@ class PeerScheduler(Scheduler):
         super().__init__(EncodedSearcher(space, seed=seed, direction=direction), budgets, seed=seed)
         self.encoder: EncodedSearcher = self.searcher  # type: ignore[assignment]
         self.eta = float(eta)
+        self._arch_of: dict[Any, Architecture] = {}  # a library's configuration's
+        self._worst: float | None = None  # the worst cost told
 
     def _architecture(self, codes: Sequence[int]) -> Architecture:
         return self.encoder._realise(codes, set(self._started))
@@ -124,6 +134,46 @@ class PeerScheduler(Scheduler):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "eta": self.eta}
 
+    # -- for the peers that ask a ConfigSpace configuration and its budget -------------
+
+    def _configuration_space(self) -> Any:
+        """The space's categorical encoding as a ConfigSpace space, seeded."""
+        from ConfigSpace import Categorical, ConfigurationSpace
+
+        configspace = ConfigurationSpace(seed=self.seed)
+        configspace.add(
+            [Categorical(name, list(choices)) for name, choices in self.encoder.variables]
+        )
+        return configspace
+
+    def _configuration_job(self, configuration: Any, budget: float) -> Job:
+        """Issue the job for a configuration at the library's ``budget``, snapped to the
+        nearest rung budget (in log scale): the same architecture when the configuration
+        comes back at a higher budget (continued from its highest checkpoint below), the
+        nearest untried member when it comes back at a budget it has reached (DEHB's
+        evolution can propose a configuration again)."""
+        rung_budget = min(self.budgets, key=lambda b: abs(math.log(b) - math.log(budget)))
+        arch = self._arch_of.get(configuration)
+        if arch is None or any(
+            r.job.architecture == arch and r.job.budget >= rung_budget for r in self.jobs
+        ):  # new, or asked again at a budget it has reached: a repeat, as for the others
+            codes = [
+                list(choices).index(configuration[name]) for name, choices in self.encoder.variables
+            ]
+            arch = self._arch_of[configuration] = self._architecture(codes)
+        rung = self.budgets.index(rung_budget)
+        job, _ = self._issue(arch, rung_budget, self._resume_budget(arch, rung_budget), 0, rung)
+        return job
+
+    def _failed_cost(self, value: float | None) -> float:
+        """The cost to tell: the value's, or for a failure the worst cost so far (the
+        libraries' models cannot fit an infinite one)."""
+        if value is None:
+            return 0.0 if self._worst is None else self._worst
+        cost = self._signed_cost(value)
+        self._worst = cost if self._worst is None else max(self._worst, cost)
+        return cost
+
 
 class SMACHyperband(PeerScheduler):
     """SMAC3's multi-fidelity facade (random forest, Hyperband intensifier), ask/tell.
@@ -140,20 +190,13 @@ class SMACHyperband(PeerScheduler):
         super().__init__(space, budgets, **kwargs)
         self._output = tempfile.TemporaryDirectory(prefix="bonas-smac-hb-")
         self._facade = self._build()
-        self._arch_of: dict[Any, Architecture] = {}
         self._info: dict[int, Any] = {}
-        self._worst: float | None = None
 
     def _build(self) -> Any:
-        from ConfigSpace import Categorical, ConfigurationSpace
         from smac import MultiFidelityFacade, Scenario
 
-        configspace = ConfigurationSpace(seed=self.seed)
-        configspace.add(
-            [Categorical(name, list(choices)) for name, choices in self.encoder.variables]
-        )
         scenario = Scenario(
-            configspace,
+            self._configuration_space(),
             deterministic=True,
             n_trials=10**9,  # the simulator's clock stops the search
             min_budget=self.budgets[0],
@@ -173,21 +216,11 @@ class SMACHyperband(PeerScheduler):
                 logging_level=logging.ERROR,
             )
 
-    def _rung_budget(self, budget: float) -> float:
-        return min(self.budgets, key=lambda b: abs(math.log(b) - math.log(budget)))
-
     def next_job(self) -> Job | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             info = self._facade.ask()
-        config = info.config
-        if config not in self._arch_of:
-            codes = [list(choices).index(config[name]) for name, choices in self.encoder.variables]
-            self._arch_of[config] = self._architecture(codes)
-        arch = self._arch_of[config]
-        budget = self._rung_budget(float(info.budget))
-        rung = self.budgets.index(budget)
-        job, _ = self._issue(arch, budget, self._resume_budget(arch, budget), 0, rung)
+        job = self._configuration_job(info.config, float(info.budget))
         self._info[job.id] = info
         return job
 
@@ -195,15 +228,71 @@ class SMACHyperband(PeerScheduler):
         from smac.runhistory import StatusType, TrialValue
 
         info = self._info.pop(job.id)
+        cost = self._failed_cost(value)
         if value is not None:
-            cost = self._signed_cost(value)
-            self._worst = cost if self._worst is None else max(self._worst, cost)
             told = TrialValue(cost=cost)
-        else:  # the worst cost so far: SMAC's forest cannot fit an infinite one
-            told = TrialValue(cost=self._worst or 0.0, status=StatusType.CRASHED)
+        else:
+            told = TrialValue(cost=cost, status=StatusType.CRASHED)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._facade.tell(info, told)
+
+
+#: How to install DEHB beside this stack: its release pins ``numpy<2``.
+DEHB_INSTALL = "pip install --no-deps dehb==0.1.2 loguru"
+
+
+class DEHBPeer(PeerScheduler):
+    """DEHB: differential evolution over each budget's population, in Hyperband's
+    brackets, ask and tell.
+
+    Reference:
+        Awad, Mallik, Hutter. "DEHB: Evolutionary Hyperband for Scalable, Robust and
+        Efficient Hyperparameter Optimization." IJCAI 2021.
+    """
+
+    name = "dehb"
+
+    def __init__(self, space: SearchSpace, budgets: Sequence[float], **kwargs: Any) -> None:
+        try:
+            from dehb import DEHB
+            from loguru import logger
+        except ImportError:
+            raise BonasError(
+                f"the dehb peer needs the dehb package (its release pins numpy<2, which "
+                f"it runs without): {DEHB_INSTALL}"
+            ) from None
+        super().__init__(space, budgets, **kwargs)
+        logger.disable("dehb")  # DEHB logs each bracket at INFO level
+        self._output = tempfile.TemporaryDirectory(prefix="bonas-dehb-")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._dehb = DEHB(
+                cs=self._configuration_space(),
+                dimensions=len(self.encoder.variables),
+                min_fidelity=self.budgets[0],
+                max_fidelity=self.budgets[-1],
+                eta=self.eta,
+                n_workers=1,  # no Dask client: the simulator is the workers
+                seed=self.seed,
+                output_path=self._output.name,
+                save_freq="end",
+            )
+        self._info: dict[int, dict[str, Any]] = {}
+
+    def next_job(self) -> Job | None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = self._dehb.ask()
+        job = self._configuration_job(info["config"], float(info["fidelity"]))
+        self._info[job.id] = info
+        return job
+
+    def _told(self, job: Job, value: float | None, failure: str | None) -> None:
+        info = self._info.pop(job.id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._dehb.tell(info, {"fitness": self._failed_cost(value), "cost": job.budget})
 
 
 class StoppingPeer(PeerScheduler):
@@ -416,6 +505,7 @@ def _never_called(config: Any, seed: int = 0, budget: float = 0.0) -> float:
 
 #: The multi-fidelity peers by name.
 MF_PEERS: dict[str, type[PeerScheduler]] = {
+    "dehb": DEHBPeer,
     "smac-hb": SMACHyperband,
     "optuna-hb": OptunaHyperband,
     "syne-asha": SyneTuneASHA,

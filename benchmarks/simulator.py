@@ -38,6 +38,7 @@ from bonas.schedulers import (
     SchedulerExhausted,
     hyperband_budgets,
     make_scheduler,
+    searcher_options_for,
 )
 
 __all__ = ["MF_COLUMNS", "run_multifidelity", "simulate", "snap_budgets"]
@@ -218,7 +219,8 @@ def run_multifidelity(
     """One scheduler and searcher, one seed, against a table's fidelities.
 
     The searcher gets :func:`~bonas.benchmarks.replay.lookup_options` (bonas is told
-    that lookups are noise-free) under ``searcher_options``. A multi-fidelity peer
+    that lookups are noise-free) and :func:`~bonas.schedulers.searcher_options_for`
+    (the bonas GP models every budget) under ``searcher_options``. A multi-fidelity peer
     (``smac-hb``, ``optuna-hb``: :mod:`bonas.benchmarks.mf_peers`) is its own searcher,
     so ``searcher`` only labels its records.
 
@@ -249,7 +251,9 @@ def run_multifidelity(
     if scheduler in MF_PEERS:
         chosen = make_mf_peer(scheduler, table.space, budgets, direction=direction, **options)
     else:
-        searcher_kwargs = lookup_options(searcher, searcher_options)
+        searcher_kwargs = searcher_options_for(
+            searcher, budgets, lookup_options(searcher, searcher_options)
+        )
         optimizer = make_searcher(
             searcher, table.space, seed=seed, direction=direction, **searcher_kwargs
         )

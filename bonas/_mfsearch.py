@@ -29,7 +29,14 @@ from tqdm.auto import tqdm
 from bonas.architecture import Architecture
 from bonas.exceptions import BonasError
 from bonas.executors import Executor, InProcessExecutor, WorkerDied
-from bonas.schedulers import Job, Scheduler, SchedulerExhausted, make_scheduler
+from bonas.schedulers import (
+    Job,
+    Scheduler,
+    SchedulerExhausted,
+    hyperband_budgets,
+    make_scheduler,
+    searcher_options_for,
+)
 from bonas.searchers.base import Searcher
 from bonas.searchers.gp import stored_kernel_name
 from bonas.spaces.base import SearchSpace
@@ -377,7 +384,9 @@ def search_multifidelity(
         searcher: With a scheduler's name: a :class:`~bonas.searchers.Searcher` (which
             brings its seed and direction), or a name for
             :func:`~bonas.searchers.make_searcher` (``bonas``, the GP, by default; ``re``,
-            ``rs`` or ``ls``).
+            ``rs`` or ``ls``). The GP built by name models every budget's results
+            (``multi_fidelity=True``) when there are several budgets
+            (:func:`~bonas.schedulers.searcher_options_for`).
         min_budget, max_budget, eta: Hyperband's rung budgets (1, 9 and 3 by default),
             or ``budgets`` instead.
         executor: Where jobs run; one in-process worker by default. It is not closed.
@@ -391,7 +400,8 @@ def search_multifidelity(
         timeout_per_job: Seconds after which a job is stopped (and retried).
         seed: Seed of the scheduler and of a searcher built by name (0 by default).
         direction: ``maximize`` (the default) or ``minimize``; a searcher object's own.
-        searcher_options: Constructor keywords of a searcher built by name.
+        searcher_options: Constructor keywords of a searcher built by name
+            (``{"multi_fidelity": False}``: the GP models one budget's results).
         metadata: JSON-compatible notes kept in the journal (the CLI keeps its options
             there); a resume replaces them.
         progress: Show a progress bar.
@@ -423,11 +433,12 @@ def search_multifidelity(
     stored = JobJournal.open(path) if path is not None and path.exists() else None
     try:
         if stored is not None and not isinstance(scheduler, Scheduler):
-            searcher_options = _legacy_kernel(stored, space, searcher, searcher_options)
+            searcher_options = _stored_searcher_options(stored, space, searcher, searcher_options)
         sched = _build_scheduler(
             scheduler, space, searcher, searcher_options,
             min_budget=min_budget, max_budget=max_budget, eta=eta, budgets=budgets,
-            seed=seed, direction=direction, legacy=_stored_before_adapting(stored, scheduler),
+            seed=seed, direction=direction,
+            stored_settings=_stored_scheduler_settings(stored, scheduler),
         )  # fmt: skip
     except BonasError:
         if stored is not None:
@@ -488,36 +499,55 @@ def search_multifidelity(
     )
 
 
-def _legacy_kernel(
+def _stored_searcher_options(
     journal: JobJournal,
     space: SearchSpace,
     searcher: str | Searcher | None,
     searcher_options: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
-    """``searcher_options`` for resuming ``journal``'s search. A journal written before
-    GP searchers resolved ``kernel="auto"`` stores ``auto``, which then meant the space's
-    own kernel: the search resumes with that kernel (the journal's configuration is read
-    as naming it), not with what ``auto`` chooses now."""
+    """``searcher_options`` for resuming ``journal``'s search with a searcher named by
+    the caller: where the caller left an option to its default, what the journal's
+    search ran with wins over today's default, so that a search resumes as it ran.
+
+    * A journal written before GP searchers resolved ``kernel="auto"`` stores ``auto``,
+      which then meant the space's own kernel: the search resumes with that kernel (the
+      journal's configuration is read as naming it).
+    * A journal written before the bonas GP modelled every budget by default stores
+      ``multi_fidelity: false``: it resumes with one budget's model.
+    """
     stored = journal.config.get("searcher") if isinstance(journal.config, dict) else None
-    if not isinstance(stored, dict) or stored.get("kernel") != "auto":
-        return searcher_options
-    kernel = stored_kernel_name(space, "auto")
-    stored["kernel"] = kernel
-    chosen = (searcher_options or {}).get("kernel", "auto") != "auto"
-    if searcher not in (None, "bonas") or chosen:
+    if not isinstance(stored, dict) or searcher not in (None, "bonas"):
         return searcher_options  # the caller chose: a clash is reported as one
-    return {**(searcher_options or {}), "kernel": kernel}
+    options = dict(searcher_options or {})
+    if stored.get("kernel") == "auto":
+        kernel = stored_kernel_name(space, "auto")
+        stored["kernel"] = kernel
+        if options.get("kernel", "auto") == "auto":
+            options["kernel"] = kernel
+    if isinstance(stored.get("multi_fidelity"), bool):
+        options.setdefault("multi_fidelity", stored["multi_fidelity"])
+    return options or searcher_options
 
 
-def _stored_before_adapting(journal: JobJournal | None, scheduler: str | Scheduler) -> bool:
-    """Whether ``journal`` holds a Hyperband or BOHB search from before those schedulers
-    adapted their lowest budget (its configuration has no ``adapt``): it resumes as it
-    ran, without adapting."""
+def _stored_scheduler_settings(
+    journal: JobJournal | None, scheduler: str | Scheduler
+) -> dict[str, Any]:
+    """Scheduler options for resuming ``journal``'s search with the scheduler it ran
+    (named by the caller), where today's defaults differ from what it ran with: a
+    Hyperband or BOHB search from before those schedulers adapted their lowest budget
+    (no ``adapt`` in its configuration) resumes without adapting, and a BOHB search
+    from before ``random_fraction`` was 0 by default resumes with the fraction it had."""
     if journal is None or not isinstance(scheduler, str) or not isinstance(journal.config, dict):
-        return False
-    return journal.config.get("scheduler") in ("hyperband", "bohb") and (
-        "adapt" not in journal.config
-    )
+        return {}
+    if journal.config.get("scheduler") != scheduler:
+        return {}  # another scheduler: the configurations' clash is reported as one
+    settings: dict[str, Any] = {}
+    if scheduler in ("hyperband", "bohb") and "adapt" not in journal.config:
+        settings["adapt"] = False
+    fraction = journal.config.get("random_fraction")
+    if isinstance(fraction, int | float) and 0 <= fraction <= 1:
+        settings["random_fraction"] = float(fraction)
+    return settings
 
 
 def _build_scheduler(
@@ -529,8 +559,9 @@ def _build_scheduler(
 ) -> Scheduler:
     """The scheduler :func:`search_multifidelity` was given, or the one it names, around
     the searcher given or named, with ``settings`` (min/max budget, eta, budgets, seed,
-    direction; ``None`` where not given; ``legacy``: a journal's from before adapting)."""
-    legacy = settings.pop("legacy", False)
+    direction; ``None`` where not given; ``stored_settings``: scheduler options a resumed
+    journal ran with)."""
+    stored_settings = settings.pop("stored_settings", None)
     if isinstance(scheduler, Scheduler):
         given = {"searcher": searcher, "searcher_options": searcher_options, **settings}
         clashes = sorted(name for name, value in given.items() if value is not None)
@@ -559,24 +590,27 @@ def _build_scheduler(
                 f"{searcher.direction!r}"
             )
         searcher_object = searcher
-    else:
-        from bonas.searchers import make_searcher
-
-        direction = settings["direction"] or "maximize"
-        searcher_object = make_searcher(
-            searcher or "bonas", space, seed=seed, direction=direction,
-            **(searcher_options or {}),
-        )  # fmt: skip
     eta = 3.0 if settings["eta"] is None else settings["eta"]
-    rung_options: dict[str, Any] = {"eta": eta, "seed": seed}
-    if legacy:
-        rung_options["adapt"] = False
+    rung_options: dict[str, Any] = {"eta": eta, "seed": seed, **(stored_settings or {})}
     if settings["budgets"] is not None:
         rung_options["budgets"] = settings["budgets"]
     else:
         low, high = settings["min_budget"], settings["max_budget"]
         rung_options["min_budget"] = 1.0 if low is None else low
         rung_options["max_budget"] = 9.0 if high is None else high
+    if not isinstance(searcher, Searcher):
+        from bonas.searchers import make_searcher
+
+        name = searcher or "bonas"
+        budgets = (
+            rung_options["budgets"]
+            if "budgets" in rung_options
+            else hyperband_budgets(rung_options["min_budget"], rung_options["max_budget"], eta)
+        )
+        searcher_object = make_searcher(
+            name, space, seed=seed, direction=settings["direction"] or "maximize",
+            **searcher_options_for(name, budgets, searcher_options),
+        )  # fmt: skip
     return make_scheduler(scheduler, searcher_object, **rung_options)
 
 

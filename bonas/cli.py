@@ -590,7 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedulers",
         default="hyperband",
         help="hyperband, bohb, asha, or the multi-fidelity peers smac-hb, optuna-hb, "
-        "syne-asha and syne-bohb (pip install '.[peers]'; each its own searcher) (comma list)",
+        "syne-asha, syne-bohb (pip install '.[peers]') and dehb (pip install --no-deps "
+        "dehb==0.1.2 loguru); each peer is its own searcher (comma list)",
     )
     swp.add_argument("--searchers", default="rs", help="rs, re, bonas (comma list)")
     swp.add_argument("--etas", default="3", help="comma list of eta")

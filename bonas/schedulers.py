@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "fidelity_correlation",
     "hyperband_budgets",
     "make_scheduler",
+    "searcher_options_for",
 ]
 
 #: :class:`Hyperband` trusts a rung whose estimated rank correlation with the top budget
@@ -152,6 +153,26 @@ def _rung_budgets(
     if min_budget is None or max_budget is None:
         raise BonasError("give min_budget and max_budget, or budgets")
     return hyperband_budgets(min_budget, max_budget, eta)
+
+
+def searcher_options_for(
+    searcher: str, budgets: Sequence[float], options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The options of a searcher named ``searcher`` that is to drive a scheduler over
+    ``budgets``: the bonas GP (``bonas``) models every budget's results
+    (``multi_fidelity=True``) when there are several, so that cheap results inform its
+    choices for the top budget, unless ``options`` set ``multi_fidelity`` themselves.
+
+    Example:
+        >>> searcher_options_for("bonas", (1, 3, 9))
+        {'multi_fidelity': True}
+        >>> searcher_options_for("bonas", (9,)), searcher_options_for("rs", (1, 3, 9))
+        ({}, {})
+    """
+    chosen = dict(options or {})
+    if searcher == "bonas" and len(budgets) > 1:
+        chosen.setdefault("multi_fidelity", True)
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -624,20 +645,29 @@ class Hyperband(Scheduler):
 class BOHB(Hyperband):
     """BOHB (Falkner et al. 2018) with the bonas GP in place of its KDE.
 
-    Hyperband's brackets, with new architectures from the GP's acquisition over the
-    results of the highest budget that has at least ``min_points`` of them, and a
-    ``random_fraction`` (BOHB's ``rho = 1/3``) drawn at random.
+    Hyperband's brackets (adapting their lowest budget, see :class:`Hyperband`), with
+    new architectures from the searcher's acquisition. A searcher that models every
+    budget (``GPSearcher(multi_fidelity=True)``, what ``bonas search`` and the
+    benchmarks build by name; :func:`searcher_options_for`) proposes for the top
+    budget from every result; another models the highest budget with at least
+    ``min_points`` results, as BOHB's KDE does.
+
+    Falkner et al. draw a fraction ``rho = 1/3`` of new configurations at random, so
+    that the KDE, which has no exploration of its own, keeps exploring. A GP's
+    acquisition explores by itself, and random draws spend a third of the brackets'
+    new architectures on nothing it learned: ``random_fraction`` is 0 by default here;
+    1/3 gives the paper's mix.
 
     Args:
         searcher: The bonas :class:`~bonas.searchers.GPSearcher` (or any searcher).
-        random_fraction: BOHB's ``rho``; 1/3 by default.
+        random_fraction: BOHB's ``rho``; 0 by default (see above).
         **kwargs: Of :class:`Hyperband`.
     """
 
     name = "bohb"
 
     def __init__(
-        self, searcher: Searcher, *args: Any, random_fraction: float = 1 / 3, **kwargs: Any
+        self, searcher: Searcher, *args: Any, random_fraction: float = 0.0, **kwargs: Any
     ) -> None:
         super().__init__(searcher, *args, random_fraction=random_fraction, **kwargs)
 

@@ -323,3 +323,41 @@ def test_a_journal_from_before_adapting_resumes_without_adapting(tmp_path: Path)
     assert len(resumed.jobs) == 14
     straight = _search(scheduler="bohb", max_jobs=14)  # adapting changes nothing this early
     assert list(resumed.jobs["architecture"]) == list(straight.jobs["architecture"])
+
+
+def test_a_named_bohb_search_models_every_budget_and_draws_nothing_at_random(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new.db"
+    _search(scheduler="bohb", searcher="bonas", max_jobs=3, storage=path,
+            searcher_options={"n_initial": 2, "num_candidates": 20})  # fmt: skip
+    db = sqlite3.connect(path)
+    (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+    db.close()
+    config = json.loads(text)
+    assert config["random_fraction"] == 0.0 and config["searcher"]["multi_fidelity"] is True
+    full = _search(scheduler="hyperband", searcher="bonas", min_budget=9, max_jobs=1,
+                   searcher_options={"n_initial": 2})  # fmt: skip
+    assert full.scheduler.searcher.multi_fidelity is False  # one budget: nothing to carry
+
+
+def test_a_journal_from_before_bohb_modelled_every_budget_resumes_as_it_ran(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    options = {"scheduler": "bohb", "searcher": "bonas", "storage": path}
+    small = {"n_initial": 2, "num_candidates": 20}
+    _search(max_jobs=3, searcher_options={**small, "multi_fidelity": False}, **options)
+    db = sqlite3.connect(path)
+    with db:
+        (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
+        config = json.loads(text)
+        config["random_fraction"] = 1 / 3  # as bonas wrote it before
+        db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
+    db.close()
+    resumed = _search(max_jobs=5, searcher_options=small, **options)  # no "other settings"
+    assert len(resumed.jobs) == 5
+    assert resumed.scheduler.random_fraction == pytest.approx(1 / 3)
+    assert resumed.scheduler.searcher.multi_fidelity is False
+    with pytest.raises(StudyError, match="other settings"):  # asked for, it clashes
+        _search(max_jobs=6, searcher_options={**small, "multi_fidelity": True}, **options)

@@ -213,10 +213,27 @@ def test_bohb_draws_a_random_fraction() -> None:
             calls["model" if observations else "random"] += 1
             return super().propose(n, taken, observations)
 
-    scheduler = BOHB(Count(SPACE, seed=0), budgets=BUDGETS, eta=3, min_points=1, seed=3)
+    scheduler = BOHB(
+        Count(SPACE, seed=0), budgets=BUDGETS, eta=3, min_points=1, seed=3, random_fraction=1 / 3
+    )
     _drive(scheduler, 200)
     share = calls["random"] / sum(calls.values())
     assert 0.2 < share < 0.5  # rho = 1/3, the first proposal random too
+    calls.clear()  # by default, the searcher proposes every new architecture from results
+    _drive(BOHB(Count(SPACE, seed=0), budgets=BUDGETS, eta=3, min_points=1, seed=3), 200)
+    assert calls["random"] == 1 and calls["model"] > 50  # only the first, with no result
+
+
+def test_a_named_bonas_searcher_models_every_budget_of_a_multi_budget_scheduler() -> None:
+    from bonas.schedulers import searcher_options_for
+
+    assert searcher_options_for("bonas", BUDGETS) == {"multi_fidelity": True}
+    assert searcher_options_for("bonas", BUDGETS, {"multi_fidelity": False, "seed": 1}) == {
+        "multi_fidelity": False,
+        "seed": 1,
+    }
+    assert searcher_options_for("bonas", (9.0,), {"n_initial": 3}) == {"n_initial": 3}
+    assert searcher_options_for("re", BUDGETS) == {}
 
 
 def test_a_small_space_runs_out_with_a_clear_error() -> None:

@@ -242,3 +242,13 @@ def test_goal_options_change_the_bohb_runs_only(table: UserTable) -> None:
     _, _, hyperband = _goal_run(table, "hyperband+rs", 0, 3_000.0, 3.0, None, options)
     assert {r["bracket"] for r in bohb} == {3}  # the most aggressive bracket only
     assert len({r["bracket"] for r in hyperband}) > 1  # every bracket, as standard
+
+
+def test_the_goal_command_reports_a_bad_run_in_one_line(capsys) -> None:
+    from bonas.benchmarks.multifidelity import main
+
+    argv = ["goal", "--benchmark", "nb101@x", "--reference", "y", "--out", "z", "--runs", "hebo"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown goal runs ['hebo']; known:") and "Traceback" not in err
+    assert "'dehb'" in err and "'bohb+bonas-one-budget'" in err
