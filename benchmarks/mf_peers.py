@@ -103,7 +103,7 @@ class PeerScheduler(Scheduler):
         super().__init__(EncodedSearcher(space, seed=seed, direction=direction), budgets, seed=seed)
         self.encoder: EncodedSearcher = self.searcher  # type: ignore[assignment]
         self.eta = float(eta)
-        self._arch_of: dict[Any, Architecture] = {}  # a library's configuration's
+        self._arch_of: dict[Any, Architecture] = {}  # per library configuration
         self._worst: float | None = None  # the worst cost told
 
     def _architecture(self, codes: Sequence[int]) -> Architecture:

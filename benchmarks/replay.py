@@ -264,7 +264,7 @@ def run_replay(
     incumbent_test = records[-1]["incumbent_test"] if records else None
     observed = [sign * r["value"] for r in records if r["value"] is not None]
     best_seen = max(observed, default=-math.inf)
-    for _ in records:  # a resumed run draws on from where it stopped
+    for _ in records if noisy else ():  # a resumed run draws on from where it stopped
         seed_rng.permutation(table.seeds)
     sim_time = records[-1]["sim_time"] if records else 0.0
     for query in range(len(records) + 1, queries + 1):
@@ -278,10 +278,11 @@ def run_replay(
             "architecture": trial.architecture.to_json(),
             "budget": budget,
         }
-        order = seed_rng.permutation(table.seeds)  # drawn every query, so resumes agree
+        # a noisy run draws its seed order every query, failed or not, so resumes agree
+        order = seed_rng.permutation(table.seeds) if noisy else None
         try:
             result = mean = table.query(trial.architecture, budget)
-            if noisy:
+            if order is not None:
                 result = _one_training_seed(table, trial.architecture, budget, order)
         except TableError as err:
             record.update(state="failed", value=None, test_value=None, train_time=0.0, cost=None)

@@ -33,7 +33,7 @@ from bonas.schedulers import (
     Job,
     Scheduler,
     SchedulerExhausted,
-    hyperband_budgets,
+    _rung_budgets,
     make_scheduler,
     searcher_options_for,
 )
@@ -602,11 +602,10 @@ def _build_scheduler(
         from bonas.searchers import make_searcher
 
         name = searcher or "bonas"
-        budgets = (
-            rung_options["budgets"]
-            if "budgets" in rung_options
-            else hyperband_budgets(rung_options["min_budget"], rung_options["max_budget"], eta)
-        )
+        budgets = _rung_budgets(
+            rung_options.get("min_budget"), rung_options.get("max_budget"), eta,
+            rung_options.get("budgets"),
+        )  # fmt: skip
         searcher_object = make_searcher(
             name, space, seed=seed, direction=settings["direction"] or "maximize",
             **searcher_options_for(name, budgets, searcher_options),
