@@ -33,7 +33,7 @@ from bonas.schedulers import (
     Job,
     Scheduler,
     SchedulerExhausted,
-    _rung_budgets,
+    rung_budgets,
     make_scheduler,
     searcher_options_for,
 )
@@ -602,7 +602,7 @@ def _build_scheduler(
         from bonas.searchers import make_searcher
 
         name = searcher or "bonas"
-        budgets = _rung_budgets(
+        budgets = rung_budgets(
             rung_options.get("min_budget"), rung_options.get("max_budget"), eta,
             rung_options.get("budgets"),
         )  # fmt: skip

@@ -54,6 +54,7 @@ __all__ = [
     "fidelity_correlation",
     "hyperband_budgets",
     "make_scheduler",
+    "rung_budgets",
     "searcher_options_for",
 ]
 
@@ -93,7 +94,7 @@ def fidelity_correlation(low: Sequence[float], pairs: Sequence[tuple[float, floa
     Example:
         >>> low = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
         >>> round(fidelity_correlation(low, [(0.7, 0.5), (0.8, 0.6), (0.9, 0.8)]), 3)
-        1.0
+        0.998
     """
     from scipy.stats import norm, rankdata
 
@@ -139,13 +140,26 @@ def hyperband_budgets(min_budget: float, max_budget: float, eta: float) -> tuple
     return tuple(float(max_budget / eta**k) for k in range(s_max, -1, -1))
 
 
-def _rung_budgets(
+def rung_budgets(
     min_budget: float | None,
     max_budget: float | None,
     eta: float,
     budgets: Sequence[float] | None,
 ) -> Sequence[float]:
-    """The rung budgets given, or Hyperband's for ``min_budget``, ``max_budget``, ``eta``."""
+    """The rung budgets given, or Hyperband's for ``min_budget``, ``max_budget``, ``eta``.
+
+    This is how :class:`Hyperband`, :class:`BOHB` and :class:`ASHA` read their budget
+    arguments; callers that build a searcher before its scheduler use it to learn the
+    budgets that scheduler will have.
+
+    Raises:
+        BonasError: If ``eta <= 1``, or neither ``budgets`` nor both of ``min_budget`` and
+            ``max_budget`` are given.
+
+    Example:
+        >>> rung_budgets(1, 9, 3, None), rung_budgets(None, None, 3, (2, 8))
+        ((1.0, 3.0, 9.0), (2, 8))
+    """
     if not eta > 1:
         raise BonasError(f"eta must be above 1, got {eta}")
     if budgets is not None:
@@ -505,7 +519,7 @@ class Hyperband(Scheduler):
         min_pairs: int = MIN_PAIRS,
         **kwargs: Any,
     ) -> None:
-        super().__init__(searcher, _rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
+        super().__init__(searcher, rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self.s_max = len(self.budgets) - 1
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
@@ -698,7 +712,7 @@ class ASHA(Scheduler):
         budgets: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(searcher, _rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
+        super().__init__(searcher, rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self._rungs = [_Rung(b, 0) for b in self.budgets]
 
