@@ -33,8 +33,8 @@ from bonas.schedulers import (
     Job,
     Scheduler,
     SchedulerExhausted,
-    rung_budgets,
     make_scheduler,
+    rung_budgets,
     searcher_options_for,
 )
 from bonas.searchers.base import Searcher
