@@ -174,6 +174,7 @@ def ask_benchmark(
     num_candidates: int = 1000,
     screen_top: int = 50,
     screen_neighbours: int = 20,
+    budgets: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Median ``GPSearcher.ask()`` latency and peak memory after ``n`` observations.
 
@@ -192,6 +193,11 @@ def ask_benchmark(
     with exact distances; ``screen_neighbours``: the short list's exact distances go to
     that many nearest observations, 0 to all), and how many of its asks refitted the GP's
     hyperparameters (the optimizer's default refit schedule).
+
+    With ``budgets``, the searcher is multi-fidelity (``multi_fidelity=True``: the budget
+    is a GP input) and proposes for the largest budget; each observation is at one of
+    ``budgets`` drawn at random, its value the synthetic objective plus the budget's
+    logarithm, as a scheduler with those rungs would tell it.
     """
     import warnings
 
@@ -201,8 +207,13 @@ def ask_benchmark(
 
     results: dict[str, Any] = {
         "benchmark": "ask", "repeats": repeats, "num_candidates": num_candidates,
-        "screen_top": screen_top, "screen_neighbours": screen_neighbours, "runs": [],
+        "screen_top": screen_top, "screen_neighbours": screen_neighbours,
+        "budgets": None if budgets is None else [float(b) for b in budgets], "runs": [],
     }  # fmt: skip
+
+    def value_at(arch: Architecture, budget: float | None) -> float:
+        return synthetic_value(arch) + (0.0 if budget is None else math.log(budget))
+
     for name in spaces:
         space = get_space(name)
         for n in sizes:
@@ -211,7 +222,10 @@ def ask_benchmark(
             optimizer = GPSearcher(
                 space, seed=seed, n_initial=1, num_candidates=num_candidates,
                 screen_top=screen_top, screen_neighbours=screen_neighbours,
+                multi_fidelity=budgets is not None,
             )  # fmt: skip
+            top = None if budgets is None else float(max(budgets))
+            optimizer.target_budget = top
             distances = _TimedDistances.install(optimizer)
             seen: set[Architecture] = set()
             while len(seen) < n:
@@ -219,7 +233,8 @@ def ask_benchmark(
                 if arch not in seen:
                     seen.add(arch)
             for arch in seen:
-                optimizer.add_observation(arch, synthetic_value(arch))
+                budget = None if budgets is None else float(rng.choice(budgets))
+                optimizer.add_observation(arch, value_at(arch, budget), budget)
             latencies = []
             fits_before = optimizer.surrogate.fits
             _reset_peak_rss()
@@ -227,9 +242,9 @@ def ask_benchmark(
                 warnings.simplefilter("ignore", NonPSDWarning)
                 for _ in range(repeats):
                     start = time.perf_counter()
-                    (trial,) = optimizer.ask()
+                    (trial,) = optimizer.ask(budget=top)
                     latencies.append(time.perf_counter() - start)
-                    optimizer.tell(trial, synthetic_value(trial.architecture))
+                    optimizer.tell(trial, value_at(trial.architecture, top))
             run: dict[str, Any] = {
                 "space": name, "observations": n, "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "first_s": latencies[0],
@@ -239,6 +254,7 @@ def ask_benchmark(
                 # the optimizer's refit schedule
                 "fits": optimizer.surrogate.fits - fits_before,
                 "refit_growth": optimizer.refit_growth,
+                "multi_fidelity": optimizer.multi_fidelity,
             }  # fmt: skip
             if distances is not None:
                 run["distance_pairs_computed"] = distances.pairs
@@ -504,6 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--screen-neighbours", type=int, default=20,
         help="the optimizer's screen_neighbours (0: the short list exact to all observations)",
     )  # fmt: skip
+    ask.add_argument(
+        "--budgets", default=None,
+        help="comma-separated budgets: a multi-fidelity searcher, observations at these",
+    )  # fmt: skip
     memory = commands.add_parser("memory", help="a search's memory as it goes on")
     memory.add_argument("--out", required=True, help="JSON file to write")
     memory.add_argument("--trials", type=int, default=200)
@@ -542,6 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_candidates=args.num_candidates,
             screen_top=args.screen_top,
             screen_neighbours=args.screen_neighbours,
+            budgets=None if args.budgets is None else [float(v) for v in args.budgets.split(",")],
         )
         for run in result["runs"]:
             print(

@@ -88,6 +88,13 @@ class CategoricalKernel(ArchitectureKernel):
         if not variables:
             raise BonasError(f"{type(space).__name__} has an empty categorical encoding")
         self._codes = _Codes(space)
+        sizes = [len(choices) for _, choices in variables]
+        # one-hot column j belongs to variable _column_variable[j]; a code c of variable v
+        # is column _offsets[v] + c
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self._column_variable = torch.repeat_interleave(
+            torch.arange(len(sizes)), torch.tensor(sizes)
+        )
         self._register_lengthscale(
             self._lengthscale_parameter,
             len(variables),
@@ -112,13 +119,20 @@ class CategoricalKernel(ArchitectureKernel):
     def prune(self) -> None:
         self._codes.prune(self.registry)
 
+    def _one_hot(self, ids: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        """``(len(ids), C)``: the encodings one-hot, ``C`` the choices of all variables."""
+        columns = self._codes.of(self.registry, ids) + self._offsets
+        rows = np.zeros((len(ids), len(self._column_variable)))
+        np.put_along_axis(rows, columns, 1.0, axis=1)
+        return torch.as_tensor(rows, dtype=like.dtype, device=like.device)
+
     def gram(self, ids1: Sequence[int], ids2: Sequence[int], like: torch.Tensor) -> torch.Tensor:
-        a = self._codes.of(self.registry, ids1)
-        b = self._codes.of(self.registry, ids2)
-        differ = torch.as_tensor(
-            a[:, None, :] != b[None, :, :], dtype=like.dtype, device=like.device
-        )
-        return torch.exp(-(differ / self.lengthscale_per_variable.to(like)).sum(-1))
+        # a one-hot row has a single 1 per variable, so sum_c a_c (1 - b_c) w_c over the
+        # columns of variable v is [a_v != b_v] w_v: the exponent is one matrix product,
+        # with no (n, m, V) tensor of mismatches, and exactly 0 for equal encodings
+        weights = (1.0 / self.lengthscale_per_variable.to(like))[self._column_variable]
+        a, b = self._one_hot(ids1, like), self._one_hot(ids2, like)
+        return torch.exp(-((a * weights) @ (1.0 - b).T))
 
 
 class CellOpsKernel(CategoricalKernel):

@@ -585,9 +585,19 @@ class ArchitectureBudgetKernel(Kernel):
             )
         a1, s1, a2, s2 = x1[..., :1], x1[..., 1:], x2[..., :1], x2[..., 1:]
         arch = self.architecture_kernel.forward(a1, a2, diag=diag)
-        budget = self.budget_kernel.forward(s1, s2, diag=diag)
-        trend = self.trend_kernel.forward(s1, s2, diag=diag)
-        return _dense(arch) * _dense(budget) + _dense(trend)
+        if diag:
+            budget = self.budget_kernel.forward(s1, s2, diag=True)
+            trend = self.trend_kernel.forward(s1, s2, diag=True)
+            return _dense(arch) * _dense(budget) + _dense(trend)
+        # a search has a few distinct budgets: both budget kernels are computed on those
+        # and gathered, not on every pair of inputs
+        levels1, where1 = torch.unique(s1, return_inverse=True)
+        levels2, where2 = torch.unique(s2, return_inverse=True)
+        levels1, levels2 = levels1.unsqueeze(-1), levels2.unsqueeze(-1)
+        rows, cols = where1[..., 0].unsqueeze(-1), where2[..., 0].unsqueeze(-2)
+        budget = _dense(self.budget_kernel.forward(levels1, levels2))[rows, cols]
+        trend = _dense(self.trend_kernel.forward(levels1, levels2))[rows, cols]
+        return _dense(arch) * budget + trend
 
 
 def _dense(value: Any) -> torch.Tensor:

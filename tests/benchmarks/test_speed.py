@@ -34,6 +34,15 @@ def test_ask_benchmark_reports_latency_memory_and_distance_work(tmp_path: Path) 
     assert screened["distance_pairs_computed"] <= 4 * 3 + 2 * 5 * 5  # the fits' new pairs too
 
 
+def test_ask_benchmark_with_budgets_times_a_multi_fidelity_searcher() -> None:
+    result = ask_benchmark(sizes=(6,), repeats=2, spaces=("nb201",), budgets=(12, 200))
+    (run,) = result["runs"]
+    assert result["budgets"] == [12.0, 200.0]
+    assert run["multi_fidelity"] and run["observations"] == 6 and len(run["latencies_s"]) == 2
+    # the model average fits its GPs, with the budget as an input, at every ask
+    assert run["fits"] >= 2
+
+
 def test_distance_workers_start_without_torch() -> None:
     """OTMANN's worker processes run numpy and POT only; POT would import torch."""
     code = (

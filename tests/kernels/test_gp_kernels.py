@@ -311,3 +311,48 @@ class TestCategoricalKernelNB101(ArchitectureKernelTestCase):
         from bonas.kernels import CategoricalKernel
 
         return ScaleKernel(CategoricalKernel(registry, NB101Space()))
+
+
+def test_categorical_kernel_is_its_formula_with_an_exact_diagonal() -> None:
+    from bonas.kernels import CategoricalKernel
+
+    space, registry = NB101Space(), ArchitectureRegistry()
+    archs = samples(space, 9, seed=3)
+    x = torch.tensor(registry.add_all(archs), dtype=torch.double)[:, None]
+    kernel = CategoricalKernel(registry, space)
+    scales = torch.linspace(0.3, 4.0, len(space.categories()), dtype=torch.double)
+    kernel._set_lengthscale(scales)
+    gram = kernel(x).to_dense()
+    codes = np.array([space.encode(a) for a in archs])
+    differ = torch.as_tensor(codes[:, None, :] != codes[None, :, :], dtype=torch.double)
+    lengthscales = kernel.lengthscale_per_variable.detach().to(torch.double)
+    expected = torch.exp(-(differ / lengthscales).sum(-1))
+    torch.testing.assert_close(gram.detach(), expected, rtol=1e-12, atol=0.0)
+    assert torch.equal(gram.diagonal().detach(), torch.ones(9, dtype=torch.double))
+    gram.sum().backward()
+    grad = kernel.raw_category_lengthscale.grad
+    assert grad is not None and torch.isfinite(grad).all() and bool((grad != 0).any())
+
+
+def test_architecture_budget_kernel_is_its_formula_on_repeated_and_batched_budgets() -> None:
+    registry = ArchitectureRegistry()
+    ids = registry.add_all(samples(NB201Space(), 4, seed=1))
+    kernel = ArchitectureBudgetKernel(ScaleKernel(WLKernel(registry)))
+    kernel.budget_kernel.lengthscale = 0.7
+    arch = torch.tensor([ids[0], ids[1], ids[1], ids[2], ids[3]], dtype=torch.double)
+    budget = torch.log(torch.tensor([4.0, 12.0, 108.0, 12.0, 4.0], dtype=torch.double))
+    x1 = torch.stack([arch, budget], dim=-1)
+    x2 = x1[[4, 0, 2]]
+    batched = torch.stack([x1, x1.flip(0)])  # (2, 5, 2), as acquisition batches come
+
+    def by_formula(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        k_a = kernel.architecture_kernel.forward(a[..., :1], b[..., :1]).to_dense()
+        k_s = kernel.budget_kernel.forward(a[..., 1:], b[..., 1:])
+        k_t = kernel.trend_kernel.forward(a[..., 1:], b[..., 1:])
+        return k_a * k_s + k_t
+
+    with torch.no_grad():
+        for a, b in [(x1, x1), (x1, x2), (batched, batched)]:
+            torch.testing.assert_close(kernel.forward(a, b), by_formula(a, b), rtol=1e-12, atol=0.0)
+        diagonal = kernel.forward(x1, x1, diag=True)
+        torch.testing.assert_close(diagonal, by_formula(x1, x1).diagonal(), rtol=1e-12, atol=0.0)
