@@ -354,6 +354,7 @@ def sweep_training(
 GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bohb+bonas": ("bohb", "bonas", {}),
     "bohb+bonas-fixed": ("bohb", "bonas", {}),
+    "bohb+bonas-by-model": ("bohb", "bonas", {}),
     "bohb+bonas-one-budget": ("bohb", "bonas", {"multi_fidelity": False}),
     "hyperband+rs": ("hyperband", "rs", {}),
     "bonas-full": ("hyperband", "bonas", {}),
@@ -364,11 +365,13 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "syne-bohb": ("syne-bohb", "own", {}),
 }
 #: Scheduler options of the goal runs that differ from the defaults: ``bohb+bonas-fixed``
-#: is BOHB that does not adapt its lowest budget; ``bohb+bonas-one-budget`` is BOHB as it
+#: is BOHB that does not adapt its lowest budget; ``bohb+bonas-by-model`` promotes by the
+#: GP's prediction at the top budget; ``bohb+bonas-one-budget`` is BOHB as it
 #: was before its GP modelled every budget: one budget's results, and BOHB's
 #: ``rho = 1/3`` of new architectures at random.
 GOAL_SCHEDULER_OPTIONS: dict[str, dict[str, Any]] = {
     "bohb+bonas-fixed": {"adapt": False},
+    "bohb+bonas-by-model": {"promote_by_model": True},
     "bohb+bonas-one-budget": {"random_fraction": 1 / 3},
 }
 #: The goal's checkpoints, as fractions of ``T``, and their labels in the report.

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from bonas.architecture import Architecture
-from bonas.exceptions import BonasError
+from bonas.exceptions import BonasError, BonasWarning
 from bonas.searchers.base import Searcher
 from bonas.trial import Trial, TrialState, finite_value
 
@@ -475,13 +476,29 @@ class Hyperband(Scheduler):
     ``min_pairs`` architectures that have results at both, the rank correlation of
     their values over all architectures tried at the lower one
     (:func:`fidelity_correlation`), and takes a budget's trust to be the product of the
-    estimates from it up to the top (an estimate not yet available counts as 1). While
+    estimates from it up to the top. A pair with too few results for an estimate counts
+    as the worst pair estimated so far: the pairs near the top are the last to have
+    results, and taking them as perfect kept misleading low budgets in use until then;
+    before any estimate, every budget is trusted. While
     the lowest budget in use has a trust under ``trust_threshold``, the brackets that
     start there are dropped and the next budget up becomes the lowest; when the top
     budget is the lowest, only bracket 0 (every architecture at the full budget) runs.
     As estimates change with new results, a dropped budget whose trust is back at the
     threshold is used again (the lowest moves down). :attr:`fidelity_log` records every
     move and the estimates it rested on.
+
+    With ``promote_by_model`` and a searcher that models every budget
+    (``GPSearcher(multi_fidelity=True)``), a finished rung's architectures go on in the
+    order of the searcher's prediction at the top budget given every result so far
+    (:meth:`~bonas.searchers.Searcher.predict_target`: the GP's posterior mean), not of
+    their values at the rung's budget. The GP weighs a low budget's value by the
+    correlation across budgets it fitted, and adds what similar architectures did at the
+    top budget: where low budgets rank well the order is theirs, where they mislead the
+    model leans on the top budget's results. Other searchers (random search, a model of
+    one budget) promote by the rung's values, as Hyperband does. Promotions then no
+    longer select on the low value alone, which the correction of
+    :func:`fidelity_correlation` assumes; the estimates lean towards the correlation
+    among the promoted.
 
     Args:
         searcher: Proposes new architectures.
@@ -492,6 +509,8 @@ class Hyperband(Scheduler):
         trust_threshold: The trust a budget needs to start brackets.
         min_pairs: Architectures with results at two consecutive budgets needed before
             their correlation counts.
+        promote_by_model: Promote by the searcher's prediction at the top budget, where
+            it has one (see above).
         **kwargs: Of :class:`Scheduler`.
 
     Example:
@@ -517,10 +536,12 @@ class Hyperband(Scheduler):
         adapt: bool = True,
         trust_threshold: float = TRUST_THRESHOLD,
         min_pairs: int = MIN_PAIRS,
+        promote_by_model: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(searcher, rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
+        self.promote_by_model = bool(promote_by_model)
         self.s_max = len(self.budgets) - 1
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
         if not order or any(not 0 <= s <= self.s_max for s in order):
@@ -538,7 +559,10 @@ class Hyperband(Scheduler):
         self._cycle = 0
         self._rungs: list[_Rung] = []
         self._rung = 0
+        # (architecture, budget to resume from): (None, None) is a new architecture from
+        # the searcher, (None, budget) the next promotion from the rung at that budget
         self._queue: list[tuple[Architecture | None, float | None]] = []
+        self._promotion_order: list[Architecture] | None = None
         self._start_bracket()
 
     def _bracket_sizes(self, s: int) -> list[int]:
@@ -560,7 +584,8 @@ class Hyperband(Scheduler):
         """What the scheduler knows of its budgets: ``correlations`` (per pair of
         consecutive budgets, the estimate of :func:`fidelity_correlation`, or ``None``
         with fewer than ``min_pairs`` pairs), ``pairs`` (their counts) and ``trust`` (per
-        budget below the top, the product of the estimates from it up)."""
+        budget below the top, the product of the estimates from it up, a missing one
+        counted as the lowest estimate; all ``None`` before any estimate)."""
         values: dict[float, dict[Architecture, float]] = {b: {} for b in self.budgets}
         for record in self.jobs:
             if record.done and record.value is not None:
@@ -576,10 +601,13 @@ class Hyperband(Scheduler):
                 else math.nan
             )
             correlations.append(None if math.isnan(estimate) else estimate)
-        trust = []
-        for k in range(self.s_max):
-            known = [max(c, 0.0) for c in correlations[k:] if c is not None]
-            trust.append(float(np.prod(known)) if known else None)
+        known = [max(c, 0.0) for c in correlations if c is not None]
+        if not known:
+            return {"correlations": correlations, "pairs": counts, "trust": [None] * self.s_max}
+        # a pair not estimated yet ranks no better than the worst pair estimated so far
+        stand_in = min(known)
+        factors = [stand_in if c is None else max(c, 0.0) for c in correlations]
+        trust = [float(np.prod(factors[k:])) for k in range(self.s_max)]
         return {"correlations": correlations, "pairs": counts, "trust": trust}
 
     def _adapt(self) -> None:
@@ -623,8 +651,10 @@ class Hyperband(Scheduler):
         while True:
             if self._queue:
                 arch, resume = self._queue[0]
-                if arch is None:
+                if arch is None and resume is None:
                     arch = self._new_architecture()
+                elif arch is None:
+                    arch = self._next_promotion(self._rungs[self._rung - 1])
                 self._queue.pop(0)
                 rung = self._rungs[self._rung]
                 job, record = self._issue(arch, rung.budget, resume, self.bracket, self._rung)
@@ -635,11 +665,12 @@ class Hyperband(Scheduler):
                 return None  # synchronous: the rung must finish first
             if self._rung + 1 < len(self._rungs):
                 following = self._rungs[self._rung + 1]
-                ranked = sorted(rung.results, key=self._key)
-                winners = [r for r in ranked if r.value is not None][: following.size]
+                finished = sum(1 for r in rung.results if r.value is not None)
+                winners = min(following.size, finished)
                 self._rung += 1
-                self._queue = [(r.job.architecture, rung.budget) for r in winners]
-                rung.promoted.update(r.job.architecture for r in winners)
+                # who goes on is decided when the first of them starts (_next_promotion)
+                self._promotion_order = None
+                self._queue = [(None, rung.budget)] * winners
                 if not winners:  # everything failed: the bracket is over
                     self._cycle += 1
                     self._start_bracket()
@@ -647,13 +678,58 @@ class Hyperband(Scheduler):
             self._cycle += 1
             self._start_bracket()
 
+    def _next_promotion(self, rung: _Rung) -> Architecture:
+        """The best of ``rung``'s finished architectures not promoted yet, by
+        :meth:`_rank_for_promotion` (ranked once per rung); while a journal replays, the
+        promotion it recorded."""
+        waiting = {r.job.architecture for r in rung.results if r.value is not None}
+        waiting -= rung.promoted
+        if self._forced is not None and self._forced in waiting:
+            arch = self._forced
+        else:
+            if self._promotion_order is None:
+                self._promotion_order = self._rank_for_promotion(rung)
+            arch = next(a for a in self._promotion_order if a in waiting)
+        rung.promoted.add(arch)
+        return arch
+
+    def _rank_for_promotion(self, rung: _Rung) -> list[Architecture]:
+        """``rung``'s finished architectures, best first: by the searcher's prediction at
+        the top budget with ``promote_by_model`` and a multi-fidelity searcher, else (or
+        if the searcher cannot predict) by their values."""
+        by_value = [r.job.architecture for r in sorted(rung.results, key=self._key)
+                    if r.value is not None]  # fmt: skip
+        if not (self.promote_by_model and self.searcher.multi_fidelity):
+            return by_value
+        self.searcher.target_budget = self.budgets[-1]
+        observations = self._observations(None, every_budget=True)
+        try:
+            predicted = self.searcher.predict_target(by_value, observations)
+        except BonasError as err:
+            warnings.warn(
+                f"promoting by the values at budget {rung.budget:g}: the searcher could not "
+                f"predict the top budget ({err})",
+                BonasWarning,
+                stacklevel=2,
+            )
+            return by_value
+        if predicted is None:
+            return by_value
+        order = np.argsort(-np.asarray(predicted, dtype=float), kind="stable")
+        return [by_value[i] for i in order]
+
     def config(self) -> dict[str, Any]:
         adapting = (
             {"adapt": True, "trust_threshold": self.trust_threshold, "min_pairs": self.min_pairs}
             if self.adapt
             else {}
         )  # a journal from before adapting stored none of these: it resumes without
-        return {**super().config(), "eta": self.eta, "brackets": list(self.brackets), **adapting}
+        # stored only when on, so that a journal from before the option still matches
+        by_model = {"promote_by_model": True} if self.promote_by_model else {}
+        return {
+            **super().config(), "eta": self.eta, "brackets": list(self.brackets),
+            **adapting, **by_model,
+        }  # fmt: skip
 
 
 class BOHB(Hyperband):

@@ -387,6 +387,20 @@ def test_hyperband_keeps_every_bracket_when_budgets_rank_alike() -> None:
     assert fixed.lowest == 0 and not fixed.fidelity_log
 
 
+def test_a_pair_not_yet_estimated_counts_as_the_worst_estimated(monkeypatch) -> None:
+    from bonas import schedulers
+
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    assert scheduler.fidelity_trust()["trust"] == [None, None, None]  # nothing to go on
+    _drive_with(scheduler, 27 + 9, _value)  # bracket 3's first two rungs: 9 pairs (1, 3)
+    estimates = iter([0.7])
+    monkeypatch.setattr(schedulers, "fidelity_correlation", lambda low, pairs: next(estimates))
+    state = scheduler.fidelity_trust()
+    assert state["pairs"] == [9, 0, 0] and state["correlations"] == [0.7, None, None]
+    # the pairs (3, 9) and (9, 27), with no results yet, count as 0.7 too
+    assert state["trust"] == pytest.approx([0.7**3, 0.7**2, 0.7])
+
+
 def test_the_lowest_budget_moves_up_and_back_down_with_the_trust(monkeypatch) -> None:
     scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
     states = iter([[0.3, 0.5, 0.9], [0.3, 0.5, 0.9], [0.65, 0.7, 0.9], [None, None, None]])
@@ -423,3 +437,85 @@ def test_bad_adapting_settings_are_refused() -> None:
         Hyperband(RandomSearch(SPACE), budgets=BUDGETS, trust_threshold=2.0)
     with pytest.raises(BonasError, match="min_pairs"):
         Hyperband(RandomSearch(SPACE), budgets=BUDGETS, min_pairs=1)
+
+
+# -- promoting by the model's prediction at the top budget -------------------------------
+
+
+class _Contrarian(RandomSearch):
+    """A random searcher that claims to model every budget and predicts the reverse of
+    the rung's values: promotions that follow it pick the worst by value."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.multi_fidelity = True
+        self.predicted_from: list[int] = []
+
+    def _predict_target(self, architectures):
+        import numpy as np
+
+        self.predicted_from.append(len(self.trials))
+        return np.array([-nb201_score(a) for a in architectures])
+
+
+def test_hyperband_promotes_by_the_searchers_prediction_at_the_top_budget() -> None:
+    searcher = _Contrarian(SPACE, seed=2)
+    scheduler = Hyperband(searcher, budgets=BUDGETS, eta=3, promote_by_model=True)
+    jobs = _drive(scheduler, 36)
+    rung0 = sorted(jobs[:27], key=_value)  # worst first: the model's order
+    assert [j.architecture for j in jobs[27:36]] == [j.architecture for j in rung0[:9]]
+    # one prediction for the rung, from its 27 results, asked for the top budget
+    assert searcher.predicted_from == [27] and searcher.target_budget == BUDGETS[-1]
+    assert searcher.trials == []  # the scheduler keeps the trials; the searcher's are untouched
+    assert scheduler.config()["promote_by_model"] is True
+
+
+def test_hyperband_promotes_by_value_by_default_or_without_a_model() -> None:
+    told_not_to = Hyperband(_Contrarian(SPACE, seed=2), budgets=BUDGETS, eta=3)
+    jobs = _drive(told_not_to, 36)
+    rung0 = sorted(jobs[:27], key=_value, reverse=True)
+    assert [j.architecture for j in jobs[27:36]] == [j.architecture for j in rung0[:9]]
+    assert told_not_to.searcher.predicted_from == []
+    assert "promote_by_model" not in told_not_to.config()
+    # a searcher without a model has no prediction: the values decide
+    assert RandomSearch(SPACE).predict_target([jobs[0].architecture], []) is None
+
+
+def test_a_replayed_hyperband_promotes_what_the_journal_recorded() -> None:
+    def contrarian() -> Hyperband:
+        return Hyperband(_Contrarian(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0,
+                         promote_by_model=True)  # fmt: skip
+
+    first = contrarian()
+    jobs = _drive(first, 60)
+    # the replay takes the journaled promotions without asking the model again
+    again = contrarian()
+    for job in jobs:
+        replayed = again.replay_issue(job.architecture, job.budget)
+        again.report(replayed, _value(replayed))
+    assert again.searcher.predicted_from == []
+    assert again.next_job() == first.next_job()
+    # a journal whose promotion is not among the rung's results does not match
+    other = contrarian()
+    for job in jobs[:27]:
+        other.report(other.replay_issue(job.architecture, job.budget), _value(job))
+    stranger = next(j.architecture for j in jobs if j.architecture not in
+                    {k.architecture for k in jobs[:27]})  # fmt: skip
+    with pytest.raises(BonasError, match="journal does not match"):
+        other.replay_issue(stranger, BUDGETS[1])
+
+
+@pytest.mark.slow
+def test_bohb_promotes_by_the_multi_fidelity_gps_prediction() -> None:
+    searcher = GPSearcher(
+        SPACE, seed=0, n_initial=4, num_candidates=50, exhaustive_limit=0, multi_fidelity=True
+    )
+    scheduler = BOHB(searcher, budgets=BUDGETS, eta=3, seed=0, promote_by_model=True)
+    jobs = _drive(scheduler, 36)
+    rung0 = jobs[:27]
+    observations = scheduler._observations(None, every_budget=True)
+    predicted = searcher.predict_target([j.architecture for j in rung0], observations[:27])
+    assert predicted is not None and predicted.shape == (27,)
+    best = [rung0[i].architecture for i in (-predicted).argsort(kind="stable")[:9]]
+    assert [j.architecture for j in jobs[27:36]] == best
+    assert searcher.trials == []

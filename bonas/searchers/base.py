@@ -215,6 +215,36 @@ class Searcher(abc.ABC):
             raise BonasError(f"{type(self).__name__} proposed taken or repeated architectures")
         return archs
 
+    def predict_target(
+        self, architectures: Sequence[Architecture], observations: Sequence[Trial]
+    ) -> np.ndarray | None:
+        """How good each of ``architectures`` is expected to be at :attr:`target_budget`,
+        given ``observations`` (as :meth:`propose` takes them), larger better whatever the
+        direction; ``None`` when the searcher has no model to say it with (the default).
+
+        A scheduler promotes by these instead of the rung's own values when it has them
+        (:class:`~bonas.schedulers.Hyperband`'s ``promote_by_model``). Only the order
+        matters: a model may give them on its own scale. :attr:`trials` is left as it was.
+
+        Args:
+            architectures: What to predict, ``n`` of them.
+            observations: The trials to decide from, numbered ``0 .. len - 1``.
+
+        Returns:
+            Shape ``(n,)``, or ``None``.
+        """
+        with self._lock:
+            saved = self.trials
+            self.trials = list(observations)
+            try:
+                return self._predict_target(list(architectures))
+            finally:
+                self.trials = saved
+
+    def _predict_target(self, architectures: list[Architecture]) -> np.ndarray | None:
+        """:meth:`predict_target` from :attr:`trials`; ``None``: no model (the default)."""
+        return None
+
     def tell(
         self, trial: Trial | int, value: float | None = None, *, failed: str | None = None
     ) -> Trial:

@@ -223,6 +223,26 @@ class GPSearcher(Searcher):
             return self._random(n, taken)
         return self._model_based(n, taken, usable)
 
+    def _fit_every_budget(self, usable: list[Trial]) -> tuple[float, list[float]]:
+        """Fit the multi-fidelity surrogate to ``usable``; returns the budget to propose
+        for (:attr:`target_budget`, else the largest told) and each trial's budget."""
+        told = [t.budget for t in usable if t.budget is not None]
+        budget = self.target_budget or (max(told) if told else 1.0)
+        budgets = [budget if t.budget is None else t.budget for t in usable]
+        values = [self._signed(t) for t in usable]
+        self.surrogate.fit([t.architecture for t in usable], values, budgets)
+        return budget, budgets
+
+    def _predict_target(self, architectures: list[Architecture]) -> np.ndarray | None:
+        # the posterior mean at the target budget: a low budget's value counts as much
+        # as the fitted correlation across budgets says, and similar architectures'
+        # results at the target count too
+        usable = [t for t in self.trials if t.usable]
+        if not self.multi_fidelity or len(usable) < self.n_initial or not architectures:
+            return None
+        budget, _ = self._fit_every_budget(usable)
+        return self.surrogate.predict(architectures, budget)[0]
+
     def _model_based(
         self, n: int, taken: set[Architecture], usable: list[Trial]
     ) -> list[Architecture]:
@@ -232,10 +252,7 @@ class GPSearcher(Searcher):
         surrogate = self.surrogate
         budget = None
         if self.multi_fidelity:
-            told = [t.budget for t in usable if t.budget is not None]
-            budget = self.target_budget or (max(told) if told else 1.0)
-            budgets = [budget if t.budget is None else t.budget for t in usable]
-            surrogate.fit(archs, values, budgets)
+            budget, budgets = self._fit_every_budget(usable)
             # the incumbent at the target budget: the best posterior mean there (on the
             # GP's warped scale), since few architectures may have reached it
             unique = list(dict.fromkeys(archs))

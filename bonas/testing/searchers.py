@@ -13,8 +13,8 @@ Use it for a searcher of your own::
             return my_cheap_score(architecture)
 
 The suite uses the :class:`~bonas.searchers.Searcher` interface only (``ask(n)``,
-``tell(trial, value, failed=...)``, ``trials``, ``best_trial``, ``config()``,
-``state_dict()`` and ``load_state_dict()``), :attr:`SearcherConformance.steps` asks in
+``tell(trial, value, failed=...)``, ``trials``, ``best_trial``, ``predict_target()``,
+``config()``, ``state_dict()`` and ``load_state_dict()``), :attr:`SearcherConformance.steps` asks in
 each check: choose settings under which that many steps reach the searcher's
 model-based phase.
 """
@@ -64,6 +64,18 @@ class SearcherConformance:
         first = self.run(self.make(3))
         assert self.run(self.make(3)) == first
         assert self.run(self.make(4)) != first
+
+    def test_predict_target_answers_each_architecture_or_none(self) -> None:
+        searcher = self.make(0)
+        self.run(searcher)
+        before = [(t.architecture, t.state, t.value) for t in searcher.trials]
+        archs = [t.architecture for t in searcher.trials]
+        predicted = searcher.predict_target(archs[:3], searcher.trials)
+        # a model's prediction per architecture, or None for a searcher without one
+        assert predicted is None or (
+            predicted.shape == (3,) and all(math.isfinite(float(v)) for v in predicted)
+        )
+        assert [(t.architecture, t.state, t.value) for t in searcher.trials] == before
 
     def test_no_duplicate_proposals(self) -> None:
         searcher = self.make(0)

@@ -34,6 +34,23 @@ class TestGPSearcherUCB(_OnNB201):
         return GPSearcher(NB201Space(), seed=seed, n_initial=3, acquisition="ucb")
 
 
+class TestGPSearcherMultiFidelity(_OnNB201):
+    """The multi-fidelity GP asked without budgets: every trial at its one budget."""
+
+    def make(self, seed: int) -> Searcher:
+        return GPSearcher(NB201Space(), seed=seed, n_initial=3, multi_fidelity=True)
+
+    def test_predict_target_ranks_from_every_budget(self) -> None:
+        searcher = self.make(0)
+        self.run(searcher)
+        archs = [t.architecture for t in searcher.trials]
+        predicted = searcher.predict_target(archs, searcher.trials)
+        assert predicted is not None and predicted.shape == (len(archs),)
+        # with one budget the posterior mean follows the told values' order
+        best_told = max(searcher.trials, key=lambda t: t.value).architecture
+        assert archs[int(predicted.argmax())] == best_told
+
+
 @pytest.mark.slow
 class TestGPSearcherCNN(_OnCNN):
     def make(self, seed: int) -> Searcher:
