@@ -12,9 +12,10 @@ GP), :class:`~bonas.searchers.RandomSearch`,
 from __future__ import annotations
 
 import abc
+import contextlib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -205,12 +206,8 @@ class Searcher(abc.ABC):
         if n < 1:
             raise BonasError(f"propose at least one architecture, got n={n}")
         taken = set(taken) | {t.architecture for t in observations}
-        saved = self.trials
-        self.trials = list(observations)
-        try:
+        with self._deciding_from(observations):
             archs = self._propose(n, set(taken))
-        finally:
-            self.trials = saved
         if len(archs) != n or len(set(archs)) != n or any(a in taken for a in archs):
             raise BonasError(f"{type(self).__name__} proposed taken or repeated architectures")
         return archs
@@ -233,13 +230,18 @@ class Searcher(abc.ABC):
         Returns:
             Shape ``(n,)``, or ``None``.
         """
-        with self._lock:
-            saved = self.trials
-            self.trials = list(observations)
-            try:
-                return self._predict_target(list(architectures))
-            finally:
-                self.trials = saved
+        with self._lock, self._deciding_from(observations):
+            return self._predict_target(list(architectures))
+
+    @contextlib.contextmanager
+    def _deciding_from(self, observations: Sequence[Trial]) -> Iterator[None]:
+        """:attr:`trials` is ``observations`` inside the block, as it was after it."""
+        saved = self.trials
+        self.trials = list(observations)
+        try:
+            yield
+        finally:
+            self.trials = saved
 
     def _predict_target(self, architectures: list[Architecture]) -> np.ndarray | None:
         """:meth:`predict_target` from :attr:`trials`; ``None``: no model (the default)."""

@@ -14,9 +14,9 @@ Use it for a searcher of your own::
 
 The suite uses the :class:`~bonas.searchers.Searcher` interface only (``ask(n)``,
 ``tell(trial, value, failed=...)``, ``trials``, ``best_trial``, ``predict_target()``,
-``config()``, ``state_dict()`` and ``load_state_dict()``), :attr:`SearcherConformance.steps` asks in
-each check: choose settings under which that many steps reach the searcher's
-model-based phase.
+``config()``, ``state_dict()`` and ``load_state_dict()``),
+:attr:`SearcherConformance.steps` asks in each check: choose settings under which that
+many steps reach the searcher's model-based phase.
 """
 
 from __future__ import annotations

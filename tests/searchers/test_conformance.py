@@ -40,7 +40,7 @@ class TestGPSearcherMultiFidelity(_OnNB201):
     def make(self, seed: int) -> Searcher:
         return GPSearcher(NB201Space(), seed=seed, n_initial=3, multi_fidelity=True)
 
-    def test_predict_target_ranks_from_every_budget(self) -> None:
+    def test_predict_target_follows_the_told_values_at_one_budget(self) -> None:
         searcher = self.make(0)
         self.run(searcher)
         archs = [t.architecture for t in searcher.trials]
