@@ -246,7 +246,8 @@ def ask_benchmark(
                     latencies.append(time.perf_counter() - start)
                     optimizer.tell(trial, value_at(trial.architecture, top))
             run: dict[str, Any] = {
-                "space": name, "observations": n, "latencies_s": latencies,
+                "space": name, "kernel": optimizer.kernel_name, "observations": n,
+                "latencies_s": latencies,
                 "median_s": float(np.median(latencies)), "first_s": latencies[0],
                 "mean_after_first_s": float(np.mean(latencies[1:])) if repeats > 1 else None,
                 "peak_rss_mb": _peak_rss_mb(),

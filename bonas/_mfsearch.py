@@ -535,8 +535,10 @@ def _stored_scheduler_settings(
     """Scheduler options for resuming ``journal``'s search with the scheduler it ran
     (named by the caller), where today's defaults differ from what it ran with: a
     Hyperband or BOHB search from before those schedulers adapted their lowest budget
-    (no ``adapt`` in its configuration) resumes without adapting, and a BOHB search
-    from before ``random_fraction`` was 0 by default resumes with the fraction it had."""
+    (no ``adapt`` in its configuration) resumes without adapting, one from before they
+    continued stopped architectures (no ``continue_stopped``) without continuing them,
+    and a BOHB search from before ``random_fraction`` was 0 by default resumes with the
+    fraction it had."""
     if journal is None or not isinstance(scheduler, str) or not isinstance(journal.config, dict):
         return {}
     if journal.config.get("scheduler") != scheduler:
@@ -544,6 +546,8 @@ def _stored_scheduler_settings(
     settings: dict[str, Any] = {}
     if scheduler in ("hyperband", "bohb") and "adapt" not in journal.config:
         settings["adapt"] = False
+    if scheduler in ("hyperband", "bohb") and "continue_stopped" not in journal.config:
+        settings["continue_stopped"] = False
     fraction = journal.config.get("random_fraction")
     if isinstance(fraction, int | float) and 0 <= fraction <= 1:
         settings["random_fraction"] = float(fraction)

@@ -402,24 +402,53 @@ class Scheduler(abc.ABC):
         self._started.add(arch)
         return job, record
 
-    def _new_architecture(self) -> Architecture:
+    def _new_architecture(self, continue_below: float | None = None) -> Architecture:
         """A new architecture from the searcher, modelled on one budget's results (or at
-        random, a ``random_fraction`` of the time)."""
+        random, a ``random_fraction`` of the time).
+
+        With ``continue_below`` and a searcher that models every budget, the searcher may
+        also choose an architecture whose every job finished below that budget (see
+        :meth:`_taken_at`); :meth:`_resume_point` then says where it continues from.
+        """
         draw_random = self.random_fraction > 0 and self.rng.random() < self.random_fraction
         if self._forced is not None:
             return self._forced
         observations: list[Trial] = []
+        taken: set[Architecture] = self._started
         if not draw_random and self.searcher.multi_fidelity:
             # a multi-fidelity model takes every budget's results, proposing for the top
             self.searcher.target_budget = self.budgets[-1]
             observations = self._observations(None, every_budget=True)
+            if continue_below is not None:
+                taken = self._taken_at(continue_below)
         elif not draw_random:
             observations = self._observations(self._model_budget())
         try:
-            (arch,) = self.searcher.propose(1, self._started, observations)
+            (arch,) = self.searcher.propose(1, taken, observations)
         except BonasError as err:
             raise SchedulerExhausted(f"no new architecture left: {err}") from err
         return arch
+
+    def _taken_at(self, budget: float) -> set[Architecture]:
+        """The architectures a job at ``budget`` may not start: every one started, less
+        those whose jobs all finished with a value below ``budget`` (they can continue
+        from their checkpoint)."""
+        blocked: set[Architecture] = set()
+        below: set[Architecture] = set()
+        for record in self.jobs:
+            arch = record.job.architecture
+            if record.job.budget >= budget or not record.done or record.value is None:
+                blocked.add(arch)  # reached the budget, running, or failed
+            else:
+                below.add(arch)
+        return self._started - (below - blocked)
+
+    def _resume_point(self, arch: Architecture, budget: float) -> float | None:
+        """The highest budget below ``budget`` at which ``arch`` has a result (its
+        checkpoint to continue from), or ``None``."""
+        done = [r.job.budget for r in self.jobs if r.job.architecture == arch
+                and r.done and r.value is not None and r.job.budget < budget]  # fmt: skip
+        return max(done, default=None)
 
     def _model_budget(self) -> float | None:
         counts = {b: 0 for b in self.budgets}
@@ -500,6 +529,14 @@ class Hyperband(Scheduler):
     :func:`fidelity_correlation` assumes; the estimates lean towards the correlation
     among the promoted.
 
+    With ``continue_stopped`` (the default) and a searcher that models every budget, a
+    bracket that starts above the lowest budget may start an architecture that stopped
+    below it (tried at lower budgets and not promoted, or from a bracket that ended
+    there), continued from its checkpoint, when the searcher's acquisition at the top
+    budget rates it above every untried one. A promising architecture that lost its
+    promotion to a lucky rival is not lost for good, and its low-budget training is not
+    paid again. Other searchers only ever get untried architectures, as in Hyperband.
+
     Args:
         searcher: Proposes new architectures.
         min_budget, max_budget, eta: Give the rung budgets by :func:`hyperband_budgets`.
@@ -511,6 +548,8 @@ class Hyperband(Scheduler):
             their correlation counts.
         promote_by_model: Promote by the searcher's prediction at the top budget, where
             it has one (see above).
+        continue_stopped: Let a multi-fidelity searcher continue an architecture that
+            stopped below a bracket's first budget (see above).
         **kwargs: Of :class:`Scheduler`.
 
     Example:
@@ -537,11 +576,13 @@ class Hyperband(Scheduler):
         trust_threshold: float = TRUST_THRESHOLD,
         min_pairs: int = MIN_PAIRS,
         promote_by_model: bool = False,
+        continue_stopped: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(searcher, rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self.promote_by_model = bool(promote_by_model)
+        self.continue_stopped = bool(continue_stopped)
         self.s_max = len(self.budgets) - 1
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
         if not order or any(not 0 <= s <= self.s_max for s in order):
@@ -651,12 +692,16 @@ class Hyperband(Scheduler):
         while True:
             if self._queue:
                 arch, resume = self._queue[0]
+                rung = self._rungs[self._rung]
                 if arch is None and resume is None:
-                    arch = self._new_architecture()
+                    if self.continue_stopped:
+                        arch = self._new_architecture(continue_below=rung.budget)
+                        resume = self._resume_point(arch, rung.budget)
+                    else:
+                        arch = self._new_architecture()
                 elif arch is None:
                     arch = self._next_promotion(self._rungs[self._rung - 1])
                 self._queue.pop(0)
-                rung = self._rungs[self._rung]
                 job, record = self._issue(arch, rung.budget, resume, self.bracket, self._rung)
                 rung.results.append(record)
                 return job
@@ -726,9 +771,11 @@ class Hyperband(Scheduler):
         )  # a journal from before adapting stored none of these: it resumes without
         # stored only when on, so that a journal from before the option still matches
         by_model = {"promote_by_model": True} if self.promote_by_model else {}
+        # stored only when on: a journal from before the option resumes without it
+        continuing = {"continue_stopped": True} if self.continue_stopped else {}
         return {
             **super().config(), "eta": self.eta, "brackets": list(self.brackets),
-            **adapting, **by_model,
+            **adapting, **by_model, **continuing,
         }  # fmt: skip
 
 

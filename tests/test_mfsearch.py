@@ -307,15 +307,17 @@ def test_ctrl_c_counts_the_interrupted_attempt(
     assert json.loads(attrs)["faults"] == ["attempt 1: interrupted (Ctrl-C)"]
 
 
-def test_a_journal_from_before_adapting_resumes_without_adapting(tmp_path: Path) -> None:
+def test_a_journal_from_before_adapting_resumes_without_adapting_or_continuing(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.db"
     _search(scheduler="bohb", max_jobs=10, storage=path)
     db = sqlite3.connect(path)
     with db:
         (text,) = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
         config = json.loads(text)
-        assert config["adapt"] is True  # what a new journal stores
-        for key in ("adapt", "trust_threshold", "min_pairs"):
+        assert config["adapt"] is True and config["continue_stopped"] is True  # stored now
+        for key in ("adapt", "trust_threshold", "min_pairs", "continue_stopped"):
             del config[key]  # as bonas wrote it before
         db.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
     db.close()

@@ -224,6 +224,86 @@ def test_bohb_draws_a_random_fraction() -> None:
     assert calls["random"] == 1 and calls["model"] > 50  # only the first, with no result
 
 
+class _ContinuesTheBest(RandomSearch):
+    """A stand-in for a multi-fidelity model: proposes the best observed architecture it
+    may (not in ``taken``), else a random one."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.multi_fidelity = True
+
+    def _propose(self, n, taken):
+        done = [t for t in self.trials if t.value is not None and t.architecture not in taken]
+        if done:
+            return [max(done, key=lambda t: t.value).architecture]
+        return super()._propose(n, taken)
+
+
+@pytest.mark.parametrize("continue_stopped", [True, False])
+def test_a_bracket_may_continue_an_architecture_that_stopped_below_it(
+    continue_stopped: bool,
+) -> None:
+    scheduler = Hyperband(
+        _ContinuesTheBest(SPACE, seed=0), budgets=BUDGETS, eta=3, adapt=False,
+        continue_stopped=continue_stopped,
+    )  # fmt: skip
+    jobs = _drive(scheduler, 120)
+    reached: dict = {}
+    continued = []
+    for job in jobs:
+        previous = reached.get(job.architecture)
+        if job.rung == 0 and previous is not None:
+            continued.append(job)
+            # it stopped below the bracket's first budget and continues from there
+            assert previous < job.budget and job.resume_from == previous
+        elif job.rung == 0:
+            assert job.resume_from is None
+        reached[job.architecture] = job.budget
+    if continue_stopped:
+        assert len(continued) >= 3 and {j.bracket for j in continued} <= {0, 1, 2}
+        assert scheduler.config()["continue_stopped"] is True
+    else:  # every bracket starts untried architectures, as Hyperband does
+        assert not continued and "continue_stopped" not in scheduler.config()
+
+
+def test_a_searcher_of_one_budget_never_gets_a_stopped_architecture_back() -> None:
+    class Spy(RandomSearch):
+        def propose(self, n, taken, observations):
+            # every architecture started so far, whatever budget it stopped at
+            spied.append(set(taken) == {j.architecture for j in started})
+            return super().propose(n, taken, observations)
+
+    spied: list = []
+    scheduler = BOHB(Spy(SPACE, seed=0), budgets=BUDGETS, eta=3, adapt=False, min_points=4)
+    started: list[Job] = []
+    for _ in range(80):
+        job = scheduler.next_job()
+        started.append(job)
+        scheduler.report(job, _value(job))
+    assert len(spied) > 20 and all(spied)
+    fresh = [j.architecture for j in started if j.rung == 0]
+    assert len(fresh) == len(set(fresh))
+
+
+def test_a_running_or_failed_architecture_is_not_continued() -> None:
+    scheduler = Hyperband(_ContinuesTheBest(SPACE, seed=0), budgets=(1.0, 3.0), eta=3, adapt=False)
+    low = [scheduler.next_job() for _ in range(3)]  # bracket 1: three at budget 1
+    scheduler.report(low[0], 5.0)
+    scheduler.report(low[1], failed="out of memory")
+    # the failed one and the running one are taken; the one with a result may continue
+    assert scheduler._taken_at(3.0) == {low[1].architecture, low[2].architecture}
+    scheduler.report(low[2], 1.0)
+    # the failed one stays taken; the two with results may continue at budget 3
+    assert scheduler._taken_at(3.0) == {low[1].architecture}
+    promoted = scheduler.next_job()
+    assert promoted.architecture == low[0].architecture and promoted.resume_from == 1.0
+    scheduler.report(promoted, 6.0)
+    assert scheduler._taken_at(3.0) == {low[0].architecture, low[1].architecture}
+    (first,) = [scheduler.next_job()]  # bracket 0 starts at budget 3: the one left below
+    assert first.rung == 0 and first.budget == 3.0
+    assert first.architecture == low[2].architecture and first.resume_from == 1.0
+
+
 def test_a_named_bonas_searcher_models_every_budget_of_a_multi_budget_scheduler() -> None:
     from bonas.schedulers import searcher_options_for
 
@@ -494,6 +574,7 @@ def test_a_replayed_hyperband_promotes_what_the_journal_recorded() -> None:
         replayed = again.replay_issue(job.architecture, job.budget)
         again.report(replayed, _value(replayed))
     assert again.searcher.predicted_from == []
+    again.searcher.load_state_dict(first.searcher.state_dict())  # as a resumed search does
     assert again.next_job() == first.next_job()
     # a journal whose promotion is not among the rung's results does not match
     other = contrarian()
@@ -519,3 +600,31 @@ def test_bohb_promotes_by_the_multi_fidelity_gps_prediction() -> None:
     best = [rung0[i].architecture for i in (-predicted).argsort(kind="stable")[:9]]
     assert [j.architecture for j in jobs[27:36]] == best
     assert searcher.trials == []
+
+
+def test_a_multi_fidelity_gp_scores_the_stopped_architectures_it_may_continue() -> None:
+    import numpy as np
+
+    from bonas.trial import Trial, TrialState
+
+    searcher = GPSearcher(
+        SPACE, seed=0, n_initial=2, num_candidates=20, exhaustive_limit=0, multi_fidelity=True
+    )
+    searcher.target_budget = 27.0
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(SPACE.sample(rng) for _ in range(6)))[:6]
+    observations = []
+    for i, (arch, budget) in enumerate(zip(archs, (1, 1, 27, 27, 27, 27), strict=True)):
+        trial = Trial(i, arch, float(budget))
+        trial.state, trial.value = TrialState.COMPLETE, _value(Job(i, arch, budget, None, 0, 0))
+        observations.append(trial)
+    decoy = SPACE.sample(np.random.default_rng(99))
+
+    def only_the_decoy(score, observed_best_first, exclude, rng):
+        return [(decoy, -1e9)]  # a GA that found nothing better than a hopeless candidate
+
+    searcher.acquisition_optimizer.optimize = only_the_decoy
+    (chosen,) = searcher.propose(1, set(archs[2:]), observations)
+    assert chosen in archs[:2]  # observed at budget 1 only, and scored at 27
+    (chosen,) = searcher.propose(1, set(archs), observations)
+    assert chosen == decoy  # nothing observed may come back when all of it is taken

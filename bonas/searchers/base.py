@@ -184,11 +184,14 @@ class Searcher(abc.ABC):
 
         For schedulers that keep the trials themselves: BOHB, for one, models only the
         results at one budget and must avoid every architecture started at any budget.
+        Only ``taken`` is avoided, so an observed architecture may come back: a
+        multi-fidelity scheduler leaves out of ``taken`` the architectures that stopped
+        below the budget it starts, to continue one the model still rates.
         :attr:`trials` is left as it was; :attr:`rng` moves on as an :meth:`ask` would.
 
         Args:
             n: How many architectures.
-            taken: Architectures not to propose (every one started anywhere).
+            taken: Architectures not to propose.
             observations: The trials to decide from, numbered ``0 .. len - 1``.
 
         Returns:
@@ -205,7 +208,7 @@ class Searcher(abc.ABC):
     ) -> list[Architecture]:
         if n < 1:
             raise BonasError(f"propose at least one architecture, got n={n}")
-        taken = set(taken) | {t.architecture for t in observations}
+        taken = set(taken)
         with self._deciding_from(observations):
             archs = self._propose(n, set(taken))
         if len(archs) != n or len(set(archs)) != n or any(a in taken for a in archs):

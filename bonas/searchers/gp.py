@@ -288,6 +288,17 @@ class GPSearcher(Searcher):
         ranked = self.acquisition_optimizer.optimize(
             screened_scores if screen else exact_scores, best_first, taken, self.rng
         )
+        if self.multi_fidelity:
+            # observed architectures left out of ``taken``: a scheduler offers to continue
+            # those that stopped below the budget it starts; the GA does not score them
+            in_ranked = {arch for arch, _ in ranked}
+            again = [a for a in unique if a not in taken and a not in in_ranked]
+            if again:
+                again_scores = (screened_scores if screen else exact_scores)(again)
+                ranked = sorted(
+                    [*ranked, *zip(again, again_scores.tolist(), strict=True)],
+                    key=lambda pair: -pair[1],
+                )
         partly_exact = False
         if screen:
             # the best few of the screened ranking, scored again with exact distances

@@ -39,6 +39,7 @@ def test_ask_benchmark_with_budgets_times_a_multi_fidelity_searcher() -> None:
     (run,) = result["runs"]
     assert result["budgets"] == [12.0, 200.0]
     assert run["multi_fidelity"] and run["observations"] == 6 and len(run["latencies_s"]) == 2
+    assert run["kernel"] == "average"  # the default on NB201, named in the results
     # the model average fits its GPs, with the budget as an input, at every ask
     assert run["fits"] >= 2
 
