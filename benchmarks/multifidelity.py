@@ -433,7 +433,7 @@ def goal(
     benchmark: str | Table,
     reference: str | Path,
     *,
-    seeds: int = 10,
+    seeds: int | Sequence[int] = 10,
     jobs: int = 1,
     eta: float = 3.0,
     min_budget: float | None = None,
@@ -455,13 +455,18 @@ def goal(
     and full-fidelity bonas. ``bohb+bonas-fixed`` is BOHB without adapting its lowest
     budget. ``min_budget`` is the lowest rung (the table's lowest fidelity by default);
     ``bohb_options`` go to the BOHB runs' scheduler (``random_fraction``, ``brackets``),
-    while Hyperband with random search stays the standard one.
+    while Hyperband with random search stays the standard one. ``seeds`` is a count
+    (``0 .. seeds-1``) or the seeds themselves; each checkpoint's regrets are also given
+    per seed (``regret_at_<label>_by_seed``), so that runs over other seeds can be pooled.
     """
     unknown = [name for name in runs if name not in GOAL_RUNS]
     if unknown:
         raise BonasError(f"unknown goal runs {unknown}; known: {list(GOAL_RUNS)}")
     if not 0 < horizon <= 1:
         raise BonasError(f"horizon is a fraction of T in (0, 1], got {horizon}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+        raise BonasError(f"seeds must be distinct and non-negative, at least one; got {seeds}")
     target, full_time = _reference_at_100(reference)
     budget = full_time * horizon
     checkpoints = [(f, label) for f, label in CHECKPOINTS if f <= horizon + 1e-9]
@@ -470,7 +475,7 @@ def goal(
     tasks = [
         (source, name, seed, budget, eta, min_budget, bohb_options)
         for name in runs
-        for seed in range(seeds)
+        for seed in seed_list
     ]
     results: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in runs}
     started = time.perf_counter()
@@ -492,18 +497,21 @@ def goal(
         "eta": eta,
         "min_budget": min_budget,
         "bohb_options": dict(bohb_options or {}),
-        "seeds": seeds,
+        "seeds": seed_list,
         "wall_s": time.perf_counter() - started,
         "runs": {},
     }
     for name in runs:
-        by_seed = [results[name][s] for s in range(seeds)]
+        by_seed = [results[name][s] for s in seed_list]
         entry: dict[str, Any] = {}
         for fraction, label in checkpoints:
             values = pd.Series([_regret_at(r, fraction * full_time) for r in by_seed])
             entry[f"regret_at_{label}_mean"] = float(values.mean())
             entry[f"regret_at_{label}_se"] = _standard_error(values)
             entry[f"regret_at_{label}_missing"] = int(values.isna().sum())
+            entry[f"regret_at_{label}_by_seed"] = [
+                None if math.isnan(v) else float(v) for v in values
+            ]
         entry["jobs_mean"] = float(np.mean([len(r) for r in by_seed]))
         entry["overhead_s_mean"] = float(
             np.mean([sum(x["overhead_s"] for x in r) for r in by_seed])
@@ -695,6 +703,9 @@ def _main(argv: Sequence[str] | None) -> int:
     run = commands.add_parser(
         "goal", parents=[common], help="BOHB+bonas vs full-fidelity bonas and HB+RS"
     )
+    run.add_argument(
+        "--first-seed", type=int, default=0, help="runs seeds first..first+seeds-1 (default 0)"
+    )
     run.add_argument("--eta", type=float, default=3.0)
     run.add_argument("--min-budget", type=float, default=None, help="lowest rung")
     run.add_argument("--runs", default=",".join(GOAL_RUNS))
@@ -739,7 +750,7 @@ def _main(argv: Sequence[str] | None) -> int:
     report = goal(
         args.benchmark,
         args.reference,
-        seeds=args.seeds,
+        seeds=range(args.first_seed, args.first_seed + args.seeds),
         jobs=args.jobs,
         eta=args.eta,
         min_budget=args.min_budget,

@@ -49,6 +49,7 @@ __all__ = [
     "lookup_options",
     "make_replay_searcher",
     "plot_replay",
+    "pool_summaries",
     "replay",
     "resolve_table",
     "run_replay",
@@ -520,6 +521,81 @@ def summarize(traces: pd.DataFrame, checkpoints: Sequence[int] = CHECKPOINTS) ->
                     "seeds": int(at["seed"].nunique()),
                 }
             )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def pool_summaries(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One summary of runs whose seeds were split across several replays.
+
+    The pooled mean and standard error are exactly those :func:`summarize` gives for
+    all the runs together: from each part's ``n`` (``seeds``), mean ``m`` and standard
+    error ``s``, the sum of values is ``n m`` and their sum of squares
+    ``(n - 1) n s^2 + n m^2``. Simulated time and overhead are weighted by ``n``.
+
+    Args:
+        summaries: Frames with the columns of :func:`summarize`, from replays over
+            disjoint seeds (e.g. seeds 0-9 and 10-19).
+
+    Returns:
+        One row per (optimizer, queries) that is in every part, in the first part's
+        order; those missing from a part are left out, so that each row pools the same
+        runs.
+
+    Raises:
+        BonasError: With no summaries, or a frame without the summary's columns.
+
+    Example:
+        >>> part = pd.DataFrame([["rs", 10, 1.0, 0.0, None, None, 5.0, 0.1, 2]],
+        ...                     columns=SUMMARY_COLUMNS)
+        >>> pool_summaries([part, part])[["regret_mean", "seeds"]].values.tolist()
+        [[1.0, 4.0]]
+    """
+    if not summaries:
+        raise BonasError("pool_summaries needs at least one summary")
+    numeric = {column: float for column in SUMMARY_COLUMNS[2:]}
+    checked = []
+    for index, part in enumerate(summaries):
+        missing = [c for c in SUMMARY_COLUMNS if c not in part.columns]
+        if missing:
+            raise BonasError(f"summary {index} lacks the columns {missing}")
+        try:
+            checked.append(part.astype(numeric))
+        except (TypeError, ValueError) as err:
+            raise BonasError(f"summary {index} has a value that is not a number: {err}") from None
+    summaries = checked
+    keys = [
+        (str(o), int(q))
+        for o, q in zip(summaries[0]["optimizer"], summaries[0]["queries"], strict=True)
+    ]
+    parts = [
+        {(str(r.optimizer), int(r.queries)): r for r in part.itertuples(index=False)}
+        for part in summaries
+    ]
+    rows = []
+    for key in keys:
+        if not all(key in part for part in parts):
+            continue
+        records = [part[key] for part in parts]
+        counts = np.array([float(r.seeds) for r in records])
+        total = float(counts.sum())
+        row: dict[str, Any] = {"optimizer": key[0], "queries": key[1], "seeds": int(total)}
+        for metric in ("regret", "test"):
+            means = np.array([float(getattr(r, f"{metric}_mean")) for r in records])
+            ses = np.array([float(getattr(r, f"{metric}_se")) for r in records])
+            if np.isnan(means).any():
+                row[f"{metric}_mean"], row[f"{metric}_se"] = math.nan, math.nan
+                continue
+            mean = float((counts * means).sum() / total)
+            squares = ((counts - 1) * counts * ses**2 + counts * means**2).sum()
+            variance = (
+                max(float(squares - total * mean**2), 0.0) / (total - 1) if total > 1 else 0.0
+            )
+            row[f"{metric}_mean"], row[f"{metric}_se"] = mean, math.sqrt(variance / total)
+        for column in ("sim_time_mean", "overhead_s_mean"):
+            row[column] = float(
+                (counts * np.array([float(getattr(r, column)) for r in records])).sum() / total
+            )
+        rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 

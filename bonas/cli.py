@@ -126,7 +126,7 @@ def _replay(args: argparse.Namespace) -> int:
         benchmark,  # type: ignore[arg-type]
         [name.strip() for name in args.optimizers.split(",") if name.strip()],
         queries=args.queries,
-        seeds=args.seeds,
+        seeds=range(args.first_seed, args.first_seed + args.seeds),
         jobs=args.jobs,
         path=args.data,
         budget=args.budget,
@@ -492,6 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--seeds", type=_positive_int, default=20, help="runs per optimizer (seeds 0..n-1)"
     )
+    rep.add_argument(
+        "--first-seed",
+        type=_non_negative_int,
+        default=0,
+        help="the first seed (default 0): --seeds 10 --first-seed 10 runs seeds 10..19, to "
+        "add seeds to an earlier replay (pool_summaries in bonas.benchmarks.replay joins them)",
+    )
     rep.add_argument("--jobs", type=_positive_int, default=1, help="runs in parallel processes")
     rep.add_argument("--data", default=None, help="the table's file or folder, if it needs one")
     rep.add_argument(
@@ -675,6 +682,7 @@ def _positive(convert: type, what: str, floor: float) -> Any:
 
 _positive_float = _positive(float, "a number", 0.0)
 _positive_int = _positive(int, "a whole number", 1)
+_non_negative_int = _positive(int, "a whole number", 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -225,6 +225,24 @@ def test_goal_compares_the_runs_with_full_fidelity_bonas(table: UserTable, tmp_p
         goal(table, reference, seeds=1, runs=["bohb+re"])
 
 
+def test_goal_runs_the_seeds_it_is_given_and_reports_each_seed(
+    table: UserTable, tmp_path: Path
+) -> None:
+    reference = _reference(tmp_path, regret=0.5, sim_time=3 * 6_000.0)
+    report = goal(table, reference, seeds=[3, 5], runs=["hyperband+rs"], horizon=1 / 3)
+    assert report["seeds"] == [3, 5]
+    entry = report["runs"]["hyperband+rs"]
+    for label in ("t_9", "t_3"):
+        by_seed = entry[f"regret_at_{label}_by_seed"]
+        assert len(by_seed) == 2
+        assert entry[f"regret_at_{label}_mean"] == pytest.approx(sum(by_seed) / 2)
+    alone = goal(table, reference, seeds=[5], runs=["hyperband+rs"], horizon=1 / 3)
+    assert alone["runs"]["hyperband+rs"]["regret_at_t_3_by_seed"] == by_seed[1:]
+    for bad in (0, [], [1, 1], [-1]):
+        with pytest.raises(BonasError, match="seeds must be distinct and non-negative"):
+            goal(table, reference, seeds=bad, runs=["hyperband+rs"])
+
+
 def test_full_fidelity_goal_run_trains_every_architecture_at_the_top_budget(
     table: UserTable,
 ) -> None:
@@ -253,3 +271,6 @@ def test_the_goal_command_reports_a_bad_run_in_one_line(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: unknown goal runs ['hebo']; known:") and "Traceback" not in err
     assert "'dehb'" in err and "'bohb+bonas-one-budget'" in err
+    argv = ["goal", "--benchmark", "nb101@x", "--reference", "y", "--out", "z", "--first-seed"]
+    assert main([*argv, "-1"]) == 2
+    assert "seeds must be distinct and non-negative" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from bonas.architecture import Architecture
 from bonas.benchmarks.replay import (
     CHECKPOINTS,
     TRACE_COLUMNS,
+    pool_summaries,
     replay,
     run_replay,
     summarize,
@@ -142,6 +143,30 @@ def test_summary_reports_the_checkpoints_reached_and_the_last_query(table) -> No
     assert summarize(pd.DataFrame(columns=["optimizer", "query"])).empty
 
 
+def test_pooled_summaries_of_split_seeds_equal_the_summary_of_all_runs(table) -> None:
+    runs = [
+        pd.DataFrame(run_replay(table, name, seed, 12))
+        for name in ("rs", "re")
+        for seed in range(5)
+    ]
+    traces = pd.concat(runs, ignore_index=True)
+    first = traces[traces["seed"] < 2]
+    second = traces[traces["seed"] >= 2]
+    pooled = pool_summaries([summarize(first), summarize(second)])
+    whole = summarize(traces)
+    assert pooled["seeds"].tolist() == whole["seeds"].tolist() == [5, 5, 5, 5]
+    pd.testing.assert_frame_equal(pooled, whole, check_dtype=False, atol=1e-9, rtol=1e-9)
+    # a checkpoint missing from a part is left out rather than pooled over fewer runs
+    shorter = summarize(pd.concat([r for r in runs if r["seed"].iloc[0] >= 2]).query("query <= 10"))
+    assert pool_summaries([summarize(first), shorter])["queries"].tolist() == [10, 10]
+    with pytest.raises(BonasError, match="at least one"):
+        pool_summaries([])
+    with pytest.raises(BonasError, match="regret_se"):
+        pool_summaries([whole.drop(columns="regret_se")])
+    with pytest.raises(BonasError, match="not a number"):
+        pool_summaries([whole.assign(seeds="many")])
+
+
 def test_parallel_jobs_give_the_serial_traces(table) -> None:
     serial = replay(table, ["rs", "ls"], queries=6, seeds=2, jobs=1, progress=False)
     parallel = replay(table, ["rs", "ls"], queries=6, seeds=2, jobs=2, progress=False)
@@ -204,13 +229,16 @@ def test_cli_fit_noise_and_kernel_flags(table, monkeypatch, tmp_path: Path) -> N
     assert main(base) == 0 and main([*base, "--fit-noise"]) == 0
     assert main([*base, "--kernel", "average"]) == 0
     assert main([*base, "--noisy"]) == 0
-    assert [s["noisy"] for s in seen] == [False, False, False, True]
+    assert main([*base, "--seeds", "3", "--first-seed", "10"]) == 0
+    assert [s["noisy"] for s in seen] == [False, False, False, True, False]
+    assert list(seen[0]["seeds"]) == list(range(20)) and list(seen[4]["seeds"]) == [10, 11, 12]
     assert seen[0]["optimizer_options"] == {"bonas": {"kernel": "auto"}}
     assert seen[1]["optimizer_options"] == {"bonas": {"kernel": "auto", "noise": None}}
     assert seen[2]["optimizer_options"] == {"bonas": {"kernel": "average"}}
-    with pytest.raises(SystemExit) as exit_info:
-        main([*base, "--kernel", "rbf"])
-    assert exit_info.value.code == 2
+    for bad in (["--kernel", "rbf"], ["--first-seed", "-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*base, *bad])
+        assert exit_info.value.code == 2
 
 
 def test_cli_replays_the_nb201_table_end_to_end(tmp_path: Path, capsys) -> None:
