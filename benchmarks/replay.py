@@ -542,7 +542,8 @@ def pool_summaries(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
         runs.
 
     Raises:
-        BonasError: With no summaries, or a frame without the summary's columns.
+        BonasError: With no summaries, a frame without the summary's columns, or a
+            value that is not a number (a seed count that is not positive).
 
     Example:
         >>> part = pd.DataFrame([["rs", 10, 1.0, 0.0, None, None, 5.0, 0.1, 2]],
@@ -562,6 +563,11 @@ def pool_summaries(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
             checked.append(part.astype(numeric))
         except (TypeError, ValueError) as err:
             raise BonasError(f"summary {index} has a value that is not a number: {err}") from None
+        counts = checked[-1]["seeds"]
+        if not (counts > 0).all():
+            raise BonasError(
+                f"summary {index} has seed counts that are not positive: {list(counts)}"
+            )
     summaries = checked
     keys = [
         (str(o), int(q))

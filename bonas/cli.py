@@ -490,7 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--queries", type=_positive_int, default=150, help="evaluations per run")
     rep.add_argument(
-        "--seeds", type=_positive_int, default=20, help="runs per optimizer (seeds 0..n-1)"
+        "--seeds",
+        type=_positive_int,
+        default=20,
+        help="runs per optimizer (seeds first..first+n-1, 0..n-1 by default)",
     )
     rep.add_argument(
         "--first-seed",

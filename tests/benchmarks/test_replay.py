@@ -165,6 +165,8 @@ def test_pooled_summaries_of_split_seeds_equal_the_summary_of_all_runs(table) ->
         pool_summaries([whole.drop(columns="regret_se")])
     with pytest.raises(BonasError, match="not a number"):
         pool_summaries([whole.assign(seeds="many")])
+    with pytest.raises(BonasError, match="not positive"):
+        pool_summaries([whole.assign(seeds=math.nan)])
 
 
 def test_parallel_jobs_give_the_serial_traces(table) -> None:
