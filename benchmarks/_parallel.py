@@ -12,9 +12,14 @@ from typing import Any
 
 from bonas.exceptions import BonasError
 
-__all__ = ["run_calls"]
+__all__ = ["run_calls", "seed_list"]
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """The seeds a benchmark runs: ``0 .. seeds-1`` for a count, else the seeds given."""
+    return list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
 
 
 def _worker_init(threads: int, parent: int) -> None:

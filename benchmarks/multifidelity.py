@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bonas.benchmarks._parallel import run_calls
+from bonas.benchmarks._parallel import run_calls, seed_list
 from bonas.benchmarks.mf_peers import MF_PEERS
 from bonas.benchmarks.replay import resolve_table
 from bonas.benchmarks.simulator import run_multifidelity
@@ -98,13 +98,13 @@ def sweep(
     from tqdm.auto import tqdm
 
     table = resolve_table(benchmark, path)
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    seeds_run = seed_list(seeds)
     grid = [
         (scheduler, searcher, *rest)
         for scheduler in schedulers
         # a multi-fidelity peer is its own searcher: one run per grid point, not per searcher
         for searcher in (["own"] if scheduler in MF_PEERS else searchers)
-        for rest in itertools.product(etas, min_budgets, max_budgets, seed_list)
+        for rest in itertools.product(etas, min_budgets, max_budgets, seeds_run)
     ]
     if not grid:
         raise BonasError("a sweep needs at least one value in every grid and one seed")
@@ -291,8 +291,8 @@ def sweep_training(
 
     if max_time is None and max_jobs is None:
         raise BonasError("give each training run a stop: max_time (seconds) or max_jobs")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    grid = list(itertools.product(schedulers, searchers, etas, min_budgets, max_budgets, seed_list))
+    seeds_run = seed_list(seeds)
+    grid = list(itertools.product(schedulers, searchers, etas, min_budgets, max_budgets, seeds_run))
     if not grid:
         raise BonasError("a sweep needs at least one value in every grid and one seed")
     scratch = None if out is not None else tempfile.TemporaryDirectory(prefix="bonas-sweep-")
@@ -464,8 +464,8 @@ def goal(
         raise BonasError(f"unknown goal runs {unknown}; known: {list(GOAL_RUNS)}")
     if not 0 < horizon <= 1:
         raise BonasError(f"horizon is a fraction of T in (0, 1], got {horizon}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list or len(set(seed_list)) != len(seed_list) or min(seed_list) < 0:
+    seeds_run = seed_list(seeds)
+    if not seeds_run or len(set(seeds_run)) != len(seeds_run) or min(seeds_run) < 0:
         raise BonasError(f"seeds must be distinct and non-negative, at least one; got {seeds}")
     target, full_time = _reference_at_100(reference)
     budget = full_time * horizon
@@ -475,7 +475,7 @@ def goal(
     tasks = [
         (source, name, seed, budget, eta, min_budget, bohb_options)
         for name in runs
-        for seed in seed_list
+        for seed in seeds_run
     ]
     results: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in runs}
     started = time.perf_counter()
@@ -497,12 +497,12 @@ def goal(
         "eta": eta,
         "min_budget": min_budget,
         "bohb_options": dict(bohb_options or {}),
-        "seeds": seed_list,
+        "seeds": seeds_run,
         "wall_s": time.perf_counter() - started,
         "runs": {},
     }
     for name in runs:
-        by_seed = [results[name][s] for s in seed_list]
+        by_seed = [results[name][s] for s in seeds_run]
         entry: dict[str, Any] = {}
         for fraction, label in checkpoints:
             values = pd.Series([_regret_at(r, fraction * full_time) for r in by_seed])

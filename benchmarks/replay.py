@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bonas.architecture import Architecture
-from bonas.benchmarks._parallel import run_calls
+from bonas.benchmarks._parallel import run_calls, seed_list
 from bonas.benchmarks.tables import Table, TableError, TableResult
 from bonas.exceptions import BonasError
 from bonas.searchers.base import Searcher
@@ -424,8 +424,8 @@ def replay(
         raise BonasError(f"queries must be at least 1, got {queries}")
     if jobs < 1:
         raise BonasError(f"jobs must be at least 1, got {jobs}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list or not optimizers:
+    seeds_run = seed_list(seeds)
+    if not seeds_run or not optimizers:
         raise BonasError("a replay needs at least one optimizer and one seed")
     table = resolve_table(benchmark, path)
     title = benchmark if isinstance(benchmark, str) else table.name
@@ -436,7 +436,7 @@ def replay(
         make_replay_searcher(
             name, table.space, seed=0, queries=queries, options=options[name], noisy=noisy
         )
-    runs = [(name, seed) for name in optimizers for seed in seed_list]
+    runs = [(name, seed) for name in optimizers for seed in seeds_run]
     bar = tqdm(total=len(runs), desc=f"replay {title}", unit="run", disable=not progress)
     common = {"path": path, "budget": budget, "out": out, "noisy": noisy}
     calls = [
@@ -568,17 +568,12 @@ def pool_summaries(summaries: Sequence[pd.DataFrame]) -> pd.DataFrame:
             raise BonasError(
                 f"summary {index} has seed counts that are not positive: {list(counts)}"
             )
-    summaries = checked
-    keys = [
-        (str(o), int(q))
-        for o, q in zip(summaries[0]["optimizer"], summaries[0]["queries"], strict=True)
-    ]
     parts = [
         {(str(r.optimizer), int(r.queries)): r for r in part.itertuples(index=False)}
-        for part in summaries
+        for part in checked
     ]
     rows = []
-    for key in keys:
+    for key in parts[0]:
         if not all(key in part for part in parts):
             continue
         records = [part[key] for part in parts]
