@@ -356,6 +356,7 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bohb+bonas-fixed": ("bohb", "bonas", {}),
     "bohb+bonas-by-model": ("bohb", "bonas", {}),
     "bohb+bonas-no-continue": ("bohb", "bonas", {}),
+    "bohb+bonas-trusted-only": ("bohb", "bonas", {}),
     "bohb+bonas-one-budget": ("bohb", "bonas", {"multi_fidelity": False}),
     "hyperband+rs": ("hyperband", "rs", {}),
     "bonas-full": ("hyperband", "bonas", {}),
@@ -368,13 +369,15 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
 #: Scheduler options of the goal runs that differ from the defaults: ``bohb+bonas-fixed``
 #: is BOHB that does not adapt its lowest budget; ``bohb+bonas-by-model`` promotes by the
 #: GP's prediction at the top budget; ``bohb+bonas-no-continue`` never starts an
-#: architecture that stopped at a lower budget; ``bohb+bonas-one-budget`` is BOHB as it
-#: was before its GP modelled every budget: one budget's results, and BOHB's
-#: ``rho = 1/3`` of new architectures at random.
+#: architecture that stopped at a lower budget; ``bohb+bonas-trusted-only`` leaves the
+#: results at budgets it no longer starts brackets at out of its GP;
+#: ``bohb+bonas-one-budget`` is BOHB as it was before its GP modelled every budget: one
+#: budget's results, and BOHB's ``rho = 1/3`` of new architectures at random.
 GOAL_SCHEDULER_OPTIONS: dict[str, dict[str, Any]] = {
     "bohb+bonas-fixed": {"adapt": False},
     "bohb+bonas-by-model": {"promote_by_model": True},
     "bohb+bonas-no-continue": {"continue_stopped": False},
+    "bohb+bonas-trusted-only": {"model_trusted_only": True},
     "bohb+bonas-one-budget": {"random_fraction": 1 / 3},
 }
 #: The goal's checkpoints, as fractions of ``T``, and their labels in the report.

@@ -461,14 +461,21 @@ class Scheduler(abc.ABC):
         most = max(counts.values())
         return None if most == 0 else max(b for b in self.budgets if counts[b] == most)
 
+    def _lowest_modelled(self) -> float:
+        """The lowest budget whose results a multi-fidelity searcher models."""
+        return self.budgets[0]
+
     def _observations(self, budget: float | None, every_budget: bool = False) -> list[Trial]:
-        """The results at ``budget`` (or at every budget) as trials, running ones pending,
-        for the searcher."""
+        """The results at ``budget`` (or at every budget from :meth:`_lowest_modelled`
+        up) as trials, running ones pending, for the searcher."""
         if budget is None and not every_budget:
             return []
+        floor = self._lowest_modelled()
         trials = []
         for record in self.jobs:
             if not every_budget and record.job.budget != budget:
+                continue
+            if every_budget and record.job.budget < floor:
                 continue
             if record.done and record.value is None:
                 continue
@@ -537,6 +544,13 @@ class Hyperband(Scheduler):
     promotion to a lucky rival is not lost for good, and its low-budget training is not
     paid again. Other searchers only ever get untried architectures, as in Hyperband.
 
+    With ``model_trusted_only`` and a searcher that models every budget, while the
+    lowest budget in use is above the first rung, the searcher's model sees the results
+    at the budgets in use only; those at a dropped budget are modelled again when their
+    budget is used again. Off by default: the model weighs each budget by the
+    correlation it fits, and a dropped budget's many results may still tell it which
+    architectures are poor.
+
     Args:
         searcher: Proposes new architectures.
         min_budget, max_budget, eta: Give the rung budgets by :func:`hyperband_budgets`.
@@ -550,6 +564,8 @@ class Hyperband(Scheduler):
             it has one (see above).
         continue_stopped: Let a multi-fidelity searcher continue an architecture that
             stopped below a bracket's first budget (see above).
+        model_trusted_only: Keep the results at dropped budgets out of a multi-fidelity
+            searcher's model (see above).
         **kwargs: Of :class:`Scheduler`.
 
     Example:
@@ -577,12 +593,14 @@ class Hyperband(Scheduler):
         min_pairs: int = MIN_PAIRS,
         promote_by_model: bool = False,
         continue_stopped: bool = True,
+        model_trusted_only: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(searcher, rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self.promote_by_model = bool(promote_by_model)
         self.continue_stopped = bool(continue_stopped)
+        self.model_trusted_only = bool(model_trusted_only)
         self.s_max = len(self.budgets) - 1
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
         if not order or any(not 0 <= s <= self.s_max for s in order):
@@ -615,6 +633,9 @@ class Hyperband(Scheduler):
     def bracket(self) -> int:
         """The bracket ``s`` being run."""
         return self._bracket
+
+    def _lowest_modelled(self) -> float:
+        return self.budgets[self.lowest] if self.model_trusted_only else self.budgets[0]
 
     def _active_brackets(self) -> list[int]:
         """The brackets that start at a trusted budget, in order; bracket 0 if none."""
@@ -771,11 +792,12 @@ class Hyperband(Scheduler):
         )  # a journal from before adapting stored none of these: it resumes without
         # stored only when on, so that a journal from before the option still matches
         by_model = {"promote_by_model": True} if self.promote_by_model else {}
-        # stored only when on: a journal from before the option resumes without it
+        # these two stored only when on: a journal from before the option resumes without it
         continuing = {"continue_stopped": True} if self.continue_stopped else {}
+        trusted_only = {"model_trusted_only": True} if self.model_trusted_only else {}
         return {
             **super().config(), "eta": self.eta, "brackets": list(self.brackets),
-            **adapting, **by_model, **continuing,
+            **adapting, **by_model, **continuing, **trusted_only,
         }  # fmt: skip
 
 

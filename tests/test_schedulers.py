@@ -500,6 +500,38 @@ def test_the_lowest_budget_moves_up_and_back_down_with_the_trust(monkeypatch) ->
     assert scheduler.lowest == 0
 
 
+class _SeesBudgets(_ContinuesTheBest):
+    """Records the budgets of the observations each proposal was given."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[set[float]] = []
+
+    def _propose(self, n, taken):
+        self.seen.append({t.budget for t in self.trials})
+        return super()._propose(n, taken)
+
+
+@pytest.mark.parametrize("trusted_only", [True, False])
+def test_model_trusted_only_keeps_dropped_budgets_out_of_the_model(trusted_only) -> None:
+    scheduler = Hyperband(
+        _SeesBudgets(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0,
+        model_trusted_only=trusted_only,
+    )  # fmt: skip
+    _drive_with(scheduler, 400, _misleading)
+    assert scheduler.lowest > 0
+    moved_at = scheduler.fidelity_log[0]["job"]
+    seen_after = scheduler.searcher.seen[-1]
+    floor = BUDGETS[scheduler.lowest]
+    if trusted_only:
+        assert min(seen_after) >= floor  # results below the lowest budget in use left
+        assert scheduler.config()["model_trusted_only"] is True
+    else:  # the default: every budget's results
+        assert min(seen_after) == BUDGETS[0]
+        assert "model_trusted_only" not in scheduler.config()
+    assert moved_at > 0 and any(BUDGETS[0] in s for s in scheduler.searcher.seen)
+
+
 def test_a_replayed_hyperband_adapts_as_the_first_run_did() -> None:
     first = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
     jobs = _drive_with(first, 300, _misleading)
