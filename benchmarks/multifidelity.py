@@ -351,12 +351,16 @@ def sweep_training(
 #: The runs of :func:`goal`: name -> (scheduler, searcher, searcher options).
 #: ``bonas-full`` is full-fidelity bonas in the same simulated time: Hyperband with the
 #: top budget as its only rung starts one architecture at a time.
+#: ``bohb+bonas-trusted-only`` conditions its GP only on the results at the budgets in
+#: use and ``bohb+bonas-choose`` chooses between that and every result at each fit
+#: (``GPSearcher``'s ``dropped_budgets``; the default conditions on every result).
 GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bohb+bonas": ("bohb", "bonas", {}),
     "bohb+bonas-fixed": ("bohb", "bonas", {}),
     "bohb+bonas-by-model": ("bohb", "bonas", {}),
     "bohb+bonas-no-continue": ("bohb", "bonas", {}),
-    "bohb+bonas-trusted-only": ("bohb", "bonas", {}),
+    "bohb+bonas-trusted-only": ("bohb", "bonas", {"dropped_budgets": "drop"}),
+    "bohb+bonas-choose": ("bohb", "bonas", {"dropped_budgets": "choose"}),
     "bohb+bonas-one-budget": ("bohb", "bonas", {"multi_fidelity": False}),
     "hyperband+rs": ("hyperband", "rs", {}),
     "bonas-full": ("hyperband", "bonas", {}),
@@ -369,15 +373,13 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
 #: Scheduler options of the goal runs that differ from the defaults: ``bohb+bonas-fixed``
 #: is BOHB that does not adapt its lowest budget; ``bohb+bonas-by-model`` promotes by the
 #: GP's prediction at the top budget; ``bohb+bonas-no-continue`` never starts an
-#: architecture that stopped at a lower budget; ``bohb+bonas-trusted-only`` leaves the
-#: results at budgets it no longer starts brackets at out of its GP;
+#: architecture that stopped at a lower budget;
 #: ``bohb+bonas-one-budget`` is BOHB as it was before its GP modelled every budget: one
 #: budget's results, and BOHB's ``rho = 1/3`` of new architectures at random.
 GOAL_SCHEDULER_OPTIONS: dict[str, dict[str, Any]] = {
     "bohb+bonas-fixed": {"adapt": False},
     "bohb+bonas-by-model": {"promote_by_model": True},
     "bohb+bonas-no-continue": {"continue_stopped": False},
-    "bohb+bonas-trusted-only": {"model_trusted_only": True},
     "bohb+bonas-one-budget": {"random_fraction": 1 / 3},
 }
 #: The goal's checkpoints, as fractions of ``T``, and their labels in the report.

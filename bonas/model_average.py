@@ -57,6 +57,7 @@ __all__ = [
     "MIN_WEIGHT",
     "ModelAverage",
     "candidate_kernel_factories",
+    "leave_out_means",
     "loo_log_densities",
     "pseudo_bma_weights",
 ]
@@ -91,12 +92,12 @@ def candidate_kernel_factories(space: Any) -> dict[str, KernelFactory]:
     }
 
 
-def loo_log_densities(model: SingleTaskGP) -> np.ndarray:
-    """Exact leave-one-out log predictive densities of a fitted GP's training points,
-    shape ``(n,)``, on the model's (standardised) outcome scale.
+def _training_precision(model: SingleTaskGP) -> tuple[torch.Tensor, torch.Tensor]:
+    """``A = (K + sigma^2 I)^{-1}`` of a fitted GP's training points, ``(n, n)``, and
+    ``A (y - m)``, ``(n,)``, on its (standardised) outcome scale.
 
     Raises:
-        BonasError: If the model's covariance is not positive definite even with jitter.
+        BonasError: If the covariance is not positive definite even with jitter.
     """
     x = model.train_inputs[0]
     y = model.train_targets.reshape(-1)
@@ -111,14 +112,71 @@ def loo_log_densities(model: SingleTaskGP) -> np.ndarray:
             factor, info = torch.linalg.cholesky_ex(covariance + eye)
             jitter *= 10
         if int(info) != 0:
-            raise BonasError("the GP covariance is not positive definite; no LOO densities")
+            raise BonasError("the GP covariance is not positive definite; no leave-out terms")
         inverse = torch.cholesky_inverse(factor)
-        alpha = inverse @ (y - prior.mean.reshape(-1))
-        precision = inverse.diagonal()
-        variance = 1.0 / precision
-        residual = alpha / precision
-        log_density = -0.5 * (torch.log(2 * math.pi * variance) + residual**2 / variance)
+        return inverse, inverse @ (y - prior.mean.reshape(-1))
+
+
+def loo_log_densities(model: SingleTaskGP) -> np.ndarray:
+    """Exact leave-one-out log predictive densities of a fitted GP's training points,
+    shape ``(n,)``, on the model's (standardised) outcome scale.
+
+    Raises:
+        BonasError: If the model's covariance is not positive definite even with jitter.
+    """
+    inverse, alpha = _training_precision(model)
+    precision = inverse.diagonal()
+    variance = 1.0 / precision
+    residual = alpha / precision
+    log_density = -0.5 * (torch.log(2 * math.pi * variance) + residual**2 / variance)
     return log_density.numpy()
+
+
+def leave_out_means(model: SingleTaskGP, groups: Sequence[Sequence[int]]) -> np.ndarray:
+    """The posterior mean of each group's first training point given every training
+    point outside the group, with the fitted hyperparameters; shape ``(len(groups),)``,
+    on the model's (standardised) outcome scale.
+
+    Exact and cheap for a GP (leave-group-out, Sundararajan & Keerthi, "Predictive
+    Approaches for Choosing Hyperparameters in Gaussian Processes", Neural Computation
+    2001; Rasmussen & Williams 2006, section 5.4.2): with
+    :math:`A = (K + \\sigma^2 I)^{-1}` and :math:`\\alpha = A (y - m)`,
+
+    .. math::
+        \\mu_{S \\mid -S} = y_S - (A_{SS})^{-1} \\alpha_S.
+
+    Leaving out every result of an architecture (its group) asks how well the rest of
+    the data predicts an architecture the model has not seen, which is what a proposal
+    needs.
+
+    Args:
+        model: A fitted GP.
+        groups: Training-point indices, one group per prediction, each non-empty.
+
+    Raises:
+        BonasError: If a group is empty or holds an index out of range, or the
+            covariance is not positive definite even with jitter.
+
+    Example:
+        >>> import torch
+        >>> from botorch.models import SingleTaskGP
+        >>> x = torch.linspace(0, 1, 6, dtype=torch.double).unsqueeze(-1)
+        >>> model = SingleTaskGP(x, torch.sin(6 * x)).eval()
+        >>> leave_out_means(model, [[0], [2, 3]]).shape
+        (2,)
+    """
+    n = model.train_targets.reshape(-1).numel()
+    if any(not group or not all(0 <= int(i) < n for i in group) for group in groups):
+        raise BonasError(f"groups must be non-empty lists of indices below {n}, got {groups}")
+    inverse, alpha = _training_precision(model)
+    y = model.train_targets.reshape(-1)
+    means = []
+    for group in groups:
+        index = torch.tensor([int(i) for i in group])
+        block = inverse[index][:, index]
+        shift = torch.linalg.solve(block, alpha[index])
+        means.append(float(y[index[0]] - shift[0]))
+    return np.asarray(means)
 
 
 def pseudo_bma_weights(log_densities: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -227,11 +285,13 @@ class ModelAverage:
         archs: Sequence[Architecture],
         values: Sequence[float],
         budgets: Sequence[float] | None = None,
+        refit: bool | None = None,
     ) -> ModelMixture:
         """Fit every candidate, then weigh them (see the module docstring).
 
         A candidate whose LOO densities cannot be computed gets no weight; if none can,
-        the weights stay uniform.
+        the weights stay uniform. ``refit`` is :meth:`~bonas.surrogate.Surrogate.fit`'s,
+        for every candidate.
         """
         self.inputs(archs, budgets)  # registers them before the candidates' sweep
         if self.registry.forget_unused():
@@ -239,7 +299,7 @@ class ModelAverage:
                 candidate.prune()
         densities = {}
         for name, candidate in self.candidates.items():
-            candidate.fit(archs, values, budgets)
+            candidate.fit(archs, values, budgets, refit=refit)
             try:
                 densities[name] = loo_log_densities(candidate.model)
             except BonasError:
@@ -286,6 +346,15 @@ class ModelAverage:
         second = np.stack([s**2 + m**2 for m, s in parts])
         mean = weights @ means
         return mean, np.sqrt(np.clip(weights @ second - mean**2, 0.0, None))
+
+    def leave_out_means(self, groups: Sequence[Sequence[int]]) -> np.ndarray:
+        """The mixture's :func:`leave_out_means`: each active candidate's, weighed by the
+        fit's weights, shape ``(len(groups),)`` (the candidates share the outcome
+        scale: they are fitted to the same values)."""
+        self._check_fitted()
+        weights = self.model.weights.numpy()
+        means = np.stack([leave_out_means(self.candidates[k].model, groups) for k in self._active])
+        return weights @ means
 
     def hallucinate(
         self, pending: Sequence[Architecture], budget: float | None = None

@@ -417,7 +417,7 @@ class Scheduler(abc.ABC):
         taken: set[Architecture] = self._started
         if not draw_random and self.searcher.multi_fidelity:
             # a multi-fidelity model takes every budget's results, proposing for the top
-            self.searcher.target_budget = self.budgets[-1]
+            self._tell_budgets_in_use()
             observations = self._observations(None, every_budget=True)
             if continue_below is not None:
                 taken = self._taken_at(continue_below)
@@ -461,21 +461,25 @@ class Scheduler(abc.ABC):
         most = max(counts.values())
         return None if most == 0 else max(b for b in self.budgets if counts[b] == most)
 
-    def _lowest_modelled(self) -> float:
-        """The lowest budget whose results a multi-fidelity searcher models."""
+    def _lowest_in_use(self) -> float:
+        """The lowest budget the scheduler starts jobs at now."""
         return self.budgets[0]
 
+    def _tell_budgets_in_use(self) -> None:
+        """Tell a multi-fidelity searcher the budget to propose for (the top one) and the
+        lowest budget in use, if above the first."""
+        self.searcher.target_budget = self.budgets[-1]
+        lowest = self._lowest_in_use()
+        self.searcher.lowest_budget_in_use = lowest if lowest > self.budgets[0] else None
+
     def _observations(self, budget: float | None, every_budget: bool = False) -> list[Trial]:
-        """The results at ``budget`` (or at every budget from :meth:`_lowest_modelled`
-        up) as trials, running ones pending, for the searcher."""
+        """The results at ``budget`` (or at every budget) as trials, running ones
+        pending, for the searcher."""
         if budget is None and not every_budget:
             return []
-        floor = self._lowest_modelled()
         trials = []
         for record in self.jobs:
             if not every_budget and record.job.budget != budget:
-                continue
-            if every_budget and record.job.budget < floor:
                 continue
             if record.done and record.value is None:
                 continue
@@ -544,12 +548,10 @@ class Hyperband(Scheduler):
     promotion to a lucky rival is not lost for good, and its low-budget training is not
     paid again. Other searchers only ever get untried architectures, as in Hyperband.
 
-    With ``model_trusted_only`` and a searcher that models every budget, while the
-    lowest budget in use is above the first rung, the searcher's model sees the results
-    at the budgets in use only; those at a dropped budget are modelled again when their
-    budget is used again. Off by default: the model weighs each budget by the
-    correlation it fits, and a dropped budget's many results may still tell it which
-    architectures are poor.
+    A searcher that models every budget gets every budget's results, and the lowest
+    budget in use (:attr:`~bonas.searchers.Searcher.lowest_budget_in_use`): what it
+    makes of the results below it is its own choice (the bonas GP's
+    ``dropped_budgets``).
 
     Args:
         searcher: Proposes new architectures.
@@ -564,8 +566,6 @@ class Hyperband(Scheduler):
             it has one (see above).
         continue_stopped: Let a multi-fidelity searcher continue an architecture that
             stopped below a bracket's first budget (see above).
-        model_trusted_only: Keep the results at dropped budgets out of a multi-fidelity
-            searcher's model (see above).
         **kwargs: Of :class:`Scheduler`.
 
     Example:
@@ -593,14 +593,12 @@ class Hyperband(Scheduler):
         min_pairs: int = MIN_PAIRS,
         promote_by_model: bool = False,
         continue_stopped: bool = True,
-        model_trusted_only: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(searcher, rung_budgets(min_budget, max_budget, eta, budgets), **kwargs)
         self.eta = float(eta)
         self.promote_by_model = bool(promote_by_model)
         self.continue_stopped = bool(continue_stopped)
-        self.model_trusted_only = bool(model_trusted_only)
         self.s_max = len(self.budgets) - 1
         order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
         if not order or any(not 0 <= s <= self.s_max for s in order):
@@ -634,8 +632,8 @@ class Hyperband(Scheduler):
         """The bracket ``s`` being run."""
         return self._bracket
 
-    def _lowest_modelled(self) -> float:
-        return self.budgets[self.lowest] if self.model_trusted_only else self.budgets[0]
+    def _lowest_in_use(self) -> float:
+        return self.budgets[self.lowest]
 
     def _active_brackets(self) -> list[int]:
         """The brackets that start at a trusted budget, in order; bracket 0 if none."""
@@ -767,7 +765,7 @@ class Hyperband(Scheduler):
                     if r.value is not None]  # fmt: skip
         if not (self.promote_by_model and self.searcher.multi_fidelity):
             return by_value
-        self.searcher.target_budget = self.budgets[-1]
+        self._tell_budgets_in_use()
         observations = self._observations(None, every_budget=True)
         try:
             predicted = self.searcher.predict_target(by_value, observations)
@@ -794,10 +792,9 @@ class Hyperband(Scheduler):
         by_model = {"promote_by_model": True} if self.promote_by_model else {}
         # these two stored only when on: a journal from before the option resumes without it
         continuing = {"continue_stopped": True} if self.continue_stopped else {}
-        trusted_only = {"model_trusted_only": True} if self.model_trusted_only else {}
         return {
             **super().config(), "eta": self.eta, "brackets": list(self.brackets),
-            **adapting, **by_model, **continuing, **trusted_only,
+            **adapting, **by_model, **continuing,
         }  # fmt: skip
 
 

@@ -300,6 +300,7 @@ class Surrogate:
         archs: Sequence[Architecture],
         values: Sequence[float],
         budgets: Sequence[float] | None = None,
+        refit: bool | None = None,
     ) -> SingleTaskGP:
         """Build the model on these observations, refitting hyperparameters on schedule.
 
@@ -307,6 +308,10 @@ class Surrogate:
             archs: Observed architectures (duplicates allowed).
             values: Their finite objective values (larger is better).
             budgets: Each observation's budget (multi-fidelity surrogates only).
+            refit: ``None`` refits on the schedule of ``refit_every`` and
+                ``refit_growth``; ``False`` keeps the last fit's hyperparameters and
+                leaves the schedule as it was (to condition the same model on part of
+                the data), unless there are none yet.
         """
         y = np.asarray(values, dtype=float)
         if len(archs) != y.size or y.size == 0:
@@ -326,7 +331,9 @@ class Surrogate:
         needed = self.refit_every
         if self._observations_at_fit >= REFIT_GROWTH_FROM:
             needed = max(needed, self.refit_growth * self._observations_at_fit)
-        refit = self._hyperparameters is None or len(archs) - self._observations_at_fit >= needed
+        refit = self._hyperparameters is None or (
+            refit is None and len(archs) - self._observations_at_fit >= needed
+        )
         wl = find_wl_kernel(self.kernel)
         if (
             refit
@@ -432,6 +439,18 @@ class Surrogate:
         return mean, std
 
     # -- what a searcher needs beyond fit and predict -----------------------------------
+
+    def leave_out_means(self, groups: Sequence[Sequence[int]]) -> np.ndarray:
+        """:func:`~bonas.model_average.leave_out_means` of the fitted model.
+
+        Raises:
+            BonasError: If the surrogate was not fitted, or as that function does.
+        """
+        from bonas.model_average import leave_out_means  # it builds on this module
+
+        if self.model is None:
+            raise BonasError("fit the surrogate before asking for leave-out means")
+        return leave_out_means(self.model, groups)
 
     def hallucinate(
         self, pending: Sequence[Architecture], budget: float | None = None

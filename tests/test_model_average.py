@@ -37,26 +37,55 @@ def _ops_score(arch) -> float:
     return sum(weights.get(op, 0.0) * (k + 1) for k, op in enumerate(ops))
 
 
-def test_loo_densities_match_refitting_without_each_point() -> None:
-    archs = samples(SPACE, 9, seed=0)
-    values = [nb201_score(a) for a in archs]
+def _wl_gp(n: int, seed: int) -> tuple[Surrogate, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A WL GP fitted to ``n`` sampled cells (noise 0.01), with its training covariance
+    plus noise, prior mean and (standardised) targets."""
+    archs = samples(SPACE, n, seed=seed)
     surrogate = Surrogate(lambda r: ScaleKernel(WLKernel(r, h=1)), noise=0.01)
     surrogate.select_wl_depth_per_fit = False
-    model = surrogate.fit(archs, values)
-    fast = loo_log_densities(model)
-    x, y = model.train_inputs[0], model.train_targets
-    for i in range(len(archs)):
-        keep = [j for j in range(len(archs)) if j != i]
-        with torch.no_grad():
-            prior = model.forward(x)
-            k = prior.covariance_matrix + 0.01 * torch.eye(len(archs), dtype=y.dtype)
-            m = prior.mean
-            kk = k[keep][:, keep]
-            kx = k[i, keep]
-            mean = m[i] + kx @ torch.linalg.solve(kk, y[keep] - m[keep])
-            var = k[i, i] - kx @ torch.linalg.solve(kk, kx)
+    model = surrogate.fit(archs, [nb201_score(a) for a in archs])
+    y = model.train_targets
+    with torch.no_grad():
+        prior = model.forward(model.train_inputs[0])
+        k = prior.covariance_matrix + 0.01 * torch.eye(n, dtype=y.dtype)
+    return surrogate, k, prior.mean.detach(), y
+
+
+def test_loo_densities_match_refitting_without_each_point() -> None:
+    surrogate, k, m, y = _wl_gp(9, seed=0)
+    fast = loo_log_densities(surrogate.model)
+    for i in range(9):
+        keep = [j for j in range(9) if j != i]
+        kk, kx = k[keep][:, keep], k[i, keep]
+        mean = m[i] + kx @ torch.linalg.solve(kk, y[keep] - m[keep])
+        var = k[i, i] - kx @ torch.linalg.solve(kk, kx)
         slow = -0.5 * (math.log(2 * math.pi * float(var)) + float(y[i] - mean) ** 2 / float(var))
         assert fast[i] == pytest.approx(slow, rel=1e-6, abs=1e-8)
+
+
+def test_leave_out_means_match_conditioning_without_each_group() -> None:
+    surrogate, k, m, y = _wl_gp(10, seed=1)
+    groups = [[0], [3, 1], [9, 8, 2]]
+    fast = surrogate.leave_out_means(groups)
+    assert fast.shape == (3,)
+    for group, got in zip(groups, fast, strict=True):
+        keep = [j for j in range(10) if j not in group]
+        first = group[0]
+        mean = m[first] + k[first, keep] @ torch.linalg.solve(k[keep][:, keep], y[keep] - m[keep])
+        assert got == pytest.approx(float(mean), rel=1e-6, abs=1e-8)
+    with pytest.raises(BonasError, match="non-empty lists of indices below 10"):
+        surrogate.leave_out_means([[10]])
+    with pytest.raises(BonasError, match="non-empty"):
+        surrogate.leave_out_means([[]])
+
+
+def test_the_mixtures_leave_out_means_weigh_its_components() -> None:
+    archs = samples(SPACE, 12, seed=2)
+    average = ModelAverage(candidate_kernel_factories(SPACE), noise=NOISE_FREE)
+    average.fit(archs, [_ops_score(a) for a in archs])
+    groups = [[0], [5, 6]]
+    parts = np.stack([average.candidates[k].leave_out_means(groups) for k in average._active])
+    assert average.leave_out_means(groups) == pytest.approx(average.model.weights.numpy() @ parts)
 
 
 def test_pseudo_bma_weights() -> None:

@@ -501,35 +501,26 @@ def test_the_lowest_budget_moves_up_and_back_down_with_the_trust(monkeypatch) ->
 
 
 class _SeesBudgets(_ContinuesTheBest):
-    """Records the budgets of the observations each proposal was given."""
+    """Records the budgets of the observations each proposal was given, and the lowest
+    budget in use it was told."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.seen: list[set[float]] = []
+        self.seen: list[tuple[set[float], float | None]] = []
 
     def _propose(self, n, taken):
-        self.seen.append({t.budget for t in self.trials})
+        self.seen.append(({t.budget for t in self.trials}, self.lowest_budget_in_use))
         return super()._propose(n, taken)
 
 
-@pytest.mark.parametrize("trusted_only", [True, False])
-def test_model_trusted_only_keeps_dropped_budgets_out_of_the_model(trusted_only) -> None:
-    scheduler = Hyperband(
-        _SeesBudgets(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0,
-        model_trusted_only=trusted_only,
-    )  # fmt: skip
+def test_a_multi_fidelity_searcher_gets_every_budget_and_the_lowest_in_use() -> None:
+    scheduler = Hyperband(_SeesBudgets(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
     _drive_with(scheduler, 400, _misleading)
     assert scheduler.lowest > 0
-    moved_at = scheduler.fidelity_log[0]["job"]
-    seen_after = scheduler.searcher.seen[-1]
-    floor = BUDGETS[scheduler.lowest]
-    if trusted_only:
-        assert min(seen_after) >= floor  # results below the lowest budget in use left
-        assert scheduler.config()["model_trusted_only"] is True
-    else:  # the default: every budget's results
-        assert min(seen_after) == BUDGETS[0]
-        assert "model_trusted_only" not in scheduler.config()
-    assert moved_at > 0 and any(BUDGETS[0] in s for s in scheduler.searcher.seen)
+    budgets_seen, lowest_told = scheduler.searcher.seen[-1]
+    assert min(budgets_seen) == BUDGETS[0]  # what to make of them is the searcher's call
+    assert lowest_told == BUDGETS[scheduler.lowest]
+    assert scheduler.searcher.seen[0][1] is None  # every budget in use at first
 
 
 def test_a_replayed_hyperband_adapts_as_the_first_run_did() -> None:

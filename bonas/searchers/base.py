@@ -64,7 +64,9 @@ class Searcher(abc.ABC):
     Multi-fidelity protocol: a searcher whose :attr:`multi_fidelity` is true models every
     trial's ``(architecture, budget)`` and proposes for :attr:`target_budget`. A scheduler
     then sets :attr:`target_budget` to its top rung and hands :meth:`propose` the results
-    of every rung; other searchers get one rung's results (BOHB's rule).
+    of every rung; other searchers get one rung's results (BOHB's rule). A scheduler that
+    stops starting jobs at its lowest budgets sets :attr:`lowest_budget_in_use`, which a
+    searcher may use to weigh the results at the budgets below it.
 
     Args:
         space: Where architectures come from.
@@ -81,6 +83,8 @@ class Searcher(abc.ABC):
             ``False`` unless a subclass says otherwise.
         target_budget: The budget a multi-fidelity searcher proposes for; ``None``: the
             largest budget among its observations.
+        lowest_budget_in_use: The lowest budget a scheduler still starts jobs at, when it
+            stopped starting them at lower ones; ``None`` otherwise.
     """
 
     #: Short identifier, first key of :meth:`config`.
@@ -98,6 +102,7 @@ class Searcher(abc.ABC):
         self.trials: list[Trial] = []
         self.multi_fidelity = False
         self.target_budget: float | None = None
+        self.lowest_budget_in_use: float | None = None
         # ask, tell, propose and add_observation from several threads: one at a time
         self._lock = threading.RLock()
 

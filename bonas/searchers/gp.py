@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from gpytorch.kernels import Kernel
+from scipy.stats import spearmanr
 
 from bonas.acquisition.functions import ACQUISITIONS, make_acquisition, score
 from bonas.acquisition.optimizer import make_acquisition_optimizer
@@ -38,7 +39,19 @@ from bonas.spaces.base import SearchSpace
 from bonas.surrogate import KernelFactory, Surrogate, default_kernel_factory
 from bonas.trial import Trial
 
-__all__ = ["GPSearcher", "resolve_kernel_name", "stored_kernel_name"]
+__all__ = [
+    "DROPPED_BUDGETS",
+    "MIN_RANKED_AT_TARGET",
+    "GPSearcher",
+    "resolve_kernel_name",
+    "stored_kernel_name",
+]
+
+#: What a multi-fidelity GP does with the results at budgets its scheduler dropped.
+DROPPED_BUDGETS = ("keep", "drop", "choose")
+#: Architectures with a result at the target budget that ``dropped_budgets="choose"``
+#: needs before it compares the two models; below it, it keeps every result.
+MIN_RANKED_AT_TARGET = 6
 
 
 def resolve_kernel_name(space: SearchSpace, kernel: str) -> str:
@@ -120,6 +133,21 @@ class GPSearcher(Searcher):
             units of the standardised (warped) values, fixes it. For an objective that
             returns the same value every time, such as a benchmark table's lookups, use
             :data:`~bonas.surrogate.NOISE_FREE` (the replays do).
+        dropped_budgets: What a multi-fidelity GP does, while its scheduler sets
+            :attr:`lowest_budget_in_use`, with the results at the budgets below it.
+            ``keep`` (the default) conditions on them as on any other. ``drop``
+            conditions only on the results at the budgets in use (the hyperparameters
+            are still fitted to every result, the most data on how architectures
+            relate). ``choose`` decides at every fit, from the data: for each
+            architecture with a result at the target budget (at least
+            :data:`MIN_RANKED_AT_TARGET`; else it keeps), it predicts that result with
+            every result of the architecture left out
+            (:func:`~bonas.model_average.leave_out_means`), once conditioned on every
+            budget and once on the budgets in use, and drops the low budgets when the
+            second set of predictions ranks the target results better (Spearman's
+            rho): where low budgets mislead about unseen architectures, the model
+            leaves them out; where they inform, it keeps them. Its decisions are listed
+            in :attr:`budget_choices`.
 
     Example:
         >>> from bonas.spaces import NB201Space
@@ -151,7 +179,12 @@ class GPSearcher(Searcher):
         noise: float | None = None,
         screen_top: int = 50,
         screen_neighbours: int = 20,
+        dropped_budgets: str = "keep",
     ) -> None:
+        if dropped_budgets not in DROPPED_BUDGETS:
+            raise BonasError(
+                f"unknown dropped_budgets {dropped_budgets!r}; choose from {DROPPED_BUDGETS}"
+            )
         if acquisition not in ACQUISITIONS:
             raise BonasError(f"unknown acquisition {acquisition!r}; choose from {ACQUISITIONS}")
         super().__init__(space, seed=seed, direction=direction)
@@ -174,6 +207,10 @@ class GPSearcher(Searcher):
         self.noise = noise
         self.screen_top = int(screen_top)
         self.screen_neighbours = int(screen_neighbours)
+        self.dropped_budgets = dropped_budgets
+        #: ``dropped_budgets="choose"``'s decisions: observations, the lowest budget in
+        #: use, each model's rank correlation, and whether the low budgets were dropped.
+        self.budget_choices: list[dict[str, Any]] = []
         settings: dict[str, Any] = {
             "refit_every": refit_every,
             "refit_growth": refit_growth,
@@ -213,6 +250,8 @@ class GPSearcher(Searcher):
             "noise": self.noise,
             "screen_top": self.screen_top,
             "screen_neighbours": self.screen_neighbours,
+            # stored only when not "keep": a study from before the option matches
+            **({"dropped_budgets": self.dropped_budgets} if self.dropped_budgets != "keep" else {}),
         }
 
     # -- proposals -----------------------------------------------------------------
@@ -224,14 +263,83 @@ class GPSearcher(Searcher):
         return self._model_based(n, taken, usable)
 
     def _fit_every_budget(self, usable: list[Trial]) -> tuple[float, list[float]]:
-        """Fit the multi-fidelity surrogate to ``usable``; returns the budget to propose
-        for (:attr:`target_budget`, else the largest told) and each trial's budget."""
+        """Fit the multi-fidelity surrogate to ``usable`` (conditioned on part of them as
+        ``dropped_budgets`` says); returns the budget to propose for
+        (:attr:`target_budget`, else the largest told) and each trial's budget."""
         told = [t.budget for t in usable if t.budget is not None]
         budget = self.target_budget or (max(told) if told else 1.0)
         budgets = [budget if t.budget is None else t.budget for t in usable]
         values = [self._signed(t) for t in usable]
-        self.surrogate.fit([t.architecture for t in usable], values, budgets)
+        archs = [t.architecture for t in usable]
+        self.surrogate.fit(archs, values, budgets)
+        floor = self.lowest_budget_in_use
+        if self.dropped_budgets == "keep" or floor is None or min(budgets) >= floor:
+            return budget, budgets
+        kept = [i for i, b in enumerate(budgets) if b >= floor]
+        if self.dropped_budgets == "choose":
+            every = self._target_ranking(archs, values, budgets, budget, range(len(archs)))
+            if every is None:
+                return budget, budgets
+            self._condition_on(archs, values, budgets, kept)
+            in_use_rho = self._target_ranking(archs, values, budgets, budget, kept)
+            drop = in_use_rho is not None and in_use_rho > every
+            self.budget_choices.append({
+                "observations": len(archs), "lowest_budget_in_use": floor,
+                "rho_every_budget": every, "rho_budgets_in_use": in_use_rho, "dropped": drop,
+            })  # fmt: skip
+            if not drop:
+                self.surrogate.fit(archs, values, budgets, refit=False)
+            return budget, budgets
+        self._condition_on(archs, values, budgets, kept)
         return budget, budgets
+
+    def _condition_on(
+        self, archs: list[Architecture], values: list[float], budgets: list[float], kept: list[int]
+    ) -> None:
+        """Condition the surrogate on the ``kept`` observations, with the hyperparameters
+        of its last fit."""
+        # every observation stays registered, so that conditioning on part of them does
+        # not make the kernel forget (and recompute) the rest
+        self.surrogate.inputs(archs, budgets)
+        self.surrogate.fit(
+            [archs[i] for i in kept], [values[i] for i in kept], [budgets[i] for i in kept],
+            refit=False,
+        )  # fmt: skip
+
+    def _target_ranking(
+        self,
+        archs: list[Architecture],
+        values: list[float],
+        budgets: list[float],
+        target: float,
+        conditioned: Sequence[int],
+    ) -> float | None:
+        """Spearman's rho between the target-budget results of the architectures that
+        have one and the fitted surrogate's predictions of them with each architecture's
+        every result left out; ``conditioned``: the observations (indices into
+        ``archs``) the surrogate is conditioned on, in order. ``None`` with fewer than
+        :data:`MIN_RANKED_AT_TARGET` such architectures; a constant prediction counts as
+        no ranking (-1)."""
+        rows: dict[Architecture, list[int]] = {}
+        for row, i in enumerate(conditioned):
+            rows.setdefault(archs[i], []).append(row)
+        groups = []
+        actual = []
+        for arch_rows in rows.values():
+            at_target = [r for r in arch_rows if budgets[conditioned[r]] == target]
+            if at_target:
+                # the first target result is the one predicted; every result leaves
+                groups.append([at_target[0], *[r for r in arch_rows if r != at_target[0]]])
+                actual.append(values[conditioned[at_target[0]]])
+        if len(groups) < MIN_RANKED_AT_TARGET:
+            return None
+        try:
+            predicted = self.surrogate.leave_out_means(groups)
+        except BonasError:
+            return None
+        if np.ptp(predicted) == 0 or np.ptp(actual) == 0:
+            return -1.0
+        return float(spearmanr(predicted, actual).statistic)
 
     def _predict_target(self, architectures: list[Architecture]) -> np.ndarray | None:
         # the posterior mean at the target budget: a low budget's value counts as much

@@ -3,6 +3,8 @@ the multi-fidelity protocol and the deprecated ``bonas.Optimizer`` name."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from gpytorch.kernels import RBFKernel, ScaleKernel
@@ -12,6 +14,8 @@ from bonas import BonasError
 from bonas.kernels import ArchitectureRegistry, CellOpsKernel, WLKernel
 from bonas.searchers import GPSearcher, RandomSearch
 from bonas.spaces import CNNSpace, NB201Space
+from bonas.surrogate import NOISE_FREE
+from bonas.trial import Trial, TrialState
 from tests.objectives import nb201_score
 
 
@@ -32,6 +36,8 @@ def test_bad_settings() -> None:
         GPSearcher(NB201Space(), kernel="rbf")
     with pytest.raises(BonasError, match="kernel must be a gpytorch Kernel or a factory"):
         GPSearcher(NB201Space(), kernel=3)  # type: ignore[arg-type]
+    with pytest.raises(BonasError, match="unknown dropped_budgets 'all'"):
+        GPSearcher(NB201Space(), dropped_budgets="all")
 
 
 def test_minimize_direction() -> None:
@@ -94,3 +100,70 @@ def test_batch_picks_differ_and_are_untried() -> None:
     assert len(set(archs)) == 4
     assert not set(archs) & {t.architecture for t in searcher.trials[:4]}
     assert np.all([t.state.value == "running" for t in batch])
+
+
+def _two_budget_observations(misleading: bool) -> list[Trial]:
+    """60 architectures at budget 1, the first 12 of them at budget 9 too; the value at 9
+    is ``nb201_score``; at 1, that score plus a little noise, or (``misleading``) a
+    number unrelated to it."""
+    space = NB201Space()
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(80)))[:60]
+    trials = []
+    for i, arch in enumerate(archs):
+        low = (
+            zlib.crc32(space.to_string(arch).encode()) % 1000 / 1000
+            if misleading
+            else nb201_score(arch) + 0.1 * rng.normal()
+        )
+        for budget, value in ((1.0, low), (9.0, nb201_score(arch)))[: 2 if i < 12 else 1]:
+            trial = Trial(len(trials), arch, budget)
+            trial.state, trial.value = TrialState.COMPLETE, value
+            trials.append(trial)
+    return trials
+
+
+def _mf_searcher(dropped_budgets: str, lowest_in_use: float | None = 9.0) -> GPSearcher:
+    searcher = GPSearcher(
+        NB201Space(), seed=0, multi_fidelity=True, kernel="wl", noise=NOISE_FREE,
+        dropped_budgets=dropped_budgets,
+    )  # fmt: skip
+    searcher.target_budget, searcher.lowest_budget_in_use = 9.0, lowest_in_use
+    return searcher
+
+
+@pytest.mark.parametrize("misleading", [True, False])
+def test_choose_drops_the_low_budgets_where_they_mislead_and_keeps_them_where_they_inform(
+    misleading: bool,
+) -> None:
+    searcher = _mf_searcher("choose")
+    searcher.propose(1, set(), _two_budget_observations(misleading))
+    (choice,) = searcher.budget_choices
+    assert choice["observations"] == 72 and choice["lowest_budget_in_use"] == 9.0
+    assert choice["dropped"] is misleading
+    # the model the proposal used: 12 results at the top budget, or all 72
+    assert searcher.surrogate.model.train_targets.numel() == (12 if misleading else 72)
+    if misleading:
+        assert choice["rho_budgets_in_use"] > choice["rho_every_budget"]
+    else:
+        assert choice["rho_every_budget"] >= choice["rho_budgets_in_use"]
+
+
+def test_keep_drop_and_too_few_target_results() -> None:
+    observations = _two_budget_observations(misleading=True)
+    keep = _mf_searcher("keep")
+    keep.propose(1, set(), observations)
+    assert keep.surrogate.model.train_targets.numel() == 72 and not keep.budget_choices
+    assert "dropped_budgets" not in keep.config()  # a study from before the option matches
+    drop = _mf_searcher("drop")
+    drop.propose(1, set(), observations)
+    assert drop.surrogate.model.train_targets.numel() == 12
+    assert drop.config()["dropped_budgets"] == "drop"
+    # the hyperparameters come from every budget's results: one fit, on all 72
+    assert drop.surrogate.fits == 1
+    unset = _mf_searcher("choose", lowest_in_use=None)  # the scheduler uses every budget
+    unset.propose(1, set(), observations)
+    assert unset.surrogate.model.train_targets.numel() == 72 and not unset.budget_choices
+    few = _mf_searcher("choose")  # 5 results at the top budget: not enough to compare
+    few.propose(1, set(), [t for t in observations if t.budget == 1.0 or t.number < 10])
+    assert few.surrogate.model.train_targets.numel() == 65 and not few.budget_choices
