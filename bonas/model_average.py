@@ -285,13 +285,13 @@ class ModelAverage:
         archs: Sequence[Architecture],
         values: Sequence[float],
         budgets: Sequence[float] | None = None,
-        refit: bool | None = None,
+        keep_hyperparameters: bool = False,
     ) -> ModelMixture:
         """Fit every candidate, then weigh them (see the module docstring).
 
         A candidate whose LOO densities cannot be computed gets no weight; if none can,
-        the weights stay uniform. ``refit`` is :meth:`~bonas.surrogate.Surrogate.fit`'s,
-        for every candidate.
+        the weights stay uniform. ``keep_hyperparameters`` is
+        :meth:`~bonas.surrogate.Surrogate.fit`'s, for every candidate.
         """
         self.inputs(archs, budgets)  # registers them before the candidates' sweep
         if self.registry.forget_unused():
@@ -299,7 +299,7 @@ class ModelAverage:
                 candidate.prune()
         densities = {}
         for name, candidate in self.candidates.items():
-            candidate.fit(archs, values, budgets, refit=refit)
+            candidate.fit(archs, values, budgets, keep_hyperparameters=keep_hyperparameters)
             try:
                 densities[name] = loo_log_densities(candidate.model)
             except BonasError:

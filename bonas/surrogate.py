@@ -300,7 +300,7 @@ class Surrogate:
         archs: Sequence[Architecture],
         values: Sequence[float],
         budgets: Sequence[float] | None = None,
-        refit: bool | None = None,
+        keep_hyperparameters: bool = False,
     ) -> SingleTaskGP:
         """Build the model on these observations, refitting hyperparameters on schedule.
 
@@ -308,10 +308,10 @@ class Surrogate:
             archs: Observed architectures (duplicates allowed).
             values: Their finite objective values (larger is better).
             budgets: Each observation's budget (multi-fidelity surrogates only).
-            refit: ``None`` refits on the schedule of ``refit_every`` and
-                ``refit_growth``; ``False`` keeps the last fit's hyperparameters and
-                leaves the schedule as it was (to condition the same model on part of
-                the data), unless there are none yet.
+            keep_hyperparameters: Keep the last fit's hyperparameters and leave the
+                refit schedule as it was (to condition the same model on part of the
+                data), unless there are none yet; by default they are refitted on the
+                schedule of ``refit_every`` and ``refit_growth``.
         """
         y = np.asarray(values, dtype=float)
         if len(archs) != y.size or y.size == 0:
@@ -332,7 +332,7 @@ class Surrogate:
         if self._observations_at_fit >= REFIT_GROWTH_FROM:
             needed = max(needed, self.refit_growth * self._observations_at_fit)
         refit = self._hyperparameters is None or (
-            refit is None and len(archs) - self._observations_at_fit >= needed
+            not keep_hyperparameters and len(archs) - self._observations_at_fit >= needed
         )
         wl = find_wl_kernel(self.kernel)
         if (

@@ -288,7 +288,7 @@ class GPSearcher(Searcher):
                 "rho_every_budget": every, "rho_budgets_in_use": in_use_rho, "dropped": drop,
             })  # fmt: skip
             if not drop:
-                self.surrogate.fit(archs, values, budgets, refit=False)
+                self.surrogate.fit(archs, values, budgets, keep_hyperparameters=True)
             return budget, budgets
         self._condition_on(archs, values, budgets, kept)
         return budget, budgets
@@ -303,7 +303,7 @@ class GPSearcher(Searcher):
         self.surrogate.inputs(archs, budgets)
         self.surrogate.fit(
             [archs[i] for i in kept], [values[i] for i in kept], [budgets[i] for i in kept],
-            refit=False,
+            keep_hyperparameters=True,
         )  # fmt: skip
 
     def _target_ranking(
