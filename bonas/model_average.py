@@ -294,7 +294,7 @@ class ModelAverage:
         :meth:`~bonas.surrogate.Surrogate.fit`'s, for every candidate.
         """
         self.inputs(archs, budgets)  # registers them before the candidates' sweep
-        if self.registry.forget_unused():
+        if not keep_hyperparameters and self.registry.forget_unused():
             for candidate in self.candidates.values():
                 candidate.prune()
         densities = {}

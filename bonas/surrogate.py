@@ -308,10 +308,11 @@ class Surrogate:
             archs: Observed architectures (duplicates allowed).
             values: Their finite objective values (larger is better).
             budgets: Each observation's budget (multi-fidelity surrogates only).
-            keep_hyperparameters: Keep the last fit's hyperparameters and leave the
-                refit schedule as it was (to condition the same model on part of the
-                data), unless there are none yet; by default they are refitted on the
-                schedule of ``refit_every`` and ``refit_growth``.
+            keep_hyperparameters: Keep the last fit's hyperparameters, leave the refit
+                schedule as it was and forget no architecture (to condition the same
+                model on part of the data within one iteration), unless there are no
+                hyperparameters yet; by default they are refitted on the schedule of
+                ``refit_every`` and ``refit_growth``.
         """
         y = np.asarray(values, dtype=float)
         if len(archs) != y.size or y.size == 0:
@@ -324,8 +325,10 @@ class Surrogate:
         train_x = self.inputs(archs, budgets)
         # a search scores a thousand candidates an iteration: those of earlier iterations
         # that were not scored again are forgotten (the observations were just looked up),
-        # or they would grow its memory without bound
-        if self.forget_unused and self.registry.forget_unused():
+        # or they would grow its memory without bound. A fit that keeps the hyperparameters
+        # re-conditions within the same iteration: sweeping again would forget what this
+        # iteration has not scored yet
+        if self.forget_unused and not keep_hyperparameters and self.registry.forget_unused():
             self.prune()
         train_y = torch.tensor(y, dtype=torch.double).unsqueeze(-1)
         needed = self.refit_every

@@ -58,9 +58,13 @@ def test_state_round_trips_and_a_malformed_one_is_named() -> None:
 def test_a_fit_without_refit_conditions_on_new_data_with_the_last_hyperparameters() -> None:
     surrogate = fitted()
     fits, before = surrogate.fits, surrogate.hyperparameters()
-    surrogate.fit(ARCHS[:4], [nb201_score(a) for a in ARCHS[:4]], keep_hyperparameters=True)
+    (candidate,) = surrogate.ids(ARCHS[8:9]).reshape(-1).tolist()  # scored, not observed
+    for _ in range(2):
+        surrogate.fit(ARCHS[:4], [nb201_score(a) for a in ARCHS[:4]], keep_hyperparameters=True)
     assert surrogate.fits == fits and surrogate.hyperparameters() == before
     assert surrogate.model.train_targets.numel() == 4  # conditioned on the four only
+    # the same iteration: nothing forgotten, not even what no fit was given
+    assert surrogate.registry.holds(int(candidate))
     surrogate.fit(ARCHS, [nb201_score(a) for a in ARCHS])  # on schedule: two new ones
     assert surrogate.fits == fits + 1
     fresh = Surrogate(default_kernel_factory(SPACE))

@@ -298,9 +298,6 @@ class GPSearcher(Searcher):
     ) -> None:
         """Condition the surrogate on the ``kept`` observations, with the hyperparameters
         of its last fit."""
-        # every observation stays registered, so that conditioning on part of them does
-        # not make the kernel forget (and recompute) the rest
-        self.surrogate.inputs(archs, budgets)
         self.surrogate.fit(
             [archs[i] for i in kept], [values[i] for i in kept], [budgets[i] for i in kept],
             keep_hyperparameters=True,
