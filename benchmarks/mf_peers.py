@@ -109,8 +109,8 @@ class PeerScheduler(Scheduler):
     def _architecture(self, codes: Sequence[int]) -> Architecture:
         return self.encoder._realise(codes, set(self._started))
 
-    def report(self, job: Job, value: float | None = None, *, failed: str | None = None) -> None:
-        super().report(job, value, failed=failed)
+    def _reported(self, job: Job) -> None:
+        # a peer is told its job's value only (no curve), as its own library would be
         record = self.jobs[job.id]
         self._told(job, record.value, record.failure)
 

@@ -359,6 +359,7 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bohb+bonas-fixed": ("bohb", "bonas", {}),
     "bohb+bonas-by-model": ("bohb", "bonas", {}),
     "bohb+bonas-no-continue": ("bohb", "bonas", {}),
+    "bohb+bonas-no-curves": ("bohb", "bonas", {}),
     "bohb+bonas-trusted-only": ("bohb", "bonas", {"dropped_budgets": "drop"}),
     "bohb+bonas-choose": ("bohb", "bonas", {"dropped_budgets": "choose"}),
     "bohb+bonas-one-budget": ("bohb", "bonas", {"multi_fidelity": False}),
@@ -376,12 +377,15 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
 #: architecture that stopped at a lower budget;
 #: ``bohb+bonas-one-budget`` is BOHB as it was before its GP modelled every budget: one
 #: budget's results, and BOHB's ``rho = 1/3`` of new architectures at random.
+#: ``bohb+bonas-no-curves`` (a simulator option, :data:`GOAL_SIMULATOR_OPTIONS`) reports
+#: no values passed on the way, so the scheduler measures its budgets by promotions only.
 GOAL_SCHEDULER_OPTIONS: dict[str, dict[str, Any]] = {
     "bohb+bonas-fixed": {"adapt": False},
     "bohb+bonas-by-model": {"promote_by_model": True},
     "bohb+bonas-no-continue": {"continue_stopped": False},
     "bohb+bonas-one-budget": {"random_fraction": 1 / 3},
 }
+GOAL_SIMULATOR_OPTIONS: dict[str, dict[str, Any]] = {"bohb+bonas-no-curves": {"curves": False}}
 #: The goal's checkpoints, as fractions of ``T``, and their labels in the report.
 CHECKPOINTS = ((1 / 9, "t_9"), (1 / 3, "t_3"), (1.0, "t"))
 
@@ -401,7 +405,7 @@ def _goal_run(
     records = run_multifidelity(
         table, scheduler, searcher, seed, eta=eta, max_time=max_time,
         min_budget=min_budget, searcher_options=options,
-        scheduler_options=scheduler_options or None,
+        scheduler_options=scheduler_options or None, **GOAL_SIMULATOR_OPTIONS.get(name, {}),
     )  # fmt: skip
     return name, seed, records
 

@@ -34,6 +34,7 @@ from bonas.benchmarks.tables import Table, TableError
 from bonas.exceptions import BonasError
 from bonas.schedulers import (
     SCHEDULERS,
+    Job,
     Scheduler,
     SchedulerExhausted,
     hyperband_budgets,
@@ -72,6 +73,7 @@ def simulate(
     max_time: float | None = None,
     max_jobs: int | None = None,
     continuation: bool = True,
+    curves: bool = True,
 ) -> list[dict[str, Any]]:
     """Run ``scheduler`` against ``table`` until the simulated clock or job count is spent.
 
@@ -84,6 +86,9 @@ def simulate(
         max_jobs: Start at most this many jobs.
         continuation: Charge a promoted job only the time from its checkpoint's budget
             (``False``: the full training time, as if retrained from scratch).
+        curves: Report with each result the table's values at the rung budgets the job
+            passed on its way (``Scheduler.report``'s ``curve``), as a trainer's
+            epoch-by-epoch validation curve gives them.
 
     Returns:
         One dict per finished job, in the order they finish, keys :data:`MF_COLUMNS`.
@@ -170,7 +175,8 @@ def simulate(
         free.sort()
         clock = time.perf_counter()
         if record["state"] == "complete":
-            scheduler.report(job, record["value"])
+            passed = _passed(table, job, scheduler.budgets) if curves else None
+            scheduler.report(job, record["value"], curve=passed)
             if job.budget == top and sign * record["value"] > incumbent:
                 incumbent, incumbent_test = sign * record["value"], record["test_value"]
         else:
@@ -185,6 +191,19 @@ def simulate(
         )
         records.append(record)
     return records
+
+
+def _passed(table: Table, job: Job, budgets: Sequence[float]) -> dict[float, float]:
+    """The table's values at the rung budgets ``job`` trained through."""
+    start = -math.inf if job.resume_from is None else job.resume_from
+    passed = {}
+    for budget in budgets:
+        if start < budget < job.budget:
+            try:
+                passed[budget] = table.query(job.architecture, budget).value
+            except TableError:
+                continue  # the table lacks that fidelity for this architecture
+    return passed
 
 
 def snap_budgets(budgets: Sequence[float], fidelities: Sequence[float]) -> tuple[float, ...]:
@@ -213,6 +232,7 @@ def run_multifidelity(
     max_time: float | None = None,
     max_jobs: int | None = None,
     continuation: bool = True,
+    curves: bool = True,
     scheduler_options: Mapping[str, Any] | None = None,
     searcher_options: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
@@ -226,7 +246,8 @@ def run_multifidelity(
 
     The rung budgets are :func:`~bonas.schedulers.hyperband_budgets` of ``min_budget``
     (the table's lowest fidelity by default), ``max_budget`` (its highest) and ``eta``,
-    snapped to the table's fidelities by :func:`snap_budgets`.
+    snapped to the table's fidelities by :func:`snap_budgets`. ``continuation`` and
+    ``curves`` are :func:`simulate`'s.
 
     Returns:
         :func:`simulate`'s records, each with ``scheduler``, ``searcher``, ``seed``,
@@ -265,6 +286,7 @@ def run_multifidelity(
         max_time=max_time,
         max_jobs=max_jobs,
         continuation=continuation,
+        curves=curves,
     )
     label = {
         "scheduler": scheduler,

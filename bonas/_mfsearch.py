@@ -18,7 +18,7 @@ import json
 import math
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from bonas.schedulers import (
     Job,
     Scheduler,
     SchedulerExhausted,
+    curve_at_budgets,
     make_scheduler,
     rung_budgets,
     searcher_options_for,
@@ -341,6 +342,17 @@ def _outcome(value: Any) -> tuple[float | None, str | None, dict[str, Any]]:
     return number, failure, extra
 
 
+def _passed_curve(
+    job: Job, extra: Mapping[str, Any], budgets: Sequence[float]
+) -> dict[float, float]:
+    """The values at lower rung budgets in the objective's ``val_curve`` extra (the
+    validation value after each epoch), if it gave one as a list."""
+    val_curve = extra.get("val_curve")
+    if not isinstance(val_curve, list | tuple):
+        return {}
+    return curve_at_budgets(val_curve, job, budgets)
+
+
 def _better(a: float, b: float, direction: str) -> bool:
     return a > b if direction == "maximize" else a < b
 
@@ -373,8 +385,11 @@ def search_multifidelity(
         objective: ``objective(architecture, budget, resume_from)``: trains (or looks
             up) ``architecture`` to ``budget``, continuing from its checkpoint at
             ``resume_from`` when that is not ``None``; returns the value or a mapping
-            with ``value`` (extras are kept in the journal).
-            :class:`bonas.evaluation.TrainingObjective` is one.
+            with ``value`` (extras are kept in the journal). An extra ``val_curve``,
+            the list of values after each epoch trained in this call, tells the
+            scheduler the values at the rung budgets the job passed
+            (:func:`~bonas.schedulers.curve_at_budgets`), which it measures its budgets
+            with. :class:`bonas.evaluation.TrainingObjective` is one.
         space: The search space.
         scheduler: A fresh :class:`~bonas.schedulers.Scheduler` (``BOHB(GPSearcher(space),
             min_budget=1, max_budget=9)``), which brings its searcher, budgets, seed and
@@ -537,8 +552,9 @@ def _stored_scheduler_settings(
     Hyperband or BOHB search from before those schedulers adapted their lowest budget
     (no ``adapt`` in its configuration) resumes without adapting, one from before they
     continued stopped architectures (no ``continue_stopped``) without continuing them,
-    and a BOHB search from before ``random_fraction`` was 0 by default resumes with the
-    fraction it had."""
+    a BOHB search from before ``random_fraction`` was 0 by default resumes with the
+    fraction it had, and a search from before an adapting Hyperband ran its least
+    aggressive bracket first resumes in the bracket order it stored."""
     if journal is None or not isinstance(scheduler, str) or not isinstance(journal.config, dict):
         return {}
     if journal.config.get("scheduler") != scheduler:
@@ -548,6 +564,14 @@ def _stored_scheduler_settings(
         settings["adapt"] = False
     if scheduler in ("hyperband", "bohb") and "continue_stopped" not in journal.config:
         settings["continue_stopped"] = False
+    order = journal.config.get("brackets")
+    if (
+        scheduler in ("hyperband", "bohb")
+        and isinstance(order, list)
+        and order
+        and all(type(s) is int and s >= 0 for s in order)
+    ):
+        settings["brackets"] = order
     fraction = journal.config.get("random_fraction")
     if isinstance(fraction, int | float) and 0 <= fraction <= 1:
         settings["random_fraction"] = float(fraction)
@@ -614,6 +638,11 @@ def _build_scheduler(
             name, space, seed=seed, direction=settings["direction"] or "maximize",
             **searcher_options_for(name, budgets, searcher_options),
         )  # fmt: skip
+    stored_order = rung_options.get("brackets")
+    levels = len(rung_budgets(rung_options.get("min_budget"), rung_options.get("max_budget"),
+                              eta, rung_options.get("budgets")))  # fmt: skip
+    if stored_order is not None and max(stored_order) >= levels:
+        del rung_options["brackets"]  # other budgets: the configurations' clash says so
     return make_scheduler(scheduler, searcher_object, **rung_options)
 
 
@@ -630,7 +659,9 @@ def _replay(journal: JobJournal, scheduler: Scheduler) -> list[Job]:
             elif row["state"] == "failed":
                 scheduler.report(issued[number], failed=row["failure"] or "failed")
             else:
-                scheduler.report(issued[number], row["value"])
+                job = issued[number]
+                curve = _passed_curve(job, row["user_attrs"], scheduler.budgets)
+                scheduler.report(job, row["value"], curve=curve)
     except (KeyError, TypeError, ValueError, BonasError) as err:
         raise StudyError(f"{journal.path} cannot be resumed: {err}") from None
     state = journal.state().get("searcher")
@@ -815,7 +846,8 @@ class JobLoop:
         self, job: Job, value: float | None, failure: str | None, extra: dict[str, Any]
     ) -> None:
         self.journal.report(job, value, failure, extra)
-        self.scheduler.report(job, value, failed=failure)
+        curve = _passed_curve(job, extra, self.scheduler.budgets) if failure is None else {}
+        self.scheduler.report(job, value, failed=failure, curve=curve)
         self.exhausted = False  # a report may allow a promotion, which needs no new architecture
 
     def _tick(self) -> None:

@@ -12,6 +12,7 @@ Call order, as an executor with free workers drives a scheduler::
     job = scheduler.next_job()       # a Job; None: wait until a running job reports
     # ... train job.architecture to job.budget, from job.resume_from's checkpoint ...
     scheduler.report(job, value)     # or scheduler.report(job, failed="reason")
+    # optionally with curve={budget: value} at the rung budgets the job trained through
     scheduler.incumbent              # (architecture, value): the best at the top budget
 
 :meth:`Scheduler.next_job` returns a :class:`Job`, ``None`` when nothing can start until
@@ -52,6 +53,7 @@ __all__ = [
     "Job",
     "Scheduler",
     "SchedulerExhausted",
+    "curve_at_budgets",
     "fidelity_correlation",
     "hyperband_budgets",
     "make_scheduler",
@@ -116,6 +118,48 @@ def fidelity_correlation(low: Sequence[float], pairs: Sequence[tuple[float, floa
 
 class SchedulerExhausted(BonasError):
     """The searcher has no architecture left that has not been started."""
+
+
+def curve_at_budgets(
+    val_curve: Sequence[float], job: Job, budgets: Sequence[float]
+) -> dict[float, float]:
+    """The values a job's epoch-by-epoch validation curve passed at the rung budgets
+    below its own, for :meth:`Scheduler.report`'s ``curve``.
+
+    The curve's ``i``-th entry is the value after epoch ``start + i + 1``, where
+    ``start`` is ``job.resume_from`` (0 from scratch); a rung budget that is a whole
+    number of epochs strictly between ``start`` and ``job.budget``, and within the
+    curve, gets that epoch's value. Non-finite entries are left out, and so is every
+    entry when ``start`` is not a whole number of epochs.
+
+    Args:
+        val_curve: The validation values after each epoch trained in the job, shape
+            ``(epochs,)``.
+        job: The job that trained them.
+        budgets: The scheduler's rung budgets, in epochs.
+
+    Returns:
+        ``{budget: value}``, possibly empty.
+
+    Example:
+        >>> job = Job(0, None, 9.0, None, 0, 0)
+        >>> curve_at_budgets([0.1 * k for k in range(1, 10)], job, (1.0, 3.0, 9.0))
+        {1.0: 0.1, 3.0: 0.30000000000000004}
+    """
+    start = 0.0 if job.resume_from is None else float(job.resume_from)
+    values: dict[float, float] = {}
+    if abs(start - round(start)) > 1e-9:
+        return values  # a checkpoint between epochs: which epoch an entry is is unknown
+    for budget in budgets:
+        epoch = round(budget)
+        if not start < budget < job.budget or abs(budget - epoch) > 1e-9:
+            continue
+        index = epoch - round(start) - 1
+        if 0 <= index < len(val_curve):
+            number, _ = finite_value(val_curve[index])
+            if number is not None:
+                values[float(budget)] = number
+    return values
 
 
 def hyperband_budgets(min_budget: float, max_budget: float, eta: float) -> tuple[float, ...]:
@@ -218,6 +262,8 @@ class _Result:
     value: float | None  # None while running or when failed
     failure: str | None = None
     done: bool = False
+    # values the job passed at lower rung budgets on its way (see Scheduler.report)
+    curve: dict[float, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -290,12 +336,32 @@ class Scheduler(abc.ABC):
             SchedulerExhausted: If a new architecture is needed and none is left.
         """
 
-    def report(self, job: Job, value: float | None = None, *, failed: str | None = None) -> None:
+    def report(
+        self,
+        job: Job,
+        value: float | None = None,
+        *,
+        failed: str | None = None,
+        curve: Mapping[float, float] | None = None,
+    ) -> None:
         """Record a job's result: its value, or ``failed=reason`` (kept out of rankings).
 
+        Args:
+            job: A job this scheduler issued and that has not reported yet.
+            value: Its value at ``job.budget``.
+            failed: Why it failed, instead of a value.
+            curve: The values the job passed on its way at lower rung budgets, e.g. an
+                architecture trained from scratch to 98 epochs was at 33 epochs on the
+                way (``{budget: value}``; :func:`curve_at_budgets` reads them from an
+                epoch-by-epoch validation curve). They cost nothing more to train, and
+                :class:`Hyperband` measures with them how well low budgets rank; they
+                are not results of their own (no promotion, no incumbent).
+
         Raises:
-            BonasError: For an unknown or already reported job, or neither or both of
-                ``value`` and ``failed``.
+            BonasError: For an unknown or already reported job, neither or both of
+                ``value`` and ``failed``, or a ``curve`` with a budget that is not a rung
+                budget the job passed (after ``resume_from``, below ``budget``) or a
+                non-finite value, or given with ``failed``.
         """
         if not 0 <= job.id < len(self.jobs) or self.jobs[job.id].job != job:
             raise BonasError(f"job {job.id} was not issued by this scheduler")
@@ -304,16 +370,25 @@ class Scheduler(abc.ABC):
             raise BonasError(f"job {job.id} was already reported")
         if (value is None) == (failed is None):
             raise BonasError("report a job either a value or failed=reason, not both or neither")
+        passed = self._checked_curve(job, curve) if curve else {}
+        if passed and failed is not None:
+            raise BonasError(f"job {job.id} failed ({failed}): report no curve with a failure")
         record.done = True
         number, reason = (None, str(failed)) if failed is not None else finite_value(value)
         if number is None:
             record.failure = reason
-            return
-        record.value = number
-        if job.budget == self.budgets[-1] and (
-            self._best is None or self._better(record.value, self._best[1])
-        ):
-            self._best = (job.architecture, record.value)
+        else:
+            record.value = number
+            record.curve = passed
+            if job.budget == self.budgets[-1] and (
+                self._best is None or self._better(number, self._best[1])
+            ):
+                self._best = (job.architecture, number)
+        self._reported(job)
+
+    def _reported(self, job: Job) -> None:  # noqa: B027 (a hook, optional)
+        """Called once ``job``'s result is recorded (``self.jobs[job.id]``): a hook for
+        subclasses."""
 
     def replay_issue(self, architecture: Architecture, budget: float) -> Job:
         """Issue again a job from a journal, when a killed search is resumed.
@@ -344,6 +419,30 @@ class Scheduler(abc.ABC):
                 f"budget {float(budget):g}, the scheduler now issues {got}"
             )
         return job
+
+    def _checked_curve(self, job: Job, curve: Any) -> dict[float, float]:
+        if not isinstance(curve, Mapping):
+            raise BonasError(
+                f"job {job.id}'s curve must map rung budgets to values, got {type(curve).__name__}"
+            )
+        start = -math.inf if job.resume_from is None else job.resume_from
+        passed: dict[float, float] = {}
+        for budget, value in dict(curve).items():
+            try:
+                key = float(budget)
+            except (TypeError, ValueError):
+                key = math.nan
+            if key not in self.budgets or not start < key < job.budget:
+                raise BonasError(
+                    f"job {job.id}'s curve has budget {budget!r}: it must be a rung budget "
+                    f"the job passed, above {job.resume_from} and below {job.budget:g} "
+                    f"(rungs {list(self.budgets)})"
+                )
+            number, reason = finite_value(value)
+            if number is None:
+                raise BonasError(f"job {job.id}'s curve at budget {key:g}: {reason}")
+            passed[key] = number
+        return passed
 
     @property
     def incumbent(self) -> tuple[Architecture, float] | None:
@@ -506,7 +605,7 @@ class Scheduler(abc.ABC):
 class Hyperband(Scheduler):
     """Synchronous Hyperband: successive halving in brackets, cycled.
 
-    Bracket ``s`` (``s_max`` down to 0) starts ``n = ceil((s_max + 1) / (s + 1) * eta**s)``
+    Bracket ``s`` (0 to ``s_max``) starts ``n = ceil((s_max + 1) / (s + 1) * eta**s)``
     new architectures at budget ``budgets[s_max - s]``; after each rung the best
     ``1/eta`` (at least one) go on to the next budget, continuing from their checkpoint.
     New architectures come from the searcher (random search: Li et al.'s Hyperband).
@@ -519,7 +618,15 @@ class Hyperband(Scheduler):
     estimates from it up to the top. A pair with too few results for an estimate counts
     as the worst pair estimated so far: the pairs near the top are the last to have
     results, and taking them as perfect kept misleading low budgets in use until then;
-    before any estimate, every budget is trusted. While
+    before any estimate, every budget is trusted. The values a job passed on its way
+    at lower rung budgets (:meth:`~Scheduler.report`'s ``curve``: an architecture
+    trained to the top budget was at every lower one) count as results there for these
+    estimates: they are free and, unlike promotions, not selected by their low value.
+    So that the low budgets are measured before the scheduler bets on them, an adapting
+    Hyperband runs its brackets from the least aggressive (``s = 0``, every architecture
+    at the top budget) to the most (Li et al. run them the other way round, as
+    ``adapt=False`` does): where low budgets mislead, the first brackets' curves show
+    it and the aggressive brackets are dropped before they run. While
     the lowest budget in use has a trust under ``trust_threshold``, the brackets that
     start there are dropped and the next budget up becomes the lowest; when the top
     budget is the lowest, only bracket 0 (every architecture at the full budget) runs.
@@ -557,7 +664,8 @@ class Hyperband(Scheduler):
         searcher: Proposes new architectures.
         min_budget, max_budget, eta: Give the rung budgets by :func:`hyperband_budgets`.
         budgets: The rung budgets instead (e.g. a table's fidelities), ascending.
-        brackets: Which brackets ``s`` to run, in order, cycled; all by default.
+        brackets: Which brackets ``s`` to run, in order, cycled; by default all, from
+            0 up with ``adapt`` and from ``s_max`` down without.
         adapt: Drop the brackets that start at budgets which rank poorly (see above).
         trust_threshold: The trust a budget needs to start brackets.
         min_pairs: Architectures with results at two consecutive budgets needed before
@@ -574,7 +682,8 @@ class Hyperband(Scheduler):
         >>> hb = Hyperband(RandomSearch(NB201Space(), seed=0), budgets=(12, 200), eta=3)
         >>> job = hb.next_job()
         >>> job.budget, job.resume_from, job.bracket
-        (12.0, None, 1)
+        (200.0, None, 0)
+        >>> hb.report(job, 0.91, curve={12.0: 0.85})  # it was at 0.85 after 12 epochs
     """
 
     name = "hyperband"
@@ -600,7 +709,12 @@ class Hyperband(Scheduler):
         self.promote_by_model = bool(promote_by_model)
         self.continue_stopped = bool(continue_stopped)
         self.s_max = len(self.budgets) - 1
-        order = list(range(self.s_max, -1, -1)) if brackets is None else [int(s) for s in brackets]
+        if brackets is not None:
+            order = [int(s) for s in brackets]
+        elif adapt:  # measure the low budgets before betting on them (see the docstring)
+            order = list(range(self.s_max + 1))
+        else:
+            order = list(range(self.s_max, -1, -1))
         if not order or any(not 0 <= s <= self.s_max for s in order):
             raise BonasError(f"brackets must be in 0..{self.s_max}, got {brackets}")
         if not -1.0 <= trust_threshold <= 1.0:
@@ -649,6 +763,8 @@ class Hyperband(Scheduler):
         values: dict[float, dict[Architecture, float]] = {b: {} for b in self.budgets}
         for record in self.jobs:
             if record.done and record.value is not None:
+                for budget, value in record.curve.items():
+                    values[budget].setdefault(record.job.architecture, value)
                 values[record.job.budget][record.job.architecture] = record.value
         correlations: list[float | None] = []
         counts: list[int] = []

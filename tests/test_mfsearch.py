@@ -37,19 +37,23 @@ def _search(**options: object) -> bonas.MultiFidelityResult:
 
 
 def test_a_bohb_search_runs_hyperbands_brackets_with_checkpoints() -> None:
-    result = _search(scheduler="bohb", max_jobs=13)
+    result = _search(scheduler="bohb", max_jobs=22)
     jobs = result.jobs
-    assert result.stopped_by == "jobs" and len(jobs) == 13
-    # the first bracket (s = 2): 9 at budget 1, the best 3 go on to 3, the best one to 9
-    assert list(jobs["budget"]) == [1.0] * 9 + [3.0] * 3 + [9.0]
-    assert list(jobs["resume_from"][9:]) == [1.0, 1.0, 1.0, 3.0]
+    assert result.stopped_by == "jobs" and len(jobs) == 22
+    # least aggressive first: bracket 0 (3 at budget 9), bracket 1 (5 at 3, the best one
+    # goes on to 9), bracket 2 (9 at 1, the best 3 go on to 3, the best of those to 9)
+    assert list(jobs["budget"]) == [9.0] * 3 + [3.0] * 5 + [9.0] + [1.0] * 9 + [3.0] * 3 + [9.0]
+    assert jobs["resume_from"][:8].isna().all() and jobs["resume_from"][8] == 3.0
+    assert list(jobs["resume_from"][18:]) == [1.0, 1.0, 1.0, 3.0]
     first = jobs[jobs["budget"] == 1.0].sort_values("value", ascending=False)
-    assert set(jobs["architecture"][9:12]) == set(first["architecture"][:3])
+    assert set(jobs["architecture"][18:21]) == set(first["architecture"][:3])
     assert (jobs["state"] == "complete").all() and (jobs["attempts"] == 1).all()
-    assert result.best_budget == 9.0 and result.best_job == 12
+    top = jobs[jobs["budget"] == 9.0]
+    assert result.best_budget == 9.0 and result.best_job == top["value"].idxmax()
     arch = result.best_architecture
     assert result.best_value == pytest.approx(nb201_score(arch) * 9 / 12)  # type: ignore[arg-type]
-    assert list(jobs["resumed"][9:]) == [1.0, 1.0, 1.0, 3.0]  # the objective's extras
+    resumed = [*jobs["resumed"][18:], jobs["resumed"][8]]  # the objective's extras
+    assert resumed == [1.0, 1.0, 1.0, 3.0, 3.0]
 
 
 @pytest.mark.slow
@@ -159,7 +163,13 @@ def test_bad_values_are_failures(tmp_path: Path) -> None:
         return {1.0: float("nan"), 3.0: {"no": "value"}}.get(budget, "high")
 
     jobs = _search(objective=objective, max_jobs=9).jobs
-    assert set(jobs["failure"]) == {"non-finite value nan"}
+    # brackets 0 (3 at budget 9) and 1 (5 at 3) fail whole, then bracket 2 starts at 1
+    assert list(jobs["budget"]) == [9.0] * 3 + [3.0] * 5 + [1.0]
+    assert set(jobs["failure"]) == {
+        "the objective returned 'high' (str), not a number",
+        "the objective returned a mapping without 'value': ['no']",
+        "non-finite value nan",
+    }
     assert (jobs["state"] == "failed").all()
 
 
@@ -363,3 +373,49 @@ def test_a_journal_from_before_bohb_modelled_every_budget_resumes_as_it_ran(
     assert resumed.scheduler.searcher.multi_fidelity is False
     with pytest.raises(StudyError, match="other settings"):  # asked for, it clashes
         _search(max_jobs=6, searcher_options={**small, "multi_fidelity": True}, **options)
+
+
+def test_a_validation_curve_lets_bohb_drop_misleading_budgets_before_running_them(
+    tmp_path: Path,
+) -> None:
+    from tests.mf_objectives import misleading_below_9
+
+    def without_curve(arch: object, budget: float, resume_from: float | None) -> float:
+        return misleading_below_9(arch, budget, resume_from)["value"]  # type: ignore[arg-type]
+
+    # brackets 0 (3 at budget 9) and 1 (5 at 3, 1 at 9): their curves give 8 pairs of
+    # budgets 1 and 3, unrelated, and the scheduler runs only budget 9 from then on
+    seen = _search(objective=misleading_below_9, scheduler="bohb", max_jobs=24).jobs
+    assert set(seen["budget"][9:]) == {9.0}
+    blind = _search(objective=without_curve, scheduler="bohb", max_jobs=24).jobs
+    assert 1.0 in set(blind["budget"][9:])  # without it, bracket 2 starts at budget 1
+    # a resumed search reads the curves back from the journal and decides the same
+    path = tmp_path / "curves.db"
+    _search(objective=misleading_below_9, scheduler="bohb", max_jobs=10, storage=path)
+    resumed = _search(objective=misleading_below_9, scheduler="bohb", max_jobs=24, storage=path)
+    assert list(resumed.jobs["architecture"]) == list(seen["architecture"])
+    assert list(resumed.jobs["budget"]) == list(seen["budget"])
+
+
+def test_a_journal_from_before_the_least_aggressive_bracket_first_resumes_in_its_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bonas.schedulers import BOHB
+
+    def run(max_jobs: int, storage: Path | None = None) -> bonas.MultiFidelityResult:
+        return _search(scheduler="bohb", max_jobs=max_jobs, storage=storage)
+
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as old_bonas:  # brackets from the most aggressive down
+        made = BOHB.__init__
+
+        def most_aggressive_first(self, *args, **kwargs) -> None:
+            made(self, *args, **{"brackets": (2, 1, 0), **kwargs})
+
+        old_bonas.setattr(BOHB, "__init__", most_aggressive_first)
+        run(10, path)
+        straight = run(16)
+    resumed = run(16, path)  # today's default order differs: the stored one is kept
+    assert list(resumed.jobs["budget"][:9]) == [1.0] * 9
+    assert list(resumed.jobs["architecture"]) == list(straight.jobs["architecture"])
+    assert list(resumed.jobs["budget"]) == list(straight.jobs["budget"])

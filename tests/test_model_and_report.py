@@ -47,7 +47,8 @@ def _at_budget(arch: Architecture, budget: float, resume_from: float | None) -> 
 
 @pytest.fixture(scope="module")
 def search_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``bonas search`` output folder: three jobs, two at 1 epoch and one at 2."""
+    """A ``bonas search`` output folder: three jobs, two at 2 epochs (the least aggressive
+    bracket runs first) and one at 1."""
     out = tmp_path_factory.mktemp("search") / "bonas-search"
     assert main(["search", "--out", str(out), *TINY]) == 0
     return out
@@ -55,12 +56,16 @@ def search_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def mf_study(tmp_path: Path) -> Path:
-    """A multi-fidelity study of four jobs: three at budget 1, the best continued to 3."""
+    """A multi-fidelity study of four jobs: three at budget 1, the best continued to 3
+    (the most aggressive bracket first)."""
+    from bonas.schedulers import BOHB
+    from bonas.searchers import RandomSearch
+
     path = tmp_path / "mf.db"
+    scheduler = BOHB(RandomSearch(_NB201), min_budget=1, max_budget=3, eta=3, brackets=(1, 0))
     result = bonas.search_multifidelity(
-        _at_budget, _NB201, searcher="rs", min_budget=1, max_budget=3, eta=3, max_jobs=4,
-        storage=path, progress=False,
-    )  # fmt: skip
+        _at_budget, _NB201, scheduler=scheduler, max_jobs=4, storage=path, progress=False
+    )
     assert list(result.jobs["budget"]) == [1.0, 1.0, 1.0, 3.0]
     return path
 
@@ -83,7 +88,8 @@ def test_load_model_rebuilds_the_best_network_with_its_weights(search_dir: Path)
     assert {p.device.type for p in model.parameters()} == {"cpu"}
     assert info.input_shape == (1, 28, 28) and info.num_outputs == 10
     assert info.build_options == {"width_multiplier": 0.0625}
-    assert (info.job, info.budget, info.epochs) == (2, 2.0, 2)  # the best at the top budget
+    best = _best_at_the_top(search_dir)
+    assert (info.job, info.budget, info.epochs) == (best, 2.0, 2)  # the best at the top budget
     assert info.search["space"] == "cnn" and info.bonas_version == bonas.__version__
     assert info.architecture == Architecture.from_json(
         (search_dir / "best_architecture.json").read_text()
@@ -103,9 +109,17 @@ def test_load_model_rebuilds_the_best_network_with_its_weights(search_dir: Path)
         for other in (
             bonas.load_model(search_dir / "best_model.pt", map_location="cpu"),
             bonas.load_model(str(search_dir / "best_model.json"), device="cpu"),
-            bonas.load_model(_checkpoint_of(search_dir, 2)),  # a training checkpoint
+            bonas.load_model(_checkpoint_of(search_dir, best)),  # a training checkpoint
         ):
             assert torch.equal(other(x), logits)
+
+
+def _best_at_the_top(search_dir: Path) -> int:
+    """The number of the best job at 2 epochs (of two)."""
+    trials = bonas.load_study(search_dir)
+    top = trials[trials["budget"] == 2.0]
+    assert len(top) == 2
+    return int(top.loc[top["value"].idxmax(), "number"])
 
 
 def _checkpoint_of(search_dir: Path, job: int) -> str:
@@ -322,7 +336,7 @@ def test_bonas_report_prints_the_best_over_all_budgets_and_rewrites_the_report(
     assert shown.splitlines()[:2] == lines[:2] and "the 3 best over all budgets:" in shown
     header = next(line for line in lines if line.lstrip().startswith("rank"))
     assert header.split()[:4] == ["rank", "job", "budget", "value"]
-    assert "best at the highest budget reached: job 2" in printed
+    assert f"best at the highest budget reached: job {_best_at_the_top(search_dir)}" in printed
     assert f"the exported model: bonas.load_model({str(search_dir)!r})" in printed
     for name in ("jobs.csv", "incumbent.png", "top_k.csv", "top_k.md", "best_architecture.png"):
         assert (report / name).stat().st_size > 0, name

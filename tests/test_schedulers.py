@@ -26,6 +26,9 @@ from .objectives import nb201_score
 
 SPACE = NB201Space()
 BUDGETS = (1.0, 3.0, 9.0, 27.0)
+#: The brackets in Li et al.'s order, most aggressive first (an adapting Hyperband starts
+#: from the least aggressive): the tests that watch a first rung of 27 promote sooner.
+PAPER_ORDER = (3, 2, 1, 0)
 
 
 def _value(job: Job) -> float:
@@ -163,14 +166,14 @@ def test_hyperband_brackets_have_the_papers_sizes() -> None:
 
 
 def test_hyperband_promotes_the_best_third() -> None:
-    scheduler = Hyperband(RandomSearch(SPACE, seed=2), budgets=BUDGETS, eta=3)
+    scheduler = Hyperband(RandomSearch(SPACE, seed=2), budgets=BUDGETS, eta=3, brackets=PAPER_ORDER)
     jobs = _drive(scheduler, 36)  # the first rung (27) and the second (9)
     rung0 = sorted(jobs[:27], key=_value, reverse=True)
     assert {j.architecture for j in jobs[27:36]} == {j.architecture for j in rung0[:9]}
 
 
 def test_synchronous_hyperband_waits_and_asha_does_not() -> None:
-    hyperband = Hyperband(RandomSearch(SPACE, seed=0), budgets=(1.0, 3.0), eta=3)
+    hyperband = Hyperband(RandomSearch(SPACE, seed=0), budgets=(1.0, 3.0), eta=3, brackets=(1, 0))
     first_rung = [hyperband.next_job() for _ in range(3)]  # bracket s=1 starts 3 at budget 1
     assert all(j is not None and j.budget == 1.0 for j in first_rung)
     assert hyperband.next_job() is None  # the rung must finish before its best goes on
@@ -196,7 +199,9 @@ def test_bohb_models_the_highest_budget_with_enough_results() -> None:
 
     spy = Spy(SPACE, seed=0)
     spy.seen = []
-    scheduler = BOHB(spy, budgets=BUDGETS, eta=3, min_points=4, random_fraction=0.0)
+    scheduler = BOHB(
+        spy, budgets=BUDGETS, eta=3, min_points=4, random_fraction=0.0, brackets=PAPER_ORDER
+    )
     _drive(scheduler, 27 + 9 + 3 + 1 + 12)
     assert spy.seen[0] == set()  # nothing observed yet: the searcher decides alone
     assert spy.seen[5] == {1.0}  # five results, all at the lowest budget
@@ -470,7 +475,9 @@ def test_hyperband_keeps_every_bracket_when_budgets_rank_alike() -> None:
 def test_a_pair_not_yet_estimated_counts_as_the_worst_estimated(monkeypatch) -> None:
     from bonas import schedulers
 
-    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    scheduler = Hyperband(
+        RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0, brackets=PAPER_ORDER
+    )
     assert scheduler.fidelity_trust()["trust"] == [None, None, None]  # nothing to go on
     _drive_with(scheduler, 27 + 9, _value)  # bracket 3's first two rungs: 9 pairs (1, 3)
     estimates = iter([0.7])
@@ -491,7 +498,7 @@ def test_the_lowest_budget_moves_up_and_back_down_with_the_trust(monkeypatch) ->
     )
     scheduler._adapt()
     assert scheduler.lowest == 2  # budgets 1 and 3 rank poorly; 9 starts the brackets
-    assert scheduler._active_brackets() == [1, 0]
+    assert scheduler._active_brackets() == [0, 1]
     scheduler._adapt()
     assert scheduler.lowest == 2
     scheduler._adapt()  # their estimates recovered: back to budget 1
@@ -563,7 +570,9 @@ class _Contrarian(RandomSearch):
 
 def test_hyperband_promotes_by_the_searchers_prediction_at_the_top_budget() -> None:
     searcher = _Contrarian(SPACE, seed=2)
-    scheduler = Hyperband(searcher, budgets=BUDGETS, eta=3, promote_by_model=True)
+    scheduler = Hyperband(
+        searcher, budgets=BUDGETS, eta=3, promote_by_model=True, brackets=PAPER_ORDER
+    )
     jobs = _drive(scheduler, 36)
     rung0 = sorted(jobs[:27], key=_value)  # worst first: the model's order
     assert [j.architecture for j in jobs[27:36]] == [j.architecture for j in rung0[:9]]
@@ -574,7 +583,9 @@ def test_hyperband_promotes_by_the_searchers_prediction_at_the_top_budget() -> N
 
 
 def test_hyperband_promotes_by_value_by_default_or_without_a_model() -> None:
-    told_not_to = Hyperband(_Contrarian(SPACE, seed=2), budgets=BUDGETS, eta=3)
+    told_not_to = Hyperband(
+        _Contrarian(SPACE, seed=2), budgets=BUDGETS, eta=3, brackets=PAPER_ORDER
+    )
     jobs = _drive(told_not_to, 36)
     rung0 = sorted(jobs[:27], key=_value, reverse=True)
     assert [j.architecture for j in jobs[27:36]] == [j.architecture for j in rung0[:9]]
@@ -587,7 +598,7 @@ def test_hyperband_promotes_by_value_by_default_or_without_a_model() -> None:
 def test_a_replayed_hyperband_promotes_what_the_journal_recorded() -> None:
     def contrarian() -> Hyperband:
         return Hyperband(_Contrarian(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0,
-                         promote_by_model=True)  # fmt: skip
+                         promote_by_model=True, brackets=PAPER_ORDER)  # fmt: skip
 
     first = contrarian()
     jobs = _drive(first, 60)
@@ -614,7 +625,9 @@ def test_bohb_promotes_by_the_multi_fidelity_gps_prediction() -> None:
     searcher = GPSearcher(
         SPACE, seed=0, n_initial=4, num_candidates=50, exhaustive_limit=0, multi_fidelity=True
     )
-    scheduler = BOHB(searcher, budgets=BUDGETS, eta=3, seed=0, promote_by_model=True)
+    scheduler = BOHB(
+        searcher, budgets=BUDGETS, eta=3, seed=0, promote_by_model=True, brackets=PAPER_ORDER
+    )
     jobs = _drive(scheduler, 36)
     rung0 = jobs[:27]
     observations = scheduler._observations(None, every_budget=True)
@@ -651,3 +664,91 @@ def test_a_multi_fidelity_gp_scores_the_stopped_architectures_it_may_continue() 
     assert chosen in archs[:2]  # observed at budget 1 only, and scored at 27
     (chosen,) = searcher.propose(1, set(archs), observations)
     assert chosen == decoy  # nothing observed may come back when all of it is taken
+
+
+# -- the values a job passes on its way, and the order of the first cycle ------------------
+
+
+def _drive_with_curves(scheduler: Hyperband, jobs: int, value) -> list[Job]:
+    """One worker; each job also reports ``value`` at the rung budgets it trained
+    through (a trainer's validation curve)."""
+    done = []
+    for _ in range(jobs):
+        job = scheduler.next_job()
+        start = job.resume_from or 0.0
+        passed = {b: value(Job(-1, job.architecture, b, None, 0, 0)) for b in BUDGETS
+                  if start < b < job.budget}  # fmt: skip
+        scheduler.report(job, value(job), curve=passed)
+        done.append(job)
+    return done
+
+
+def test_an_adapting_hyperband_starts_with_its_least_aggressive_bracket() -> None:
+    adapting = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3)
+    assert adapting.brackets == (0, 1, 2, 3) and adapting.next_job().budget == 27.0
+    fixed = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, adapt=False)
+    assert fixed.brackets == (3, 2, 1, 0) and fixed.next_job().budget == 1.0
+    chosen = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, brackets=(2, 0))
+    assert chosen.brackets == (2, 0) and chosen.config()["brackets"] == [2, 0]
+
+
+def test_values_passed_on_the_way_measure_the_low_budgets_before_they_run() -> None:
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    first = _drive_with_curves(scheduler, 4, _misleading)  # bracket 0: 4 at the top budget
+    assert [j.budget for j in first] == [27.0] * 4
+    assert scheduler.jobs[0].curve.keys() == {1.0, 3.0, 9.0}
+    assert scheduler.fidelity_trust()["pairs"] == [4, 4, 4]  # unselected pairs, for free
+    jobs = first + _drive_with_curves(scheduler, 300, _misleading)
+    # bracket 1 (6 at budget 9) completes the pairs; the misleading budgets below the top
+    # are dropped before any job starts at budget 1 or 3
+    assert scheduler.fidelity_log and scheduler.fidelity_log[0]["from_budget"] == 1.0
+    assert scheduler.fidelity_log[0]["job"] <= 4 + 6 + 2
+    assert all(j.budget >= 9.0 for j in jobs)
+    # without the curves the first cycle pays for the misleading brackets
+    blind = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, seed=0)
+    assert any(j.budget == 1.0 for j in _drive_with(blind, 300, _misleading))
+
+
+def test_a_curve_is_checked_and_kept_out_of_results() -> None:
+    scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, brackets=(1, 0))
+    job = scheduler.next_job()  # bracket 1: budget 9, from scratch
+    for curve, message in [
+        ({27.0: 0.5}, "must be a rung budget the job passed"),
+        ({2.0: 0.5}, "must be a rung budget the job passed"),
+        ({"x": 0.5}, "must be a rung budget the job passed"),
+        ({3.0: float("nan")}, r"curve at budget 3: non-finite value nan"),
+        ([(3.0, 0.4)], "must map rung budgets to values, got list"),
+    ]:
+        with pytest.raises(BonasError, match=message):
+            scheduler.report(job, 0.5, curve=curve)
+    with pytest.raises(BonasError, match="report no curve with a failure"):
+        scheduler.report(job, failed="oom", curve={3.0: 0.4})
+    assert not scheduler.jobs[job.id].done  # nothing recorded by a refused report
+    scheduler.report(job, 0.5, curve={1.0: 0.2, 3.0: 0.4})
+    assert scheduler.jobs[job.id].curve == {1.0: 0.2, 3.0: 0.4}
+    assert scheduler.incumbent is None  # a value on the way is not a result
+    # a promoted job passed only the budgets above its checkpoint
+    _drive(scheduler, 5)  # the rest of the rung of 6
+    promoted = scheduler.next_job()
+    assert promoted.resume_from == 9.0
+    with pytest.raises(BonasError, match=r"above 9\.0 and below 27"):
+        scheduler.report(promoted, 0.9, curve={3.0: 0.4})
+
+
+def test_curve_at_budgets_reads_a_validation_curve() -> None:
+    import numpy as np
+
+    from bonas.schedulers import curve_at_budgets
+
+    curve = [0.1 * epoch for epoch in range(1, 28)]  # after epochs 1..27
+    arch = SPACE.sample(np.random.default_rng(0))
+    scratch = Job(0, arch, 27.0, None, 0, 0)
+    expected = {1.0: 0.1, 3.0: 0.3, 9.0: 0.9}
+    assert curve_at_budgets(curve, scratch, BUDGETS) == pytest.approx(expected)
+    # resumed at 3: the curve's first entry is epoch 4
+    resumed = Job(1, arch, 27.0, 3.0, 0, 1)
+    assert curve_at_budgets(curve[3:], resumed, BUDGETS) == pytest.approx({9.0: 0.9})
+    # budgets that are not whole epochs, epochs past the curve and bad entries: left out
+    assert curve_at_budgets([0.1, float("nan")], scratch, (1.5, 2.0, 3.0, 27.0)) == {}
+    between_epochs = Job(2, arch, 27.0, 2.5, 0, 1)
+    assert curve_at_budgets(curve, between_epochs, BUDGETS) == {}

@@ -24,9 +24,9 @@ QUICK = [
 @pytest.mark.slow
 def test_bonas_search_trains_writes_the_report_and_resumes(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    assert main(["search", "--out", str(out), "--max-jobs", "4", *QUICK]) == 0
+    assert main(["search", "--out", str(out), "--max-jobs", "6", *QUICK]) == 0
     printed = capsys.readouterr().out
-    assert "4 jobs (4 complete), stopped by jobs" in printed
+    assert "6 jobs (6 complete), stopped by jobs" in printed
     for name in ("jobs.csv", "incumbent.png", "top_k.csv", "top_k.md", "best_architecture.png"):
         assert (out / "report" / name).stat().st_size > 0, name
     assert (out / "study.db").is_file()
@@ -34,33 +34,35 @@ def test_bonas_search_trains_writes_the_report_and_resumes(tmp_path: Path, capsy
     import pandas as pd
 
     jobs = pd.read_csv(out / "report" / "jobs.csv")
-    # Hyperband's bracket s=1 for budgets 1..3: three at 1 epoch, the best continues to 3
-    assert list(jobs["budget"]) == [1.0, 1.0, 1.0, 3.0]
-    assert jobs.loc[3, "resumed_from"] == 1 and jobs.loc[3, "epochs"] == 3
+    # budgets 1..3, the least aggressive bracket first: bracket 0 (two at 3 epochs), then
+    # bracket 1 (three at 1 epoch, the best continues to 3)
+    assert list(jobs["budget"]) == [3.0, 3.0, 1.0, 1.0, 1.0, 3.0]
+    assert jobs.loc[5, "resumed_from"] == 1 and jobs.loc[5, "epochs"] == 3
     best_first = jobs[jobs["budget"] == 1.0].sort_values("value").iloc[-1]
-    assert jobs.loc[3, "architecture"] == best_first["architecture"]
+    assert jobs.loc[5, "architecture"] == best_first["architecture"]
     assert jobs["value"].between(0, 1).all() and (jobs["params"] > 0).all()
 
     arch = Architecture.from_json((out / "best_architecture.json").read_text())
-    assert arch.to_json() == jobs.loc[3, "architecture"]
+    top = jobs[jobs["budget"] == 3.0]
+    assert arch.to_json() == top.loc[top["value"].idxmax(), "architecture"]
     net = build_network(arch, (1, 28, 28), 10, width_multiplier=0.0625)
     net.load_state_dict(torch.load(out / "best_model.pt", weights_only=True))  # strict
 
-    assert main(["search", "--out", str(out), "--max-jobs", "4", *QUICK]) == 2
+    assert main(["search", "--out", str(out), "--max-jobs", "6", *QUICK]) == 2
     assert "pass --resume" in capsys.readouterr().err
     assert main(["search", "--out", str(out), "--resume", "--eta", "2", "--quiet"]) == 2
     assert "other settings" in capsys.readouterr().err
     # the stored settings carry over; only the stop changes
-    resume = ["search", "--out", str(out), "--resume", "--max-jobs", "6", "--time-budget", "700"]
+    resume = ["search", "--out", str(out), "--resume", "--max-jobs", "8", "--time-budget", "700"]
     assert main([*resume, "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "6 jobs (6 complete)" in printed
+    assert "8 jobs (8 complete)" in printed
     assert "time budget spent before" in printed and "counts from the first start" in printed
     journal = JobJournal.open(out / "study.db")
     kept = journal.metadata()["cli"]
     journal.close()
     assert kept["time_budget"] == 700 and kept["width"] == 0.0625  # given, and carried over
-    assert list(pd.read_csv(out / "report" / "jobs.csv")["budget"]) == [1, 1, 1, 3, 3, 3]
+    assert list(pd.read_csv(out / "report" / "jobs.csv")["budget"]) == [3, 3, 1, 1, 1, 3, 3, 3]
 
 
 def test_bonas_search_refuses_what_it_cannot_train(tmp_path: Path, capsys) -> None:
@@ -133,6 +135,11 @@ def test_the_training_objective_continues_from_its_checkpoint(tmp_path: Path) ->
     )(arch, 2, None)
     assert high["resumed_from"] == 1 and straight["resumed_from"] is None
     assert high["value"] == straight["value"]  # continuing equals training straight through
+    # the 2-epoch run passed budget 1 with the 1-epoch run's value: its curve says so
+    from bonas.schedulers import Job, curve_at_budgets
+
+    passed = curve_at_budgets(straight["val_curve"], Job(0, arch, 2.0, None, 0, 0), (1.0, 2.0))
+    assert passed == {1.0: low["value"]}
     missing = objective(blocked_cnn(1, 2), 2, 1.0)  # no checkpoint at 1: from scratch
     assert missing["resumed_from"] is None
     assert json.dumps({k: v for k, v in high.items()})  # JSON-compatible for the journal
@@ -149,8 +156,8 @@ def test_bonas_sweep_trains_each_grid_point(tmp_path: Path, capsys) -> None:
 
     frame = pd.read_csv(out / "sweep.csv")
     assert list(frame["seed"]) == [0, 1]
-    # three networks at 1 epoch, then the best one continues for 2 more
-    assert list(frame["total_budget"]) == [5.0, 5.0]
+    # the least aggressive bracket first: two networks at 3 epochs, then two at 1
+    assert list(frame["total_budget"]) == [8.0, 8.0]
     assert frame["error"].between(0, 1).all() and list(frame["best_budget"]) == [3.0, 3.0]
     assert (out / "regret_vs_budget.png").stat().st_size > 0
     assert len(pd.read_csv(out / "records.csv")) == 8

@@ -32,11 +32,25 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> UserTable:
 
 def test_users_fidelity_columns_feed_the_schedulers(table: UserTable) -> None:
     assert table.fidelities == (1.0, 3.0, 9.0, 27.0)
-    records = run_multifidelity(table, "hyperband", "rs", seed=0, max_jobs=40)
+    records = run_multifidelity(table, "hyperband", "rs", seed=0, max_jobs=50)
     assert {r["budget"] for r in records} == set(table.fidelities)
     assert records[0]["scheduler"] == "hyperband" and records[0]["searcher"] == "rs"
     assert (records[0]["min_budget"], records[0]["max_budget"]) == (1.0, 27.0)
     assert set(MF_COLUMNS) <= set(records[0])
+
+
+def test_the_simulator_reports_the_table_values_a_job_passed(table: UserTable) -> None:
+    for curves in (True, False):
+        scheduler = Hyperband(RandomSearch(table.space, seed=0), budgets=table.fidelities, eta=3)
+        records = simulate(table, scheduler, max_jobs=12, curves=curves)
+        first = scheduler.jobs[0]
+        assert first.job.budget == 27.0 and first.job.resume_from is None
+        arch = Architecture.from_json(records[0]["architecture"])
+        expected = {b: table.query(arch, b).value for b in (1.0, 3.0, 9.0)} if curves else {}
+        assert first.curve == expected
+        promoted = next(r for r in scheduler.jobs if r.job.resume_from is not None)
+        assert promoted.curve == {}  # from budget 9 to 27: no rung budget on the way
+        assert "curve" not in records[0]  # the records' columns are unchanged
 
 
 def test_promotions_are_charged_from_their_checkpoint(table: UserTable) -> None:
@@ -261,6 +275,19 @@ def test_goal_options_change_the_bohb_runs_only(table: UserTable) -> None:
     _, _, hyperband = _goal_run(table, "hyperband+rs", 0, 3_000.0, 3.0, None, options)
     assert {r["bracket"] for r in bohb} == {3}  # the most aggressive bracket only
     assert len({r["bracket"] for r in hyperband}) > 1  # every bracket, as standard
+
+
+def test_the_no_curves_goal_run_measures_the_budgets_by_promotions_only(table: UserTable) -> None:
+    # random proposals keep it quick; the table's budget 1 ranks poorly (about 0.35 with 3)
+    options = {"random_fraction": 1.0}
+    _, _, seeing = _goal_run(table, "bohb+bonas", 0, 3_000.0, 3.0, None, options)
+    _, _, blind = _goal_run(table, "bohb+bonas-no-curves", 0, 3_000.0, 3.0, None, options)
+    first = [r["budget"] for r in seeing[:12]]
+    assert first == [r["budget"] for r in blind[:12]]  # brackets 0 and 1, alike
+    # the curves of brackets 0 and 1 drop the low budgets: bracket 0 runs again instead
+    # of bracket 2, which the blind run starts at budget 3
+    assert [(r["bracket"], r["budget"]) for r in seeing[12:16]] == [(0, 27.0)] * 4
+    assert [(r["bracket"], r["budget"]) for r in blind[12:16]] == [(2, 3.0)] * 4
 
 
 def test_the_goal_command_reports_a_bad_run_in_one_line(capsys) -> None:
