@@ -175,7 +175,7 @@ def simulate(
         free.sort()
         clock = time.perf_counter()
         if record["state"] == "complete":
-            passed = _passed(table, job, scheduler.budgets) if curves else None
+            passed = _passed(table, job, scheduler.passed_budgets(job)) if curves else None
             scheduler.report(job, record["value"], curve=passed)
             if job.budget == top and sign * record["value"] > incumbent:
                 incumbent, incumbent_test = sign * record["value"], record["test_value"]
@@ -194,15 +194,13 @@ def simulate(
 
 
 def _passed(table: Table, job: Job, budgets: Sequence[float]) -> dict[float, float]:
-    """The table's values at the rung budgets ``job`` trained through."""
-    start = -math.inf if job.resume_from is None else job.resume_from
+    """The table's values at ``budgets``, the rung budgets ``job`` trained through."""
     passed = {}
     for budget in budgets:
-        if start < budget < job.budget:
-            try:
-                passed[budget] = table.query(job.architecture, budget).value
-            except TableError:
-                continue  # the table lacks that fidelity for this architecture
+        try:
+            passed[budget] = table.query(job.architecture, budget).value
+        except TableError:
+            continue  # the table lacks that fidelity for this architecture
     return passed
 
 

@@ -626,22 +626,20 @@ def _build_scheduler(
         low, high = settings["min_budget"], settings["max_budget"]
         rung_options["min_budget"] = 1.0 if low is None else low
         rung_options["max_budget"] = 9.0 if high is None else high
+    budgets = rung_budgets(
+        rung_options.get("min_budget"), rung_options.get("max_budget"), eta,
+        rung_options.get("budgets"),
+    )  # fmt: skip
     if not isinstance(searcher, Searcher):
         from bonas.searchers import make_searcher
 
         name = searcher or "bonas"
-        budgets = rung_budgets(
-            rung_options.get("min_budget"), rung_options.get("max_budget"), eta,
-            rung_options.get("budgets"),
-        )  # fmt: skip
         searcher_object = make_searcher(
             name, space, seed=seed, direction=settings["direction"] or "maximize",
             **searcher_options_for(name, budgets, searcher_options),
         )  # fmt: skip
     stored_order = rung_options.get("brackets")
-    levels = len(rung_budgets(rung_options.get("min_budget"), rung_options.get("max_budget"),
-                              eta, rung_options.get("budgets")))  # fmt: skip
-    if stored_order is not None and max(stored_order) >= levels:
+    if stored_order is not None and max(stored_order) >= len(budgets):
         del rung_options["brackets"]  # other budgets: the configurations' clash says so
     return make_scheduler(scheduler, searcher_object, **rung_options)
 

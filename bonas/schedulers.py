@@ -420,19 +420,25 @@ class Scheduler(abc.ABC):
             )
         return job
 
+    def passed_budgets(self, job: Job) -> list[float]:
+        """The rung budgets ``job`` trains through on its way: above its ``resume_from``
+        (from scratch: every one) and below its ``budget``, ascending."""
+        start = -math.inf if job.resume_from is None else job.resume_from
+        return [budget for budget in self.budgets if start < budget < job.budget]
+
     def _checked_curve(self, job: Job, curve: Any) -> dict[float, float]:
         if not isinstance(curve, Mapping):
             raise BonasError(
                 f"job {job.id}'s curve must map rung budgets to values, got {type(curve).__name__}"
             )
-        start = -math.inf if job.resume_from is None else job.resume_from
+        allowed = self.passed_budgets(job)
         passed: dict[float, float] = {}
         for budget, value in dict(curve).items():
             try:
                 key = float(budget)
             except (TypeError, ValueError):
                 key = math.nan
-            if key not in self.budgets or not start < key < job.budget:
+            if key not in allowed:
                 raise BonasError(
                     f"job {job.id}'s curve has budget {budget!r}: it must be a rung budget "
                     f"the job passed, above {job.resume_from} and below {job.budget:g} "
@@ -516,8 +522,7 @@ class Scheduler(abc.ABC):
         taken: set[Architecture] = self._started
         if not draw_random and self.searcher.multi_fidelity:
             # a multi-fidelity model takes every budget's results, proposing for the top
-            self._tell_budgets_in_use()
-            observations = self._observations(None, every_budget=True)
+            observations = self._every_budget_observations()
             if continue_below is not None:
                 taken = self._taken_at(continue_below)
         elif not draw_random:
@@ -564,12 +569,14 @@ class Scheduler(abc.ABC):
         """The lowest budget the scheduler starts jobs at now."""
         return self.budgets[0]
 
-    def _tell_budgets_in_use(self) -> None:
-        """Tell a multi-fidelity searcher the budget to propose for (the top one) and the
-        lowest budget in use, if above the first."""
+    def _every_budget_observations(self) -> list[Trial]:
+        """Every budget's results for a multi-fidelity searcher, which is told first the
+        budget to propose for (the top one) and the lowest budget in use, if above the
+        first."""
         self.searcher.target_budget = self.budgets[-1]
         lowest = self._lowest_in_use()
         self.searcher.lowest_budget_in_use = lowest if lowest > self.budgets[0] else None
+        return self._observations(None, every_budget=True)
 
     def _observations(self, budget: float | None, every_budget: bool = False) -> list[Trial]:
         """The results at ``budget`` (or at every budget) as trials, running ones
@@ -881,8 +888,7 @@ class Hyperband(Scheduler):
                     if r.value is not None]  # fmt: skip
         if not (self.promote_by_model and self.searcher.multi_fidelity):
             return by_value
-        self._tell_budgets_in_use()
-        observations = self._observations(None, every_budget=True)
+        observations = self._every_budget_observations()
         try:
             predicted = self.searcher.predict_target(by_value, observations)
         except BonasError as err:
