@@ -360,6 +360,7 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "bohb+bonas-by-model": ("bohb", "bonas", {}),
     "bohb+bonas-no-continue": ("bohb", "bonas", {}),
     "bohb+bonas-no-curves": ("bohb", "bonas", {}),
+    "bohb+bonas-model-curves": ("bohb", "bonas", {}),
     "bohb+bonas-trusted-only": ("bohb", "bonas", {"dropped_budgets": "drop"}),
     "bohb+bonas-choose": ("bohb", "bonas", {"dropped_budgets": "choose"}),
     "bohb+bonas-one-budget": ("bohb", "bonas", {"multi_fidelity": False}),
@@ -378,12 +379,15 @@ GOAL_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
 #: ``bohb+bonas-one-budget`` is BOHB as it was before its GP modelled every budget: one
 #: budget's results, and BOHB's ``rho = 1/3`` of new architectures at random.
 #: ``bohb+bonas-no-curves`` (a simulator option, :data:`GOAL_SIMULATOR_OPTIONS`) reports
-#: no values passed on the way, so the scheduler measures its budgets by promotions only.
+#: no values passed on the way, so the scheduler measures its budgets by promotions only;
+#: ``bohb+bonas-model-curves`` also hands those values to the GP as results at their
+#: budgets (the scheduler's ``model_curves``).
 GOAL_SCHEDULER_OPTIONS: dict[str, dict[str, Any]] = {
     "bohb+bonas-fixed": {"adapt": False},
     "bohb+bonas-by-model": {"promote_by_model": True},
     "bohb+bonas-no-continue": {"continue_stopped": False},
     "bohb+bonas-one-budget": {"random_fraction": 1 / 3},
+    "bohb+bonas-model-curves": {"model_curves": True},
 }
 GOAL_SIMULATOR_OPTIONS: dict[str, dict[str, Any]] = {"bohb+bonas-no-curves": {"curves": False}}
 #: The goal's checkpoints, as fractions of ``T``, and their labels in the report.

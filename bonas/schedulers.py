@@ -288,6 +288,10 @@ class Scheduler(abc.ABC):
             multi-fidelity searcher (``GPSearcher(multi_fidelity=True)``) models every
             budget's results instead, proposing for the top budget.
         seed: Seed of the scheduler's own generator (random fraction, ties).
+        model_curves: Hand a multi-fidelity searcher, besides every job's result, the
+            values jobs passed on their way at lower rung budgets (:meth:`report`'s
+            ``curve``) as results at those budgets: a job trained to the top budget tells
+            the model how the architecture ranked at every budget below, for free.
 
     Attributes:
         jobs: Every job issued, by id.
@@ -306,6 +310,7 @@ class Scheduler(abc.ABC):
         random_fraction: float = 0.0,
         min_points: int = 10,
         seed: int = 0,
+        model_curves: bool = False,
     ) -> None:
         budgets = tuple(float(b) for b in budgets)
         if not budgets or any(b <= 0 for b in budgets) or list(budgets) != sorted(set(budgets)):
@@ -319,6 +324,7 @@ class Scheduler(abc.ABC):
         self.direction = direction or searcher.direction
         self.random_fraction = float(random_fraction)
         self.min_points = int(min_points)
+        self.model_curves = bool(model_curves)
         self.rng = np.random.default_rng(seed)
         self.jobs: list[_Result] = []
         self._started: set[Architecture] = set()
@@ -595,6 +601,11 @@ class Scheduler(abc.ABC):
             else:
                 trial.state = TrialState.RUNNING
             trials.append(trial)
+            if every_budget and self.model_curves:
+                for budget, value in record.curve.items():
+                    passed = Trial(len(trials), record.job.architecture, budget)
+                    passed.state, passed.value = TrialState.COMPLETE, value
+                    trials.append(passed)
         return trials
 
     def config(self) -> dict[str, Any]:
@@ -606,6 +617,8 @@ class Scheduler(abc.ABC):
             "min_points": self.min_points,
             "seed": self.seed,
             "searcher": self.searcher.config(),
+            # stored only when on, so that a journal from before the option still matches
+            **({"model_curves": True} if self.model_curves else {}),
         }
 
 

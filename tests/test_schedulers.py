@@ -709,6 +709,34 @@ def test_values_passed_on_the_way_measure_the_low_budgets_before_they_run() -> N
     assert any(j.budget == 1.0 for j in _drive_with(blind, 300, _misleading))
 
 
+class _Watching(RandomSearch):
+    """Random search that says it models every budget and keeps what it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__(SPACE, seed=0)
+        self.multi_fidelity = True
+        self.shown: list[tuple[float, float | None]] = []
+
+    def propose(self, n, taken, observations=()):  # type: ignore[override]
+        self.shown = [(t.budget, t.value) for t in observations]
+        return super().propose(n, taken, observations)
+
+
+@pytest.mark.parametrize("model_curves", [True, False])
+def test_model_curves_hands_a_multi_fidelity_searcher_the_values_passed(
+    model_curves: bool,
+) -> None:
+    searcher = _Watching()
+    scheduler = Hyperband(searcher, budgets=BUDGETS, eta=3, model_curves=model_curves)
+    job = scheduler.next_job()  # bracket 0: from scratch to 27
+    scheduler.report(job, 0.9, curve={1.0: 0.3, 9.0: 0.7})
+    scheduler.next_job()
+    expected = [(27.0, 0.9), (1.0, 0.3), (9.0, 0.7)] if model_curves else [(27.0, 0.9)]
+    assert searcher.shown == expected
+    assert ("model_curves" in scheduler.config()) is model_curves
+    assert scheduler.fidelity_trust()["pairs"] == [0, 0, 1]  # counted either way
+
+
 def test_a_curve_is_checked_and_kept_out_of_results() -> None:
     scheduler = Hyperband(RandomSearch(SPACE, seed=0), budgets=BUDGETS, eta=3, brackets=(1, 0))
     job = scheduler.next_job()  # bracket 1: budget 9, from scratch

@@ -290,6 +290,16 @@ def test_the_no_curves_goal_run_measures_the_budgets_by_promotions_only(table: U
     assert [(r["bracket"], r["budget"]) for r in blind[12:16]] == [(2, 3.0)] * 4
 
 
+@pytest.mark.slow
+def test_the_model_curves_goal_run_gives_the_gp_the_values_passed(table: UserTable) -> None:
+    _, _, plain = _goal_run(table, "bohb+bonas", 0, 3_000.0, 3.0)
+    _, _, modelled = _goal_run(table, "bohb+bonas-model-curves", 0, 3_000.0, 3.0)
+    # the same scheduler: bracket 0's first architectures come before any curve
+    assert [r["budget"] for r in modelled[:4]] == [r["budget"] for r in plain[:4]] == [27.0] * 4
+    # the GP conditioned on the passed values as well proposes other architectures
+    assert [r["architecture"] for r in modelled] != [r["architecture"] for r in plain]
+
+
 def test_the_goal_command_reports_a_bad_run_in_one_line(capsys) -> None:
     from bonas.benchmarks.multifidelity import main
 
